@@ -1,0 +1,9 @@
+"""effmnist_utils: data, models, training loop and plots shared by the EfficientMnist notebooks."""
+from .data import (DataError, DeviceLoader, MnistData, ReferenceLoader, default_data_dir,
+                   ensure_mnist, load_mnist, make_data, seed_augment)
+from .models import (MODELS, SEED_SPECS, SeedNet, SeedSpec, build_model, count_params,
+                     layer_table, receptive_field, spec_diff)
+from .train import (HParams, TrainingError, evaluate, fit, load_record, pick_device, predict,
+                    train_run)
+
+__version__ = "0.1.0"

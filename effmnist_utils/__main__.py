@@ -1,0 +1,116 @@
+"""Command line: `python -m effmnist_utils {list,train} ...` (see --help of each)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .models import MODELS, build_model, count_params
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line and status 2, no usage dump
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}")
+        return value
+    return parse
+
+
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _model_name(text: str) -> str:
+    if text not in MODELS:
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(MODELS)}")
+    return text
+
+
+def _writable_dir(text: str) -> Path:
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".effmnist_write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write to output dir {text!r} ({exc.strerror})") from None
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import HParams
+
+    d = HParams()
+    parser = _Parser(prog="python -m effmnist_utils",
+                     description="Train and list the EfficientMnist-Under20K models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="the models and their parameter counts")
+    t = sub.add_parser("train", help="train one model and record the run",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("model", type=_model_name, help=f"one of: {', '.join(MODELS)}")
+    t.add_argument("--epochs", type=_positive_int, default=d.epochs)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    t.add_argument("--data-dir", default=None,
+                   help="where MNIST lives (default: $EFFMNIST_DATA or ~/.cache/effmnist)")
+    t.add_argument("--out-dir", type=_writable_dir, default=Path("results/runs"),
+                   help="where the results JSON and weights go")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--val-size", type=_non_negative_int, default=d.val_size,
+                   help="training images held out for validation")
+    t.add_argument("--train-subset", type=_non_negative_int, default=d.train_subset,
+                   help="train on only this many images (0: all); for smoke runs")
+    t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
+                   help="fast: device-resident batches; reference: the seed's per-sample pipeline")
+    return parser
+
+
+def cmd_list(args) -> int:
+    for name in MODELS:
+        print(f"{name:<10} {count_params(build_model(name)):>7,} parameters")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .data import DataError
+    from .train import HParams, TrainingError, train_run
+
+    try:
+        hp = HParams(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     seed=args.seed, val_size=args.val_size, train_subset=args.train_subset,
+                     loader=args.loader)
+        _, history, record, _ = train_run(hp, args.device, args.data_dir, args.out_dir,
+                                          resume=args.resume)
+    except (ValueError, DataError, TrainingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the last finished epoch is saved in {args.out_dir}. "
+              "Run the same command with --resume to continue.", file=sys.stderr)
+        return 130
+    best = f"best {record['best_test_acc']:.2%} at epoch {record['best_epoch']}"
+    print(f"final test accuracy after epoch {len(history)}: {record['final_test_acc']:.2%} "
+          f"({best}); recorded in {Path(args.out_dir) / record['name']}.json")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"list": cmd_list, "train": cmd_train}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

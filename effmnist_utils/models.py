@@ -1,0 +1,114 @@
+"""The six seed iterations as one small, spec-driven network, plus a registry by name.
+
+Every seed iteration is the same skeleton: seven (Iter 1: six) unpadded convolutions, the 4th
+one a 1x1 "transition" that compresses channels, one 2x2 max-pool, and a head that is either a
+flatten + Linear or a global average pool + Linear. What changes from one iteration to the next
+is a handful of settings, so each iteration is a `SeedSpec` and a notebook can show exactly
+what changed with `spec_diff(previous, current)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+TRANSITION = 3  # zero-based index of the 1x1 conv (the seed's "conv4") in every iteration
+
+
+@dataclass(frozen=True)
+class SeedSpec:
+    """The settings that distinguish one seed iteration from another."""
+
+    channels: tuple[int, ...]  # output channels of conv1, conv2, ...; conv4 is the 1x1
+    pool_after: int  # 1-based index of the conv the 2x2 max-pool follows
+    batchnorm: bool  # BatchNorm2d after every conv but the last
+    head: str  # "flatten" (Linear over the whole last feature map) or "gap"
+
+
+class SeedNet(nn.Module):
+    """A seed-study CNN built from a `SeedSpec`; 28x28x1 in, log-probabilities of 10 classes out."""
+
+    def __init__(self, spec: SeedSpec):
+        super().__init__()
+        if spec.head not in ("flatten", "gap"):
+            raise ValueError(f"head must be 'flatten' or 'gap', not {spec.head!r}")
+        self.spec = spec
+        layers, in_ch, size = [], 1, 28
+        for i, out_ch in enumerate(spec.channels):
+            k = 1 if i == TRANSITION else 3
+            layers.append(nn.Conv2d(in_ch, out_ch, k))
+            size -= k - 1
+            if spec.batchnorm and i < len(spec.channels) - 1:
+                layers.append(nn.BatchNorm2d(out_ch))
+            layers.append(nn.ReLU())
+            if i + 1 == spec.pool_after:
+                layers.append(nn.MaxPool2d(2))  # max-pool and ReLU commute, so their order is free
+                size //= 2
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers)
+        if spec.head == "gap":
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_ch, 10))
+        else:
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * size * size, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.head(self.features(x)), dim=1)
+
+
+SEED_SPECS: dict[str, SeedSpec] = {
+    "iter1": SeedSpec((8, 16, 28, 8, 16, 28), pool_after=3, batchnorm=False, head="flatten"),
+    "iter2": SeedSpec((8, 10, 16, 8, 10, 16, 28), pool_after=3, batchnorm=False, head="flatten"),
+    "iter3": SeedSpec((8, 10, 16, 8, 10, 16, 28), pool_after=4, batchnorm=False, head="flatten"),
+    "iter4": SeedSpec((8, 10, 16, 8, 10, 16, 28), pool_after=4, batchnorm=True, head="flatten"),
+    "iter5": SeedSpec((8, 10, 16, 8, 10, 16, 28), pool_after=4, batchnorm=True, head="gap"),
+    "iter6": SeedSpec((8, 16, 28, 8, 16, 16, 28), pool_after=4, batchnorm=True, head="gap"),
+}
+
+# name -> zero-argument constructor. New models join here and are then available to the CLI.
+MODELS = {name: (lambda spec=spec: SeedNet(spec)) for name, spec in SEED_SPECS.items()}
+
+
+def build_model(name: str) -> nn.Module:
+    """A fresh model from the registry; an unknown name raises a ValueError listing the known ones."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return MODELS[name]()
+
+
+def count_params(model: nn.Module) -> int:
+    """All trainable parameters, BatchNorm's included."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def receptive_field(model: nn.Module) -> int:
+    """Receptive field in input pixels of one unit of the last conv/pool layer (all unpadded)."""
+    rf, jump = 1, 1
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            d = m.dilation if isinstance(m.dilation, int) else m.dilation[0]
+            rf += (k - 1) * d * jump
+            jump *= s
+    return rf
+
+
+def spec_diff(old: SeedSpec, new: SeedSpec) -> dict[str, tuple]:
+    """{setting: (old value, new value)} for every setting that differs between two specs."""
+    return {f.name: (getattr(old, f.name), getattr(new, f.name))
+            for f in fields(SeedSpec) if getattr(old, f.name) != getattr(new, f.name)}
+
+
+def layer_table(model: nn.Module, device: str = "cpu") -> str:
+    """torchsummary's layer table as a string (deterministic: shapes and counts only)."""
+    import contextlib
+    import io
+
+    from torchsummary import summary
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        summary(model.to(device), (1, 28, 28), device=device)
+    return buf.getvalue()

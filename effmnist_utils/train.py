@@ -1,0 +1,251 @@
+"""Training: one hyperparameter object, `fit` returning a history, `evaluate` returning numbers,
+and `train_run`, which records a run (results JSON + weights) and can resume an interrupted one."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .data import make_data
+from .models import build_model, count_params
+
+TARGET_ACC = 0.994  # the study's bar; the time to first reach it is recorded with every run
+
+
+@dataclass
+class HParams:
+    """One run's settings. The defaults are the seed study's recipe."""
+
+    model: str = "iter6"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3  # Adam
+    step_size: int = 15  # StepLR: the lr is multiplied by `gamma` every `step_size` epochs
+    gamma: float = 0.1
+    seed: int = 1  # torch.manual_seed for the weights; also seeds shuffling and augmentation
+    val_size: int = 0  # images held out of the 60k training set to choose things on
+    train_subset: int = 0  # > 0: train on only this many images (smoke runs, tests)
+    loader: str = "fast"  # "fast" (device-resident, batch augmentation) or "reference" (seed's)
+    eval_batch_size: int = 256  # evaluation only (measured: on a 2-core CPU 128-256 beat 1000)
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "step_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, not {self.lr}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def run_name(self) -> str:
+        return f"{self.model}_seed{self.seed}"
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on (non-finite loss, mismatched checkpoint); the message says why."""
+
+
+def pick_device(requested: str | None = "auto") -> torch.device:
+    """CUDA, then Apple MPS, then CPU for "auto"; a named device that is absent is an error."""
+    requested = (requested or "auto").lower()
+    has = {"cuda": torch.cuda.is_available(),
+           "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+           "cpu": True}
+    if requested == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if has[d]))
+    kind = requested.split(":")[0]
+    if kind not in has:
+        raise ValueError(f"unknown device {requested!r}; use auto, cuda, mps or cpu")
+    if not has[kind]:
+        raise ValueError(f"device {requested!r} was requested but is not available on this "
+                         "machine; use --device auto or cpu")
+    return torch.device(requested)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return device.type
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # CPU and every CUDA device
+
+
+@torch.no_grad()
+def evaluate(model, loader) -> tuple[float, float]:
+    """(mean NLL loss, accuracy in [0, 1]) of `model` over every batch of `loader`."""
+    model.eval()
+    loss = correct = 0.0
+    for x, y in loader:
+        out = model(x)
+        loss += F.nll_loss(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+    n = loader.num_images
+    return loss / n, correct / n
+
+
+@torch.no_grad()
+def predict(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted labels, true labels) on the CPU, in the loader's order."""
+    model.eval()
+    preds, targets = zip(*[(model(x).argmax(1).cpu(), y.cpu()) for x, y in loader])
+    return torch.cat(preds), torch.cat(targets)
+
+
+def _progress(iterable, total, desc, enabled):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=True, dynamic_ncols=True)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a run killed mid-save keeps the previous checkpoint
+
+
+def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: bool = False,
+        progress: bool = True) -> list[dict]:
+    """Train `model` on `data.train` with Adam + StepLR; return one dict per epoch.
+
+    Each epoch records the learning rate, train loss/accuracy (running, augmented), test
+    loss/accuracy, validation loss/accuracy when `data.val` exists, its seconds and the seconds
+    elapsed since the start. With `checkpoint`, the state is saved after every epoch; with
+    `resume`, training continues from it and ends exactly as an uninterrupted run (same device).
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=hp.step_size, gamma=hp.gamma)
+    history: list[dict] = []
+    checkpoint = Path(checkpoint) if checkpoint else None
+    if resume and checkpoint and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["hparams"] != asdict(hp):
+            raise TrainingError(f"{checkpoint} was written with other settings "
+                                f"({state['hparams']}); delete it or resume with the same ones.")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        history = state["history"]
+    device = next(model.parameters()).device
+    for epoch in range(len(history) + 1, hp.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        data.train.set_epoch(epoch)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        bar = _progress(data.train, len(data.train), f"epoch {epoch}/{hp.epochs}", progress)
+        for i, (x, y) in enumerate(bar):
+            out = model(x)
+            loss = F.nll_loss(out, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            # accumulate on the device; reading a number back every batch would stall a GPU
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(1) == y).sum()
+            seen += len(y)
+            if i % 50 == 49 or i == len(data.train) - 1:
+                mean_loss = loss_sum.item() / seen
+                if not math.isfinite(mean_loss):
+                    raise TrainingError(f"the training loss became {mean_loss} in epoch {epoch} "
+                                        f"(batch {i + 1}); lower the learning rate.")
+                if progress:
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.2%}")
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum.item() / seen,
+               "train_acc": correct.item() / seen}
+        row["test_loss"], row["test_acc"] = evaluate(model, data.test)
+        if data.val is not None:
+            row["val_loss"], row["val_acc"] = evaluate(model, data.val)
+        row["seconds"] = time.perf_counter() - start
+        row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
+        history.append(row)
+        if progress:
+            extra = f", val {row['val_acc']:.2%}" if "val_acc" in row else ""
+            print(f"epoch {epoch}: test accuracy {row['test_acc']:.2%}{extra} "
+                  f"({row['seconds']:.1f} s)", flush=True)
+        if checkpoint:
+            _save_atomic({"hparams": asdict(hp), "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                          "rng": torch.get_rng_state(), "history": history}, checkpoint)
+    return history
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def summarise(history: list[dict], target: float = TARGET_ACC) -> dict:
+    """Final- and best-epoch test accuracy and the seconds until `target` was first reached."""
+    best = max(history, key=lambda r: r["test_acc"])
+    reached = next((r["elapsed"] for r in history if r["test_acc"] >= target), None)
+    return {"final_test_acc": history[-1]["test_acc"], "best_test_acc": best["test_acc"],
+            "best_epoch": best["epoch"],
+            "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
+            "seconds_total": history[-1]["elapsed"], "seconds_to_target": reached,
+            "target_acc": target}
+
+
+def train_run(hp: HParams, device="auto", data_dir=None, out_dir="results/runs",
+              resume: bool = False, progress: bool = True):
+    """Train `hp.model` as `hp` says and record it in `out_dir` as `<model>_seed<seed>.json`
+    (the results) and `.pt` (the final state_dict). Returns (model, history, record, data).
+
+    A checkpoint `<name>.ckpt` is kept while the run is under way; after an interruption,
+    `resume=True` continues from the last finished epoch.
+    """
+    device = pick_device(device) if isinstance(device, str) else device
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(hp.seed)
+    model = build_model(hp.model).to(device)
+    data = make_data(device, data_dir, hp.batch_size, hp.seed, hp.val_size, hp.train_subset,
+                     hp.loader, hp.eval_batch_size)
+    if progress:
+        print(f"{hp.model}: {count_params(model):,} parameters on {device_name(device)}; "
+              f"{data.source}", flush=True)
+    name = hp.run_name()
+    ckpt = out_dir / f"{name}.ckpt"
+    if ckpt.exists() and not resume:
+        raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
+                            "or delete the file to start over.")
+    history = fit(model, data, hp, checkpoint=ckpt, resume=resume, progress=progress)
+    record = {"name": name, "model": hp.model, "params": count_params(model),
+              "hparams": asdict(hp), "seed": hp.seed, **summarise(history),
+              "history": history, "device": device_name(device), "torch": torch.__version__,
+              "git_commit": git_commit(), "data_source": data.source,
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    torch.save(model.state_dict(), out_dir / f"{name}.pt")
+    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    ckpt.unlink(missing_ok=True)
+    return model, history, record, data
+
+
+def load_record(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
