@@ -3,7 +3,9 @@ from .data import (DataError, DeviceLoader, MnistData, ReferenceLoader, default_
                    ensure_mnist, load_mnist, make_data, seed_augment)
 from .models import (MODELS, SEED_SPECS, SeedNet, SeedSpec, build_model, count_params,
                      layer_table, receptive_field, spec_diff)
-from .train import (HParams, TrainingError, evaluate, fit, load_record, pick_device, predict,
-                    train_run)
+from .plots import (confusion_matrix, plot_confusion, plot_curves, plot_misclassified,
+                    plot_params_vs_accuracy, show_images)
+from .train import (HParams, TrainingError, describe_run, evaluate, fit, load_record, pick_device,
+                    predict, train_run)
 
 __version__ = "0.1.0"

@@ -111,9 +111,9 @@ def predict(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
 def _progress(iterable, total, desc, enabled):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: they render on Colab, in a terminal and in a saved notebook
 
-    return tqdm(iterable, total=total, desc=desc, leave=True, dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=desc, leave=True, mininterval=1.0, ncols=100)
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -249,3 +249,20 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir="results/runs",
 
 def load_record(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def describe_run(record: dict) -> str:
+    """A few lines that say what a recorded run reached, for notebooks and the CLI."""
+    h = record["history"]
+    above = [r["epoch"] for r in h if r["test_acc"] >= record["target_acc"]]
+    reached = record["seconds_to_target"]
+    return "\n".join([
+        f"{record['model']}: {record['params']:,} parameters, seed {record['seed']}, "
+        f"{len(h)} epochs on {record['device']}",
+        f"final-epoch test accuracy: {record['final_test_acc']:.2%} "
+        f"(best {record['best_test_acc']:.2%} at epoch {record['best_epoch']})",
+        f"epochs at or above {record['target_acc']:.1%}: {', '.join(map(str, above)) or 'none'}",
+        f"{record['seconds_per_epoch']:.1f} s per epoch; "
+        + (f"{record['target_acc']:.1%} first reached after {reached:.0f} s" if reached is not None
+           else f"{record['target_acc']:.1%} not reached"),
+    ])

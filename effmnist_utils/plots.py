@@ -1,0 +1,102 @@
+"""Stateless plots: each takes data (a history, predictions, images) and returns a figure."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from .data import MEAN, STD
+
+
+def plot_curves(history: list[dict], title: str = ""):
+    """The seed's 2x2 panel: train/test loss and accuracy per epoch."""
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    panels = [("train_loss", "Training loss"), ("train_acc", "Training accuracy"),
+              ("test_loss", "Test loss"), ("test_acc", "Test accuracy")]
+    for ax, (key, label) in zip(axes.flat, panels):
+        values = [r[key] * (100 if key.endswith("acc") else 1) for r in history]
+        ax.plot(epochs, values, marker="o", markersize=3)
+        if key == "test_acc":
+            val = [r["val_acc"] * 100 for r in history if "val_acc" in r]
+            if val:
+                ax.plot(epochs, val, marker="s", markersize=3, label="validation")
+                ax.legend()
+            ax.axhline(99.4, color="grey", linestyle="--", linewidth=1)
+        ax.set(title=label, xlabel="epoch", ylabel="%" if key.endswith("acc") else "NLL")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_images(images: torch.Tensor, titles: list[str], cols: int = 10, scale: float = 1.2):
+    """A grid of normalised or uint8 28x28 images with a title under each."""
+    images = images.detach().cpu().float().reshape(-1, 28, 28)
+    if images.max() > 1.5 * (1 - MEAN) / STD:  # uint8 input: no un-normalising needed
+        images = images / 255.0
+    else:
+        images = images * STD + MEAN
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.25), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_misclassified(images: torch.Tensor, preds: torch.Tensor, targets: torch.Tensor,
+                       limit: int = 30, cols: int = 10):
+    """The first `limit` test digits the model gets wrong, titled 'true -> predicted'."""
+    wrong = (preds != targets).nonzero().flatten()[:limit]
+    titles = [f"{int(targets[i])} → {int(preds[i])}" for i in wrong]
+    fig = show_images(images[wrong], titles, cols=cols)
+    fig.suptitle(f"{int((preds != targets).sum())} of {len(targets)} test digits misclassified "
+                 f"(first {len(wrong)}: true → predicted)", y=1.02)
+    return fig
+
+
+def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    """counts[true, predicted]."""
+    return torch.bincount(targets * classes + preds, minlength=classes * classes).reshape(classes, classes)
+
+
+def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
+    """Confusion matrix with counts; the diagonal is dimmed so the errors stand out."""
+    cm = confusion_matrix(preds, targets)
+    off = cm.clone().fill_diagonal_(0)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(off.numpy(), cmap="Reds")
+    for t in range(10):
+        for p in range(10):
+            ax.text(p, t, int(cm[t, p]), ha="center", va="center", fontsize=8,
+                    color="lightgrey" if t == p else "black")
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+           title="Confusion matrix (colour: errors only)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
+                            budget: int = 20_000, target: float = 99.4):
+    """One dot per recorded run (params, final test accuracy %); `reference` rows (the seed's
+    single runs) are drawn as crosses. Each point: {'params', 'acc', 'label'}."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    labels = sorted({p["label"] for p in points})
+    for label in labels:
+        pts = [p for p in points if p["label"] == label]
+        ax.scatter([p["params"] for p in pts], [p["acc"] for p in pts], s=22, alpha=0.75, label=label)
+    if reference:
+        ax.scatter([r["params"] for r in reference], [r["acc"] for r in reference], marker="x",
+                   s=60, color="black", label="seed study (single run)")
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",
+           title="Accuracy against parameters, one point per run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
