@@ -75,7 +75,65 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on only this many images (0: all); for smoke runs")
     t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
                    help="fast: device-resident batches; reference: the seed's per-sample pipeline")
+    r = sub.add_parser("reproduce", help="train every seed iteration for several seeds (resumable)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    r.add_argument("--models", type=_model_name, nargs="+", default=None,
+                   help="default: the six seed iterations")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--data-dir", default=None)
+    r.add_argument("--out-dir", type=_writable_dir, default=Path("results/runs"))
+    sub.add_parser("report", help="regenerate the README's results table and figure from results/runs")
+    b = sub.add_parser("bench", help="images/s of the seed's per-sample pipeline vs the fast loader",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("--model", type=_model_name, default="iter6")
+    b.add_argument("--batches", type=_positive_int, default=100)
+    b.add_argument("--rounds", type=_positive_int, default=3)
+    b.add_argument("--device", default="auto")
+    b.add_argument("--data-dir", default=None)
+    b.add_argument("--compile", action="store_true", help="also time the fast loader with torch.compile")
     return parser
+
+
+def _run(action) -> int:
+    """Run `action`, turning the expected failures into one line on stderr."""
+    from .data import DataError
+    from .train import TrainingError
+
+    try:
+        action()
+    except (ValueError, DataError, TrainingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished epochs are checkpointed and finished runs recorded. "
+              "Run the same command (with --resume for train) to continue.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .study import SEED_MODELS, reproduce
+
+    return _run(lambda: reproduce(args.models or SEED_MODELS, args.seeds, args.out_dir,
+                                  args.device, args.data_dir))
+
+
+def cmd_report(args) -> int:
+    from .study import write_report
+
+    return _run(lambda: print(write_report()))
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench, format_bench, save_bench
+
+    def action():
+        result = bench(args.model, args.batches, args.rounds, device=args.device,
+                       data_dir=args.data_dir, compile_model=args.compile)
+        print(format_bench(result))
+        print(f"recorded in {save_bench(result)}")
+    return _run(action)
 
 
 def cmd_list(args) -> int:
@@ -85,31 +143,29 @@ def cmd_list(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .data import DataError
-    from .train import HParams, TrainingError, train_run
+    from .train import HParams, train_run
 
-    try:
+    out = {}
+
+    def action():
         hp = HParams(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      seed=args.seed, val_size=args.val_size, train_subset=args.train_subset,
                      loader=args.loader)
-        _, history, record, _ = train_run(hp, args.device, args.data_dir, args.out_dir,
-                                          resume=args.resume)
-    except (ValueError, DataError, TrainingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; the last finished epoch is saved in {args.out_dir}. "
-              "Run the same command with --resume to continue.", file=sys.stderr)
-        return 130
-    best = f"best {record['best_test_acc']:.2%} at epoch {record['best_epoch']}"
-    print(f"final test accuracy after epoch {len(history)}: {record['final_test_acc']:.2%} "
-          f"({best}); recorded in {Path(args.out_dir) / record['name']}.json")
-    return 0
+        out["record"] = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume)[2]
+    status = _run(action)
+    if status == 0:
+        record = out["record"]
+        print(f"final test accuracy after epoch {len(record['history'])}: "
+              f"{record['final_test_acc']:.2%} (best {record['best_test_acc']:.2%} at epoch "
+              f"{record['best_epoch']}); recorded in {Path(args.out_dir) / record['name']}.json")
+    return status
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return {"list": cmd_list, "train": cmd_train}[args.command](args)
+    commands = {"list": cmd_list, "train": cmd_train, "reproduce": cmd_reproduce,
+                "report": cmd_report, "bench": cmd_bench}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

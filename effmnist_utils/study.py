@@ -1,0 +1,124 @@
+"""The reproduction sweep over (model, seed) and the README's results table and figure,
+all read from the recorded runs in `results/runs/`."""
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from .models import build_model, count_params
+from .train import HParams, train_run
+
+# The seed study's own numbers (../shared/SEED.md): single runs, test accuracy of epoch 20.
+SEED_REPORTED = {"iter1": 99.39, "iter2": 99.29, "iter3": 99.44, "iter4": 99.59, "iter5": 99.41,
+                 "iter6": 99.52}
+SEED_MODELS = tuple(SEED_REPORTED)
+TABLE_START, TABLE_END = "<!-- results-table:start -->", "<!-- results-table:end -->"
+
+
+def reproduce(models=SEED_MODELS, seeds=(1, 2, 3), out_dir="results/runs", device="auto",
+              data_dir=None, progress: bool = True, **recipe) -> list[Path]:
+    """Train every (model, seed) for the full recipe, skipping pairs already recorded and
+    resuming a pair whose checkpoint an interruption left behind. Returns the results files."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    pairs = [(m, s) for s in seeds for m in models]
+    done = [p for p in pairs if (out_dir / f"{HParams(model=p[0], seed=p[1]).run_name()}.json").exists()]
+    sweep = tqdm(total=len(pairs), initial=len(done), desc="sweep", unit="run", disable=not progress)
+    for model, seed in pairs:
+        hp = HParams(model=model, seed=seed, **recipe)
+        if (model, seed) in done:
+            continue
+        sweep.write(f"--- {model} seed {seed}")
+        ckpt = out_dir / f"{hp.run_name()}.ckpt"
+        train_run(hp, device, data_dir, out_dir, resume=ckpt.exists(), progress=progress)
+        sweep.update()
+    sweep.close()
+    return [out_dir / f"{HParams(model=m, seed=s).run_name()}.json" for m, s in pairs]
+
+
+def load_runs(run_dir="results/runs") -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(run_dir).glob("*.json"))]
+
+
+def _mean_std(values):
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise_runs(runs: list[dict]) -> list[dict]:
+    """One row per model (registry order): params, n, mean/std of final and best accuracy (%),
+    seconds per epoch and to 99.4 %, devices. Runs of one model must share their recipe."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[r["model"]].append(r)
+    rows = []
+    from .models import MODELS
+
+    for model in sorted(groups, key=list(MODELS).index):
+        rs = groups[model]
+        recipes = {json.dumps({k: v for k, v in r["hparams"].items() if k != "seed"}, sort_keys=True)
+                   for r in rs}
+        if len(recipes) > 1:
+            raise ValueError(f"the recorded runs of {model} use different recipes; "
+                             "move the odd ones out of the run folder")
+        final, best = _mean_std([100 * r["final_test_acc"] for r in rs]), \
+            _mean_std([100 * r["best_test_acc"] for r in rs])
+        reached = [r["seconds_to_target"] for r in rs if r["seconds_to_target"] is not None]
+        rows.append({"model": model, "params": rs[0]["params"], "n": len(rs),
+                     "seeds": sorted(r["seed"] for r in rs),
+                     "final_mean": final[0], "final_std": final[1], "best_mean": best[0],
+                     "seed_reported": SEED_REPORTED.get(model),
+                     "sec_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in rs),
+                     "sec_to_target": statistics.mean(reached) if reached else None,
+                     "n_reached": len(reached),
+                     "devices": sorted({r["device"] for r in rs})})
+    return rows
+
+
+def render_table(rows: list[dict]) -> str:
+    """The README's results table (markdown), generated from `summarise_runs` rows."""
+    lines = ["| model | params | seed study (1 run) | ours: final epoch, mean ± std | seeds "
+             "| ours: best epoch, mean | s / epoch | time to 99.4 % (runs reaching it) | device |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---|"]
+    for r in rows:
+        seed = f"{r['seed_reported']:.2f} %" if r["seed_reported"] is not None else "—"
+        to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
+                     else f"not reached (0/{r['n']})")
+        lines.append(f"| {r['model']} | {r['params']:,} | {seed} | {r['final_mean']:.2f} ± "
+                     f"{r['final_std']:.2f} % | {', '.join(map(str, r['seeds']))} | "
+                     f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
+                     f"{'; '.join(r['devices'])} |")
+    return "\n".join(lines)
+
+
+def check_params(runs: list[dict]) -> list[str]:
+    """Runs whose recorded parameter count differs from the model's (empty when all agree)."""
+    return [f"{r['name']}: recorded {r['params']}, model has {count_params(build_model(r['model']))}"
+            for r in runs if r["params"] != count_params(build_model(r["model"]))]
+
+
+def write_report(readme="README.md", run_dir="results/runs", figure="results/params_vs_accuracy.png"):
+    """Regenerate the README table between its markers and the params-vs-accuracy figure."""
+    from .plots import plot_params_vs_accuracy
+
+    runs = load_runs(run_dir)
+    if not runs:
+        raise ValueError(f"no recorded runs in {run_dir}; train some first")
+    bad = check_params(runs)
+    if bad:
+        raise ValueError("recorded parameter counts disagree with the models: " + "; ".join(bad))
+    table = render_table(summarise_runs(runs))
+    path = Path(readme)
+    text = path.read_text()
+    if TABLE_START not in text or TABLE_END not in text:
+        raise ValueError(f"{readme} lacks the markers {TABLE_START} ... {TABLE_END}")
+    head, rest = text.split(TABLE_START, 1)
+    path.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{rest.split(TABLE_END, 1)[1]}")
+    points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": r["model"]}
+              for r in runs]
+    reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in SEED_REPORTED.items()]
+    fig = plot_params_vs_accuracy(points, reference)
+    fig.savefig(figure, dpi=110)
+    return table

@@ -1,0 +1,71 @@
+"""The README's results table and the reproduction sweep against the recorded runs."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from effmnist_utils import study
+from effmnist_utils.train import HParams
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "results" / "runs"
+
+
+def _readme_table() -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split(study.TABLE_START, 1)[1].split(study.TABLE_END, 1)[0].strip()
+
+
+@pytest.fixture(scope="module")
+def runs():
+    runs = study.load_runs(RUNS)
+    if not runs:
+        pytest.fail(f"no recorded runs in {RUNS}: the README's table has nothing to come from")
+    return runs
+
+
+def test_readme_table_is_generated_from_the_results_files(runs):
+    """The committed table equals the one the results files give (run `report` after new runs)."""
+    assert _readme_table() == study.render_table(study.summarise_runs(runs))
+
+
+def test_table_changes_when_a_result_changes(runs):
+    """The comparison above can fail: a doctored accuracy gives a different table."""
+    doctored = [dict(r) for r in runs]
+    doctored[0]["final_test_acc"] -= 0.01
+    assert study.render_table(study.summarise_runs(doctored)) != _readme_table()
+
+
+def test_recorded_parameter_counts_match_the_models(runs):
+    """Every results file's parameter count is the count of the model it names."""
+    assert study.check_params(runs) == []
+    doctored = dict(runs[0], params=runs[0]["params"] + 1)
+    assert len(study.check_params([doctored])) == 1
+
+
+def test_recorded_runs_are_full_seed_recipe_runs(runs):
+    """Only full-length runs of the recipe are in the table (no smoke runs slipped in)."""
+    for r in runs:
+        assert r["hparams"]["epochs"] == len(r["history"]) == 20, r["name"]
+        assert r["hparams"]["train_subset"] == 0 and r["hparams"]["val_size"] == 0, r["name"]
+
+
+def test_reproduce_skips_recorded_runs_and_resumes_unfinished_ones(tmp_path, monkeypatch):
+    """Finished (model, seed) pairs are not retrained; a left-over checkpoint is resumed."""
+    calls = []
+    monkeypatch.setattr(study, "train_run",
+                        lambda hp, device, data_dir, out_dir, resume, progress: calls.append(
+                            (hp.model, hp.seed, resume)))
+    (tmp_path / f"{HParams(model='iter5', seed=1).run_name()}.json").write_text("{}")
+    (tmp_path / f"{HParams(model='iter5', seed=2).run_name()}.ckpt").write_text("")
+    study.reproduce(models=["iter5"], seeds=[1, 2, 3], out_dir=tmp_path, progress=False)
+    assert calls == [("iter5", 2, True), ("iter5", 3, False)]
+
+
+def test_summary_refuses_mixed_recipes(runs):
+    """Runs of one model trained with different recipes are not averaged together."""
+    other = json.loads(json.dumps(runs[0]))
+    other["hparams"]["lr"] *= 2
+    with pytest.raises(ValueError, match="different recipes"):
+        study.summarise_runs([runs[0], other])
