@@ -105,6 +105,9 @@ def _run(action) -> int:
     except (ValueError, DataError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted; finished epochs are checkpointed and finished runs recorded. "
               "Run the same command (with --resume for train) to continue.", file=sys.stderr)

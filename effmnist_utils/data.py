@@ -250,7 +250,10 @@ class ReferenceLoader:
 
     def __iter__(self):
         seed = self.seed * 1_000_003 + self.epoch
-        torch.manual_seed(seed)  # the transforms draw from torch's global generator
+        # torchvision's transforms draw from torch's global generator, so it is reseeded here:
+        # epoch k's augmentation is then the same in a resumed run (it also resets that
+        # generator for any other user in the process, which is why the fast loader has its own)
+        torch.manual_seed(seed)
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(seed))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 from .models import build_model, count_params
@@ -58,7 +59,8 @@ def summarise_runs(runs: list[dict]) -> list[dict]:
 
     for model in sorted(groups, key=list(MODELS).index):
         rs = groups[model]
-        recipes = {json.dumps({k: v for k, v in r["hparams"].items() if k != "seed"}, sort_keys=True)
+        # via HParams: a setting added later reads as its default, which keeps the old behaviour
+        recipes = {json.dumps(dict(asdict(HParams.from_dict(r["hparams"])), seed=None), sort_keys=True)
                    for r in rs}
         if len(recipes) > 1:
             raise ValueError(f"the recorded runs of {model} use different recipes; "

@@ -35,12 +35,15 @@ class HParams:
     val_size: int = 0  # images held out of the 60k training set to choose things on
     train_subset: int = 0  # > 0: train on only this many images (smoke runs, tests)
     loader: str = "fast"  # "fast" (device-resident, batch augmentation) or "reference" (seed's)
+    schedule: str = "step"  # "step" (StepLR, per epoch) or "onecycle" (peak `lr`, per batch)
     eval_batch_size: int = 256  # evaluation only (measured: on a 2-core CPU 128-256 beat 1000)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "step_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)}")
+        if self.schedule not in ("step", "onecycle"):
+            raise ValueError(f"schedule must be 'step' or 'onecycle', not {self.schedule!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, not {self.lr}")
 
@@ -68,6 +71,9 @@ def pick_device(requested: str | None = "auto") -> torch.device:
     kind = requested.split(":")[0]
     if kind not in has:
         raise ValueError(f"unknown device {requested!r}; use auto, cuda, mps or cpu")
+    if kind == "cuda" and has[kind] and ":" in requested:
+        index = int(requested.split(":")[1])
+        has[kind] = index < torch.cuda.device_count()
     if not has[kind]:
         raise ValueError(f"device {requested!r} was requested but is not available on this "
                          "machine; use --device auto or cpu")
@@ -132,12 +138,17 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     `resume`, training continues from it and ends exactly as an uninterrupted run (same device).
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=hp.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=hp.step_size, gamma=hp.gamma)
+    per_batch = hp.schedule == "onecycle"
+    if per_batch:
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr,
+                                                        total_steps=hp.epochs * len(data.train))
+    else:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=hp.step_size, gamma=hp.gamma)
     history: list[dict] = []
     checkpoint = Path(checkpoint) if checkpoint else None
     if resume and checkpoint and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["hparams"] != asdict(hp):
+        if asdict(HParams.from_dict(state["hparams"])) != asdict(hp):
             raise TrainingError(f"{checkpoint} was written with other settings "
                                 f"({state['hparams']}); delete it or resume with the same ones.")
         model.load_state_dict(state["model"])
@@ -150,6 +161,7 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
         start = time.perf_counter()
         model.train()
         data.train.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]  # at the start of the epoch
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
@@ -160,6 +172,8 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if per_batch:
+                scheduler.step()
             # accumulate on the device; reading a number back every batch would stall a GPU
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(1) == y).sum()
@@ -171,8 +185,8 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
                                         f"(batch {i + 1}); lower the learning rate.")
                 if progress:
                     bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.2%}")
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        if not per_batch:
+            scheduler.step()
         row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum.item() / seen,
                "train_acc": correct.item() / seen}
         row["test_loss"], row["test_acc"] = evaluate(model, data.test)
@@ -223,6 +237,11 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir="results/runs",
     device = pick_device(device) if isinstance(device, str) else device
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    name = hp.run_name()
+    ckpt = out_dir / f"{name}.ckpt"
+    if ckpt.exists() and not resume:
+        raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
+                            "or delete the file to start over.")
     seed_everything(hp.seed)
     model = build_model(hp.model).to(device)
     data = make_data(device, data_dir, hp.batch_size, hp.seed, hp.val_size, hp.train_subset,
@@ -230,11 +249,6 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir="results/runs",
     if progress:
         print(f"{hp.model}: {count_params(model):,} parameters on {device_name(device)}; "
               f"{data.source}", flush=True)
-    name = hp.run_name()
-    ckpt = out_dir / f"{name}.ckpt"
-    if ckpt.exists() and not resume:
-        raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
-                            "or delete the file to start over.")
     history = fit(model, data, hp, checkpoint=ckpt, resume=resume, progress=progress)
     record = {"name": name, "model": hp.model, "params": count_params(model),
               "hparams": asdict(hp), "seed": hp.seed, **summarise(history),

@@ -1,0 +1,59 @@
+"""The seed models: sizes, receptive fields, output contract and the registry."""
+import pytest
+import torch
+
+from effmnist_utils.models import (MODELS, SEED_SPECS, build_model, count_params,
+                                   receptive_field, spec_diff)
+
+# The seed study's table of parameter counts (hard-coded on purpose: a change to a spec must
+# show up here, not silently change the numbers the notebooks quote).
+EXPECTED_PARAMS = {
+    "iter1": 24_498,
+    "iter2": 15_658,
+    "iter3": 15_658,
+    "iter4": 15_794,
+    "iter5": 9_074,
+    "iter6": 13_562,
+}
+
+
+@pytest.mark.parametrize("name, expected", EXPECTED_PARAMS.items())
+def test_param_counts_match_seed_table(name, expected):
+    """Each iteration has exactly the parameter count of the seed study's table."""
+    assert count_params(build_model(name)) == expected
+
+
+def test_registry_holds_exactly_the_six_iterations():
+    """The registry is the six seed iterations (new models must also get a row in the table)."""
+    assert list(MODELS) == list(EXPECTED_PARAMS)
+
+
+@pytest.mark.parametrize("name", ["iter3", "iter4", "iter5", "iter6"])
+def test_receptive_field_is_20(name):
+    """Iterations 3-6 see 20x20 input pixels per unit of the last conv layer."""
+    assert receptive_field(build_model(name)) == 20
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMS))
+def test_forward_gives_log_probabilities(name):
+    """Every model maps a (2,1,28,28) batch to (2,10) log-probabilities."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 1, 28, 28))
+    assert out.shape == (2, 10)
+    assert torch.all(out <= 0)
+    torch.testing.assert_close(out.exp().sum(1), torch.ones(2))
+
+
+def test_unknown_model_names_the_known_ones():
+    """build_model with an unknown name raises ValueError listing every known model."""
+    with pytest.raises(ValueError, match="nope") as info:
+        build_model("nope")
+    for name in EXPECTED_PARAMS:
+        assert name in str(info.value)
+
+
+def test_spec_diff_iter2_to_iter3_is_the_pool_move():
+    """Iteration 3 differs from 2 only by moving the max-pool after the 1x1 conv."""
+    assert spec_diff(SEED_SPECS["iter2"], SEED_SPECS["iter3"]) == {"pool_after": (3, 4)}
