@@ -130,7 +130,7 @@ def _save_atomic(obj, path: Path) -> None:
 
 def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: bool = False,
         progress: bool = True) -> list[dict]:
-    """Train `model` on `data.train` with Adam + StepLR; return one dict per epoch.
+    """Train `model` on `data.train` with Adam and `hp.schedule`; return one dict per epoch.
 
     Each epoch records the learning rate, train loss/accuracy (running, augmented), test
     loss/accuracy, validation loss/accuracy when `data.val` exists, its seconds and the seconds

@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "runs"
 
 
-def _readme_table() -> str:
+def _readme_table(start=study.TABLE_START, end=study.TABLE_END) -> str:
     text = (ROOT / "README.md").read_text()
-    return text.split(study.TABLE_START, 1)[1].split(study.TABLE_END, 1)[0].strip()
+    return text.split(start, 1)[1].split(end, 1)[0].strip()
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,13 @@ def runs():
 def test_readme_table_is_generated_from_the_results_files(runs):
     """The committed table equals the one the results files give (run `report` after new runs)."""
     assert _readme_table() == study.render_table(study.summarise_runs(runs))
+
+
+def test_readme_speed_table_is_generated_from_the_benchmark_files():
+    """The speed table equals the one the recorded benchmark files give."""
+    benches = study.load_benches(ROOT / "results" / "bench")
+    assert benches, "no recorded benchmark in results/bench"
+    assert _readme_table(study.BENCH_START, study.BENCH_END) == study.render_bench(benches)
 
 
 def test_table_changes_when_a_result_changes(runs):
