@@ -147,12 +147,14 @@ def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def seed_augment(x: torch.Tensor, generator: torch.Generator, zoom_p: float = 0.1,
-                 crop: int = 22, degrees: float = 15.0) -> torch.Tensor:
+                 crop: int = 22, degrees: float = 15.0, translate: float = 0.0) -> torch.Tensor:
     """The seed's per-sample augmentation, computed for a whole batch at once.
 
     With probability `zoom_p` a sample is centre-cropped to `crop` x `crop` and resized back
     (bilinear, a zoom of 28/crop); every sample is then rotated by an angle uniform in
-    +-`degrees` (nearest, as torchvision's RandomRotation), black fill. Random numbers come from
+    +-`degrees` (nearest, as torchvision's RandomRotation), black fill; `translate` > 0 (a
+    frontier lever, not the seed's) also shifts it by up to that many pixels in x and y, drawn
+    after the seed's numbers so that seed runs are unchanged. Random numbers come from
     the CPU `generator`, so a seed gives the same batch on every device.
     """
     n = x.shape[0]
@@ -164,7 +166,11 @@ def seed_augment(x: torch.Tensor, generator: torch.Generator, zoom_p: float = 0.
         x = x.clone()
         x[zoomed] = _warp(x[zoomed], theta, "bilinear")
     cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
-    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    shift_x = shift_y = zero
+    if translate:  # pixels -> normalised coordinates (the image spans 2 units)
+        shift = (torch.rand(2, n, generator=generator) * 2 - 1) * (2 * translate / x.shape[-1])
+        shift_x, shift_y = shift.to(x.device)
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
     return _warp(x, theta.to(x.dtype), "nearest")
 
 
@@ -176,7 +182,8 @@ class DeviceLoader:
     """
 
     def __init__(self, images_u8, labels, batch_size: int, device="cpu", shuffle=False,
-                 augment=False, seed: int = 0):
+                 augment=False, seed: int = 0, augment_args: dict | None = None):
+        self.augment_args = augment_args or {}  # seed_augment's settings; {} is the seed's
         self.x = normalise(images_u8.to(device))
         self.y = labels.to(device)
         self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
@@ -202,7 +209,7 @@ class DeviceLoader:
             else:
                 idx = order[start:start + self.batch_size]
                 xb, yb = self.x[idx], self.y[idx]
-            yield (seed_augment(xb, g) if self.augment else xb), yb
+            yield (seed_augment(xb, g, **self.augment_args) if self.augment else xb), yb
 
 
 def reference_transform():
@@ -273,12 +280,13 @@ class MnistData:
 
 def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
               val_size: int = 0, train_subset: int = 0, loader: str = "fast",
-              eval_batch_size: int = 256) -> MnistData:
+              eval_batch_size: int = 256, augment_args: dict | None = None) -> MnistData:
     """Load MNIST once and build the loaders of a run.
 
     `val_size` images (a fixed random choice, the same for every seed) are held out of the 60k
     training images for validation; `train_subset` > 0 trains on that many of the rest (smoke
-    runs). `loader` is "fast" (DeviceLoader) or "reference" (the seed's per-sample pipeline).
+    runs). `loader` is "fast" (DeviceLoader) or "reference" (the seed's per-sample pipeline);
+    `augment_args` go to `seed_augment` (fast loader only).
     """
     if loader not in ("fast", "reference"):
         raise ValueError(f"loader must be 'fast' or 'reference', not {loader!r}")
@@ -293,8 +301,11 @@ def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
         val = DeviceLoader(x_val, y_val, eval_batch_size, device)
     if train_subset:
         x_train, y_train = x_train[:train_subset], y_train[:train_subset]
+    if augment_args and loader != "fast":
+        raise ValueError("augmentation settings other than the seed's need the fast loader")
     if loader == "fast":
-        train = DeviceLoader(x_train, y_train, batch_size, device, shuffle=True, augment=True, seed=seed)
+        train = DeviceLoader(x_train, y_train, batch_size, device, shuffle=True, augment=True,
+                             seed=seed, augment_args=augment_args)
     else:
         train = ReferenceLoader(x_train, y_train, batch_size, device, seed=seed)
     test = DeviceLoader(x_test, y_test, eval_batch_size, device)

@@ -66,8 +66,58 @@ SEED_SPECS: dict[str, SeedSpec] = {
     "iter6": SeedSpec((8, 16, 28, 8, 16, 16, 28), pool_after=4, batchnorm=True, head="gap"),
 }
 
+
+
+class LayerNet(nn.Module):
+    """A small CNN written as a string of layers, for the frontier search beyond the seed.
+
+    Tokens (space-separated): `cN` 3x3 conv to N channels, unpadded; `CN` the same padded;
+    `sN` / `SN` depthwise-separable 3x3 conv (depthwise 3x3, then 1x1 to N), unpadded / padded;
+    `tN` 1x1 transition conv to N; `p` 2x2 max-pool; `g` global average pool then Linear to 10.
+    Every conv is followed by BatchNorm and ReLU (and Dropout2d when `dropout` > 0). Example:
+    "c8 c16 t8 p c16 c16 g".
+    """
+
+    def __init__(self, layers: str, dropout: float = 0.0):
+        super().__init__()
+        self.layers = layers
+        mods, in_ch = [], 1
+        tokens = layers.split()
+        if not tokens or tokens[-1] != "g" or "g" in tokens[:-1]:
+            raise ValueError(f"layers must end with the head 'g' (and have it once): {layers!r}")
+        for tok in tokens[:-1]:
+            if tok == "p":
+                mods.append(nn.MaxPool2d(2))
+                continue
+            kind, out_ch = tok[0], int(tok[1:]) if tok[1:].isdigit() else None
+            if kind not in "cCsSt" or out_ch is None:
+                raise ValueError(f"unknown layer token {tok!r} in {layers!r}")
+            pad = 1 if kind in "CS" else 0
+            if kind in "cC":
+                mods.append(nn.Conv2d(in_ch, out_ch, 3, padding=pad, bias=False))
+            elif kind in "sS":
+                mods += [nn.Conv2d(in_ch, in_ch, 3, padding=pad, groups=in_ch, bias=False),
+                         nn.Conv2d(in_ch, out_ch, 1, bias=False)]
+            else:
+                mods.append(nn.Conv2d(in_ch, out_ch, 1, bias=False))
+            mods += [nn.BatchNorm2d(out_ch), nn.ReLU()]  # BN makes a conv bias redundant
+            if dropout:
+                mods.append(nn.Dropout2d(dropout))
+            in_ch = out_ch
+        self.features = nn.Sequential(*mods)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_ch, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.head(self.features(x)), dim=1)
+
+
+# The frontier's candidates: name -> (layers, dropout). Chosen on the validation split, see
+# notebook 07; the names carry the parameter budget they are meant for.
+FRONTIER_SPECS: dict[str, tuple[str, float]] = {}
+
 # name -> zero-argument constructor. New models join here and are then available to the CLI.
 MODELS = {name: (lambda spec=spec: SeedNet(spec)) for name, spec in SEED_SPECS.items()}
+MODELS.update({name: (lambda spec=spec: LayerNet(*spec)) for name, spec in FRONTIER_SPECS.items()})
 
 
 def build_model(name: str) -> nn.Module:

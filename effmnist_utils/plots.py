@@ -14,13 +14,16 @@ def plot_curves(history: list[dict], title: str = ""):
     panels = [("train_loss", "Training loss"), ("train_acc", "Training accuracy"),
               ("test_loss", "Test loss"), ("test_acc", "Test accuracy")]
     for ax, (key, label) in zip(axes.flat, panels):
-        values = [r[key] * (100 if key.endswith("acc") else 1) for r in history]
-        ax.plot(epochs, values, marker="o", markersize=3)
+        scale = 100 if key.endswith("acc") else 1
+        rows = [r for r in history if key in r]  # with a validation split: test at the end only
+        ax.plot([r["epoch"] for r in rows], [r[key] * scale for r in rows], marker="o",
+                markersize=3, label="test" if key.startswith("test") else None)
+        val_key = key.replace("test", "val")
+        if key.startswith("test") and any(val_key in r for r in history):
+            ax.plot(epochs, [r[val_key] * scale for r in history], marker="s", markersize=3,
+                    label="validation")
+            ax.legend()
         if key == "test_acc":
-            val = [r["val_acc"] * 100 for r in history if "val_acc" in r]
-            if val:
-                ax.plot(epochs, val, marker="s", markersize=3, label="validation")
-                ax.legend()
             ax.axhline(99.4, color="grey", linestyle="--", linewidth=1)
         ax.set(title=label, xlabel="epoch", ylabel="%" if key.endswith("acc") else "NLL")
         ax.grid(alpha=0.3)

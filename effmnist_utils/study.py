@@ -19,26 +19,66 @@ TABLE_START, TABLE_END = "<!-- results-table:start -->", "<!-- results-table:end
 BENCH_START, BENCH_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
-def reproduce(models=SEED_MODELS, seeds=(1, 2, 3), out_dir="results/runs", device="auto",
-              data_dir=None, progress: bool = True, **recipe) -> list[Path]:
-    """Train every (model, seed) for the full recipe, skipping pairs already recorded and
-    resuming a pair whose checkpoint an interruption left behind. Returns the results files."""
+def run_missing(hps: list[HParams], out_dir="results/runs", device="auto", data_dir=None,
+                progress: bool = True) -> list[Path]:
+    """Train every run of `hps` not yet recorded in `out_dir`, resuming one whose checkpoint an
+    interruption left behind; a progress bar counts the whole sweep. Returns the results files."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    pairs = [(m, s) for s in seeds for m in models]
-    done = [p for p in pairs if (out_dir / f"{HParams(model=p[0], seed=p[1]).run_name()}.json").exists()]
-    sweep = tqdm(total=len(pairs), initial=len(done), desc="sweep", unit="run", disable=not progress)
-    for model, seed in pairs:
-        hp = HParams(model=model, seed=seed, **recipe)
-        if (model, seed) in done:
+    paths = [out_dir / f"{hp.run_name()}.json" for hp in hps]
+    sweep = tqdm(total=len(hps), initial=sum(p.exists() for p in paths), desc="sweep", unit="run",
+                 disable=not progress)
+    for hp, path in zip(hps, paths):
+        if path.exists():
             continue
-        sweep.write(f"--- {model} seed {seed}")
+        sweep.write(f"--- {hp.run_name()}")
         ckpt = out_dir / f"{hp.run_name()}.ckpt"
         train_run(hp, device, data_dir, out_dir, resume=ckpt.exists(), progress=progress)
         sweep.update()
     sweep.close()
-    return [out_dir / f"{HParams(model=m, seed=s).run_name()}.json" for m, s in pairs]
+    return paths
+
+
+def reproduce(models=SEED_MODELS, seeds=(1, 2, 3), out_dir="results/runs", device="auto",
+              data_dir=None, progress: bool = True) -> list[Path]:
+    """The full seed recipe for every (model, seed), seed by seed; see `run_missing`."""
+    hps = [HParams(model=m, seed=s) for s in seeds for m in models]
+    return run_missing(hps, out_dir, device, data_dir, progress)
+
+
+def search(candidates: dict[str, dict], epochs: int = 5, val_size: int = 5000, seed: int = 1,
+           out_dir="results/search", device="auto", progress: bool = True) -> list[dict]:
+    """Short proxy runs to rank ideas on a validation split carved from the training set.
+
+    `candidates` maps a tag to HParams settings (model and levers). Each runs `epochs` epochs
+    with `val_size` images held out; the test set is evaluated only once, after the last epoch,
+    and `rank` never reads it. Recorded runs are skipped, so a search can be extended.
+    """
+    hps = [HParams(**{**settings, "epochs": epochs, "val_size": val_size, "seed": seed, "tag": tag})
+           for tag, settings in candidates.items()]
+    return [json.loads(p.read_text()) for p in run_missing(hps, out_dir, device, None, progress)]
+
+
+def rank(records: list[dict]) -> list[dict]:
+    """Proxy runs best first by final validation accuracy (ties: fewer parameters first)."""
+    rows = [{"name": r["name"], "model": r["model"], "params": r["params"],
+             "epochs": len(r["history"]), "val_acc": 100 * r["history"][-1]["val_acc"],
+             "val_loss": r["history"][-1]["val_loss"],
+             "levers": {k: v for k, v in r["hparams"].items()
+                        if k not in ("model", "seed", "tag", "epochs", "val_size")
+                        and v != getattr(HParams, k)}}
+            for r in records]
+    return sorted(rows, key=lambda r: (-r["val_acc"], r["params"]))
+
+
+def render_ranking(rows: list[dict]) -> str:
+    lines = ["| run | params | levers (not the seed's) | val acc (final epoch) | val loss |",
+             "|---|---:|---|---:|---:|"]
+    lines += [f"| {r['name']} | {r['params']:,} | "
+              f"{', '.join(f'{k}={v}' for k, v in r['levers'].items()) or 'seed recipe'} | "
+              f"{r['val_acc']:.2f} % | {r['val_loss']:.4f} |" for r in rows]
+    return "\n".join(lines)
 
 
 def load_runs(run_dir="results/runs") -> list[dict]:
@@ -53,12 +93,12 @@ def summarise_runs(runs: list[dict]) -> list[dict]:
     """One row per model (registry order): params, n, mean/std of final and best accuracy (%),
     seconds per epoch and to 99.4 %, devices. Runs of one model must share their recipe."""
     groups = defaultdict(list)
-    for r in runs:
-        groups[r["model"]].append(r)
+    for r in runs:  # a model's seed recipe and each tagged variant of it are rows of their own
+        groups[r["name"].rsplit("_seed", 1)[0]].append(r)
     rows = []
     from .models import MODELS
 
-    for model in sorted(groups, key=list(MODELS).index):
+    for model in sorted(groups, key=lambda g: (list(MODELS).index(groups[g][0]["model"]), g)):
         rs = groups[model]
         # via HParams: a setting added later reads as its default, which keeps the old behaviour
         recipes = {json.dumps(dict(asdict(HParams.from_dict(r["hparams"])), seed=None), sort_keys=True)
@@ -91,8 +131,8 @@ def render_table(rows: list[dict]) -> str:
         seed = f"{r['seed_reported']:.2f} %" if r["seed_reported"] is not None else "—"
         to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
                      else f"not reached (0/{r['n']})")
-        spread = f" ± {r['final_std']:.2f}" if r["n"] > 1 else " (1 run)"
-        lines.append(f"| {r['model']} | {r['params']:,} | {seed} | {r['final_mean']:.2f}{spread} % | {', '.join(map(str, r['seeds']))} | "
+        spread = f" ± {r['final_std']:.2f} %" if r["n"] > 1 else " % (1 run)"
+        lines.append(f"| {r['model']} | {r['params']:,} | {seed} | {r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
                      f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
                      f"{'; '.join(r['devices'])} |")
     return "\n".join(lines)

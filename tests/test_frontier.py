@@ -1,0 +1,71 @@
+"""The levers and tools of the frontier search: layer-string models, recipe levers, proxy runs."""
+import pytest
+import torch
+
+from effmnist_utils import study
+from effmnist_utils.data import MEAN, STD, seed_augment
+from effmnist_utils.models import LayerNet, count_params, receptive_field
+from effmnist_utils.train import HParams
+
+
+def test_layer_net_counts_and_shapes():
+    """A layer string builds the network it says: BN after every conv, no conv bias, GAP head."""
+    net = LayerNet("c8 t4 p c8 g")
+    # conv 1->8 (72) + BN (16); 1x1 8->4 (32) + BN (8); conv 4->8 (288) + BN (16); Linear 8->10 (90)
+    assert count_params(net) == 72 + 16 + 32 + 8 + 288 + 16 + 90
+    assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert receptive_field(net) == 3 + 1 + 2 * 2
+
+
+def test_layer_net_separable_conv_is_cheaper():
+    """A depthwise-separable 3x3 conv costs in*9 + in*out weights instead of in*out*9."""
+    full, separable = LayerNet("C16 C32 g"), LayerNet("C16 S32 g")
+    assert count_params(full) - count_params(separable) == 16 * 32 * 9 - (16 * 9 + 16 * 32)
+
+
+@pytest.mark.parametrize("layers", ["c8 p", "c8 x4 g", "c8 g c8 g", "cx g", ""])
+def test_layer_net_rejects_bad_strings(layers):
+    """A malformed layer string is refused with a ValueError that quotes it."""
+    with pytest.raises(ValueError):
+        LayerNet(layers)
+
+
+def test_hparams_reject_unknown_levers():
+    """Unknown optimizer or out-of-range label smoothing are refused."""
+    with pytest.raises(ValueError, match="optimizer"):
+        HParams(optimizer="lion")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        HParams(label_smoothing=1.0)
+
+
+def test_seed_recipe_keeps_the_seed_augmentation():
+    """The default recipe passes no augmentation settings; a tag renames the run."""
+    assert HParams().augment_args() is None
+    assert HParams(translate=2).augment_args() == {"translate": 2}
+    assert HParams(model="iter5", tag="oc", seed=3).run_name() == "iter5-oc_seed3"
+
+
+def test_translate_zero_draws_like_the_seed_and_translate_shifts():
+    """translate=0 gives the seed's batch exactly; translate=t moves digits by at most ~t px."""
+    x = torch.full((64, 1, 28, 28), -MEAN / STD)
+    x[:, :, 12:16, 12:16] = (1 - MEAN) / STD  # a white square in the middle
+    same = seed_augment(x, torch.Generator().manual_seed(5), zoom_p=0, degrees=0)
+    assert torch.equal(same, seed_augment(x, torch.Generator().manual_seed(5), zoom_p=0,
+                                          degrees=0, translate=0))
+    moved = seed_augment(x, torch.Generator().manual_seed(5), zoom_p=0, degrees=0, translate=3)
+    cols = torch.arange(28.0)
+    weight = (moved[:, 0] - moved.min()).sum(1)  # column mass per image
+    centre = (weight * cols).sum(1) / weight.sum(1)
+    assert (centre - 13.5).abs().max() <= 3.5 and (centre - 13.5).abs().max() > 1.0
+
+
+def test_search_ranks_on_validation_and_tests_once(tmp_path):
+    """A proxy run evaluates validation every epoch and the test set only after the last one."""
+    records = study.search({"tiny": {"model": "iter5", "train_subset": 256}}, epochs=2,
+                           val_size=500, out_dir=tmp_path, device="cpu", progress=False)
+    history = records[0]["history"]
+    assert all("val_acc" in r for r in history)
+    assert ["test_acc" in r for r in history] == [False, True]
+    rows = study.rank(records)
+    assert rows[0]["name"] == "iter5-tiny_seed1" and rows[0]["levers"] == {"train_subset": 256}
+    assert "iter5-tiny_seed1" in study.render_ranking(rows)
