@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .data import DeviceLoader, ReferenceLoader, load_mnist
 from .models import build_model
-from .train import device_name, evaluate, pick_device, seed_everything
+from .train import autocast, device_name, evaluate, pick_device, seed_everything
 
 
 def _sync(device):
@@ -23,7 +23,7 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _train_rate(model, loader, batches: int, warmup: int, device) -> float:
+def _train_rate(model, loader, batches: int, warmup: int, device, precision="fp32") -> float:
     """Images per second over `batches` training steps, after `warmup` untimed ones."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -34,7 +34,9 @@ def _train_rate(model, loader, batches: int, warmup: int, device) -> float:
             _sync(device)
             start, n = time.perf_counter(), 0
         x, y = next(it)
-        loss = F.nll_loss(model(x), y)
+        with autocast(device, precision):
+            out = model(x).float()
+        loss = F.nll_loss(out, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -53,24 +55,29 @@ def bench(model_name="iter6", batches=100, rounds=3, warmup=10, batch_size=128, 
     loaders = {"reference": ReferenceLoader(x_train, y_train, batch_size, device, seed=1),
                "fast": DeviceLoader(x_train, y_train, batch_size, device, shuffle=True,
                                     augment=True, seed=1)}
+    # the levers measured on top of the fast loader: (loader, torch.compile?, precision)
+    variants = {"reference": ("reference", False, "fp32"), "fast": ("fast", False, "fp32"),
+                "fast+bf16": ("fast", False, "bf16")}
     if compile_model:
-        loaders["fast+compile"] = loaders["fast"]
-    rates = {name: [] for name in loaders}
+        variants["fast+compile"] = ("fast", True, "fp32")
+    rates = {name: [] for name in variants}
     for r in range(rounds):
-        for name, loader in loaders.items():
+        for name, (loader, compiled, precision) in variants.items():
             seed_everything(1)
             model = build_model(model_name).to(device)
-            if name.endswith("compile"):
+            if compiled:
                 model = torch.compile(model)
-            rates[name].append(_train_rate(model, loader, batches, warmup, device))
+            rates[name].append(_train_rate(model, loaders[loader], batches, warmup, device,
+                                           precision))
             if progress:
                 print(f"round {r + 1}/{rounds} {name:>13}: {rates[name][-1]:8.0f} img/s", flush=True)
     result = {"model": model_name, "device": device_name(device), "torch": torch.__version__,
               "batches": batches, "batch_size": batch_size, "rounds": rounds,
               "train_img_per_s": {k: statistics.median(v) for k, v in rates.items()},
               "train_img_per_s_all": rates}
-    result["ratio_fast_vs_reference"] = (result["train_img_per_s"]["fast"]
-                                         / result["train_img_per_s"]["reference"])
+    median = result["train_img_per_s"]
+    result["ratio_fast_vs_reference"] = median["fast"] / median["reference"]
+    result["ratio_vs_reference"] = {k: v / median["reference"] for k, v in median.items()}
     model = build_model(model_name).to(device)
     result["eval_img_per_s"] = {}
     for eval_batch in (1000, 256):  # why 256 is the default evaluation batch
@@ -87,8 +94,8 @@ def format_bench(result: dict) -> str:
     lines = [f"{result['model']} on {result['device']}, {result['batches']} batches of "
              f"{result['batch_size']}, median of {result['rounds']} rounds:"]
     for name, rate in result["train_img_per_s"].items():
-        lines.append(f"  {name:>13}: {rate:8.0f} img/s (train)")
-    lines.append(f"  fast / reference: {result['ratio_fast_vs_reference']:.2f}x")
+        lines.append(f"  {name:>13}: {rate:8.0f} img/s (train), "
+                     f"{result['ratio_vs_reference'][name]:.2f}x the reference")
     lines.append("  evaluation: " + ", ".join(f"batch {b}: {v:.0f} img/s"
                                             for b, v in result["eval_img_per_s"].items()))
     return "\n".join(lines)

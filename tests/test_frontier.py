@@ -69,3 +69,26 @@ def test_search_ranks_on_validation_and_tests_once(tmp_path):
     rows = study.rank(records)
     assert rows[0]["name"] == "iter5-tiny_seed1" and rows[0]["levers"] == {"train_subset": 256}
     assert "iter5-tiny_seed1" in study.render_ranking(rows)
+
+
+def test_bf16_precision_trains_and_fp32_is_untouched(tmp_path):
+    """precision="bf16" trains under autocast with fp32 weights; unknown precisions are refused."""
+    with pytest.raises(ValueError, match="precision"):
+        HParams(precision="fp16")
+    from effmnist_utils.train import train_run
+
+    hp = HParams(model="iter6", epochs=1, train_subset=256, precision="bf16")
+    model, history, _, _ = train_run(hp, "cpu", out_dir=tmp_path, progress=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history[0]["train_loss"] < 2.5 and 0 <= history[0]["test_acc"] <= 1
+
+
+def test_bench_measures_every_variant():
+    """The loader benchmark runs each variant and reports rates and ratios to the reference."""
+    from effmnist_utils.bench import bench, format_bench
+
+    result = bench("iter5", batches=2, rounds=1, warmup=1, device="cpu", progress=False)
+    assert set(result["train_img_per_s"]) == {"reference", "fast", "fast+bf16"}
+    assert all(v > 0 for v in result["train_img_per_s"].values())
+    assert result["ratio_vs_reference"]["reference"] == 1.0
+    assert "x the reference" in format_bench(result)
