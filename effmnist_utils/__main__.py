@@ -1,4 +1,4 @@
-"""Command line: `python -m effmnist_utils {list,train} ...` (see --help of each)."""
+"""Command line: `python -m effmnist_utils {list,train,reproduce,report,bench} ...` (--help)."""
 from __future__ import annotations
 
 import argparse
@@ -148,20 +148,15 @@ def cmd_list(args) -> int:
 def cmd_train(args) -> int:
     from .train import HParams, train_run
 
-    out = {}
-
     def action():
         hp = HParams(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      seed=args.seed, val_size=args.val_size, train_subset=args.train_subset,
                      loader=args.loader)
-        out["record"] = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume)[2]
-    status = _run(action)
-    if status == 0:
-        record = out["record"]
+        record = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume)[2]
         print(f"final test accuracy after epoch {len(record['history'])}: "
               f"{record['final_test_acc']:.2%} (best {record['best_test_acc']:.2%} at epoch "
               f"{record['best_epoch']}); recorded in {Path(args.out_dir) / record['name']}.json")
-    return status
+    return _run(action)
 
 
 def main(argv=None) -> int:
