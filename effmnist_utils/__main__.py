@@ -56,13 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Train and list the EfficientMnist-Under20K models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="the models and their parameter counts")
-    t = sub.add_parser("train", help="train one model and record the run",
+    t = sub.add_parser("train", help="train one model with its recipe and record the run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("model", type=_model_name, help=f"one of: {', '.join(MODELS)}")
-    t.add_argument("--epochs", type=_positive_int, default=d.epochs)
+    t.add_argument("--epochs", type=_positive_int, default=None,
+                   help=f"default: the model's recipe ({d.epochs} for the seed's)")
     t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--batch-size", type=_positive_int, default=d.batch_size)
-    t.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    t.add_argument("--batch-size", type=_positive_int, default=None,
+                   help=f"default: the model's recipe ({d.batch_size} for the seed's)")
+    t.add_argument("--lr", type=float, default=None,
+                   help=f"(peak) learning rate; default: the model's recipe ({d.lr} for the seed's)")
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     t.add_argument("--data-dir", default=None,
                    help="where MNIST lives (default: $EFFMNIST_DATA or ~/.cache/effmnist)")
@@ -75,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on only this many images (0: all); for smoke runs")
     t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
                    help="fast: device-resident batches; reference: the seed's per-sample pipeline")
-    r = sub.add_parser("reproduce", help="train every seed iteration for several seeds (resumable)",
+    r = sub.add_parser("reproduce", help="train models with their recipes for several seeds (resumable)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     r.add_argument("--models", type=_model_name, nargs="+", default=None,
@@ -149,9 +152,10 @@ def cmd_train(args) -> int:
     from .train import HParams, train_run
 
     def action():
-        hp = HParams(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     seed=args.seed, val_size=args.val_size, train_subset=args.train_subset,
-                     loader=args.loader)
+        given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                   ("lr", args.lr)) if v is not None}
+        hp = HParams.for_model(args.model, seed=args.seed, val_size=args.val_size,
+                               train_subset=args.train_subset, loader=args.loader, **given)
         record = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume)[2]
         print(f"final test accuracy after epoch {len(record['history'])}: "
               f"{record['final_test_acc']:.2%} (best {record['best_test_acc']:.2%} at epoch "

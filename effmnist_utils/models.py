@@ -111,9 +111,18 @@ class LayerNet(nn.Module):
         return F.log_softmax(self.head(self.features(x)), dim=1)
 
 
-# The frontier's candidates: name -> (layers, dropout). Chosen on the validation split, see
-# notebook 07; the names carry the parameter budget they are meant for.
-FRONTIER_SPECS: dict[str, tuple[str, float]] = {}
+# The frontier's candidates: name -> (layers, dropout); the name starts with the parameter budget
+# it is meant for (f20 < 20k, f8 < 8k, f5 < 5k). All were ranked by proxy runs on the validation
+# split (tools/frontier_search.py, results/search); notebook 07 tells which became finalists.
+FRONTIER_SPECS: dict[str, tuple[str, float]] = {
+    "f20a": ("c10 c16 c20 t10 p c16 c20 c24 c28 g", 0.0),
+    "f20b": ("c12 c16 c24 t12 p c16 c24 c32 g", 0.0),
+    "f8a": ("c8 c10 c16 t8 p c12 c16 c16 g", 0.0),  # the 1x1 transition + pool after 3 convs
+    "f8b": ("c8 c10 t8 p c12 c14 c16 c16 g", 0.0),  # ... after 2 convs (pool earlier)
+    "f8d": ("c8 c10 c16 t8 p c12 c16 c16 g", 0.05),  # f8a with 5 % Dropout2d after every conv
+    "f5a": ("c6 c8 c12 t8 p c10 c12 c12 g", 0.0),
+    "f5s": ("c8 c12 p s16 s24 s32 s32 g", 0.0),  # depthwise-separable after the pool
+}
 
 # name -> zero-argument constructor. New models join here and are then available to the CLI.
 MODELS = {name: (lambda spec=spec: SeedNet(spec)) for name, spec in SEED_SPECS.items()}

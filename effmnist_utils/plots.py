@@ -84,9 +84,11 @@ def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
 
 
 def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
-                            budget: int = 20_000, target: float = 99.4):
+                            budget: int = 20_000, target: float = 99.4,
+                            goals: list[tuple[int, float]] | None = None):
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the seed's
-    single runs) are drawn as crosses. Each point: {'params', 'acc', 'label'}."""
+    single runs) are drawn as crosses; `goals` (budget, target mean %) as a staircase of
+    corners a model must sit above and left of. Each point: {'params', 'acc', 'label'}."""
     fig, ax = plt.subplots(figsize=(8, 5))
     labels = sorted({p["label"] for p in points})
     for label in labels:
@@ -95,6 +97,9 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
     if reference:
         ax.scatter([r["params"] for r in reference], [r["acc"] for r in reference], marker="x",
                    s=60, color="black", label="seed study (single run)")
+    if goals:
+        ax.scatter(*zip(*goals), marker="^", s=70, facecolors="none", edgecolors="red",
+                   label="frontier goals (mean of seeds)")
     ax.axhline(target, color="grey", linestyle="--", linewidth=1)
     ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",

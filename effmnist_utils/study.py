@@ -15,6 +15,7 @@ from .train import HParams, train_run
 SEED_REPORTED = {"iter1": 99.39, "iter2": 99.29, "iter3": 99.44, "iter4": 99.59, "iter5": 99.41,
                  "iter6": 99.52}
 SEED_MODELS = tuple(SEED_REPORTED)
+FRONTIER_GOALS = [(20_000, 99.60), (8_000, 99.50), (5_000, 99.40)]  # (parameter budget, mean %)
 TABLE_START, TABLE_END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 BENCH_START, BENCH_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
@@ -42,32 +43,43 @@ def run_missing(hps: list[HParams], out_dir="results/runs", device="auto", data_
 
 def reproduce(models=SEED_MODELS, seeds=(1, 2, 3), out_dir="results/runs", device="auto",
               data_dir=None, progress: bool = True) -> list[Path]:
-    """The full seed recipe for every (model, seed), seed by seed; see `run_missing`."""
-    hps = [HParams(model=m, seed=s) for s in seeds for m in models]
+    """Every (model, seed) with the model's own recipe (the seed's for the seed iterations),
+    seed by seed; see `run_missing`."""
+    hps = [HParams.for_model(m, seed=s) for s in seeds for m in models]
     return run_missing(hps, out_dir, device, data_dir, progress)
 
 
-def search(candidates: dict[str, dict], epochs: int = 5, val_size: int = 5000, seed: int = 1,
-           out_dir="results/search", device="auto", progress: bool = True) -> list[dict]:
+def search(candidates: dict[str, dict] | list[dict], epochs: int = 5, val_size: int = 5000,
+           seed: int = 1, out_dir="results/search", device="auto", progress: bool = True) -> list[dict]:
     """Short proxy runs to rank ideas on a validation split carved from the training set.
 
-    `candidates` maps a tag to HParams settings (model and levers). Each runs `epochs` epochs
+    `candidates` maps a tag to HParams settings (model and levers), or is a list of settings
+    that each carry their `tag` (so that several models can share a recipe's tag). Each runs `epochs` epochs
     with `val_size` images held out; the test set is evaluated only once, after the last epoch,
     and `rank` never reads it. Recorded runs are skipped, so a search can be extended.
     """
-    hps = [HParams(**{**settings, "epochs": epochs, "val_size": val_size, "seed": seed, "tag": tag})
-           for tag, settings in candidates.items()]
+    if isinstance(candidates, dict):
+        candidates = [{**settings, "tag": tag} for tag, settings in candidates.items()]
+    hps = [HParams(**{**settings, "epochs": epochs, "val_size": val_size, "seed": seed})
+           for settings in candidates]
     return [json.loads(p.read_text()) for p in run_missing(hps, out_dir, device, None, progress)]
+
+
+def levers(hparams: dict, ignore=("model", "seed", "tag", "epochs", "val_size")) -> dict:
+    """The settings of a recorded run that differ from the seed recipe (HParams' defaults)."""
+    return {k: v for k, v in hparams.items()
+            if k not in ignore and hasattr(HParams, k) and v != getattr(HParams, k)}
+
+
+def render_levers(settings: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "seed recipe"
 
 
 def rank(records: list[dict]) -> list[dict]:
     """Proxy runs best first by final validation accuracy (ties: fewer parameters first)."""
     rows = [{"name": r["name"], "model": r["model"], "params": r["params"],
              "epochs": len(r["history"]), "val_acc": 100 * r["history"][-1]["val_acc"],
-             "val_loss": r["history"][-1]["val_loss"],
-             "levers": {k: v for k, v in r["hparams"].items()
-                        if k not in ("model", "seed", "tag", "epochs", "val_size")
-                        and v != getattr(HParams, k)}}
+             "val_loss": r["history"][-1]["val_loss"], "levers": levers(r["hparams"])}
             for r in records]
     return sorted(rows, key=lambda r: (-r["val_acc"], r["params"]))
 
@@ -76,8 +88,28 @@ def render_ranking(rows: list[dict]) -> str:
     lines = ["| run | params | levers (not the seed's) | val acc (final epoch) | val loss |",
              "|---|---:|---|---:|---:|"]
     lines += [f"| {r['name']} | {r['params']:,} | "
-              f"{', '.join(f'{k}={v}' for k, v in r['levers'].items()) or 'seed recipe'} | "
+              f"{render_levers(r['levers'])} | "
               f"{r['val_acc']:.2f} % | {r['val_loss']:.4f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def ablation(records: list[dict], steps: list[tuple[str, str, str]]) -> list[dict]:
+    """What each lever measured: `steps` are (lever, run before, run after) by run name; each row
+    gives the final validation accuracy of both proxy runs and the difference in points."""
+    by_name = {r["name"]: r for r in records}
+    missing = [n for _, a, b in steps for n in (a, b) if n not in by_name]
+    if missing:
+        raise ValueError(f"no recorded proxy run named {', '.join(missing)}; run the search first")
+    val = {n: 100 * r["history"][-1]["val_acc"] for n, r in by_name.items()}
+    return [{"lever": lever, "before": a, "after": b, "val_before": val[a], "val_after": val[b],
+             "delta": val[b] - val[a]} for lever, a, b in steps]
+
+
+def render_ablation(rows: list[dict]) -> str:
+    lines = ["| lever | from → to | val acc before | val acc after | Δ (points) |",
+             "|---|---|---:|---:|---:|"]
+    lines += [f"| {r['lever']} | {r['before']} → {r['after']} | {r['val_before']:.2f} % | "
+              f"{r['val_after']:.2f} % | {r['delta']:+.2f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -110,6 +142,7 @@ def summarise_runs(runs: list[dict]) -> list[dict]:
             _mean_std([100 * r["best_test_acc"] for r in rs])
         reached = [r["seconds_to_target"] for r in rs if r["seconds_to_target"] is not None]
         rows.append({"model": model, "params": rs[0]["params"], "n": len(rs),
+                     "recipe": levers(rs[0]["hparams"], ignore=("model", "seed", "tag")),
                      "seeds": sorted(r["seed"] for r in rs),
                      "final_mean": final[0], "final_std": final[1], "best_mean": best[0],
                      "seed_reported": SEED_REPORTED.get(model),
@@ -124,15 +157,15 @@ def summarise_runs(runs: list[dict]) -> list[dict]:
 
 def render_table(rows: list[dict]) -> str:
     """The README's results table (markdown), generated from `summarise_runs` rows."""
-    lines = ["| model | params | seed study (1 run) | ours: final epoch, mean ± std | seeds "
+    lines = ["| model | params | recipe | seed study (1 run) | ours: final epoch, mean ± std | seeds "
              "| ours: best epoch, mean | s / epoch (median) | time to 99.4 % (runs reaching it) | device |",
-             "|---|---:|---:|---:|---|---:|---:|---:|---|"]
+             "|---|---:|---|---:|---:|---|---:|---:|---:|---|"]
     for r in rows:
         seed = f"{r['seed_reported']:.2f} %" if r["seed_reported"] is not None else "—"
         to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
                      else f"not reached (0/{r['n']})")
         spread = f" ± {r['final_std']:.2f} %" if r["n"] > 1 else " % (1 run)"
-        lines.append(f"| {r['model']} | {r['params']:,} | {seed} | {r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
+        lines.append(f"| {r['model']} | {r['params']:,} | {render_levers(r['recipe'])} | {seed} | {r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
                      f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
                      f"{'; '.join(r['devices'])} |")
     return "\n".join(lines)
@@ -174,8 +207,6 @@ def write_report(readme="README.md", run_dir="results/runs", figure="results/par
                  bench_dir="results/bench"):
     """Regenerate the README's results and speed tables between their markers, and the
     params-vs-accuracy figure."""
-    from .plots import plot_params_vs_accuracy
-
     runs = load_runs(run_dir)
     if not runs:
         raise ValueError(f"no recorded runs in {run_dir}; train some first")
@@ -189,9 +220,16 @@ def write_report(readme="README.md", run_dir="results/runs", figure="results/par
     if benches:
         text = _replace_block(text, BENCH_START, BENCH_END, render_bench(benches), readme)
     path.write_text(text)
-    points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": r["model"]}
-              for r in runs]
-    reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in SEED_REPORTED.items()]
-    fig = plot_params_vs_accuracy(points, reference)
-    fig.savefig(figure, dpi=110)
+    params_figure(runs).savefig(figure, dpi=110)
     return table
+
+
+def params_figure(runs: list[dict]):
+    """Every recorded run's final accuracy against its parameters, beside the seed study's
+    single runs and the frontier's goals."""
+    from .plots import plot_params_vs_accuracy
+
+    points = [{"params": r["params"], "acc": 100 * r["final_test_acc"],
+               "label": r["name"].rsplit("_seed", 1)[0]} for r in runs]
+    reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in SEED_REPORTED.items()]
+    return plot_params_vs_accuracy(points, reference, goals=FRONTIER_GOALS)

@@ -1,4 +1,5 @@
 """The command line: `python -m effmnist_utils list|train ...`."""
+import json
 import subprocess
 import sys
 
@@ -56,3 +57,16 @@ def test_tiny_training_run(tmp_path):
     assert "final test accuracy" in result.stdout
     assert (tmp_path / "out" / "iter6_seed1.json").is_file()
     assert (tmp_path / "out" / "iter6_seed1.pt").is_file()
+
+
+def test_train_uses_the_models_recipe(tmp_path):
+    """`train <frontier model>` trains with that model's recipe; a flag overrides one setting."""
+    from effmnist_utils.train import RECIPES
+
+    name, recipe = next(iter(RECIPES.items()))
+    result = cli("train", name, "--epochs", "1", "--train-subset", "256", "--lr", "0.003",
+                 "--out-dir", "out", "--device", "cpu", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    hparams = json.loads((tmp_path / "out" / f"{name}_seed1.json").read_text())["hparams"]
+    assert hparams["lr"] == 0.003 and hparams["epochs"] == 1
+    assert all(hparams[k] == v for k, v in recipe.items() if k not in ("lr", "epochs"))

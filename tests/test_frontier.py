@@ -92,3 +92,43 @@ def test_bench_measures_every_variant():
     assert all(v > 0 for v in result["train_img_per_s"].values())
     assert result["ratio_vs_reference"]["reference"] == 1.0
     assert "x the reference" in format_bench(result)
+
+
+def test_frontier_models_fit_the_budget_in_their_name():
+    """f20* < 20,000, f8* < 8,000, f5* < 5,000 parameters, counted from the model objects."""
+    from effmnist_utils.models import FRONTIER_SPECS, build_model
+
+    assert FRONTIER_SPECS
+    for name in FRONTIER_SPECS:
+        budget = int(name[1:].rstrip("abcdefghijklmnopqrstuvwxyz")) * 1000
+        assert count_params(build_model(name)) < budget, name
+
+
+def test_frontier_models_carry_their_recipe():
+    """HParams.for_model applies a frontier model's recipe, explicit settings win, and the seed
+    iterations keep the seed recipe."""
+    from effmnist_utils.train import RECIPES
+
+    assert RECIPES, "the frontier finalists have no recipe"
+    name, recipe = next(iter(RECIPES.items()))
+    hp = HParams.for_model(name, seed=3)
+    assert all(getattr(hp, k) == v for k, v in recipe.items()) and hp.seed == 3
+    assert HParams.for_model(name, lr=0.5).lr == 0.5
+    assert HParams.for_model("iter6", seed=2) == HParams(model="iter6", seed=2)
+
+
+def test_search_accepts_a_list_of_tagged_settings(tmp_path):
+    """Several models can share one recipe's tag when the candidates come as a list."""
+    records = study.search([{"model": m, "tag": "same", "train_subset": 128} for m in ("iter5", "iter6")],
+                           epochs=1, val_size=200, out_dir=tmp_path, device="cpu", progress=False)
+    assert [r["name"] for r in records] == ["iter5-same_seed1", "iter6-same_seed1"]
+
+
+def test_ablation_measures_each_lever_and_refuses_unknown_runs():
+    """Each step's difference is after minus before, in points of validation accuracy."""
+    rec = [{"name": n, "history": [{"val_acc": a}]} for n, a in (("a", 0.990), ("b", 0.9925))]
+    rows = study.ablation(rec, [("lever x", "a", "b")])
+    assert rows[0]["delta"] == pytest.approx(0.25)
+    assert "+0.25" in study.render_ablation(rows)
+    with pytest.raises(ValueError, match="no recorded proxy run named c"):
+        study.ablation(rec, [("lever y", "a", "c")])

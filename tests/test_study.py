@@ -51,11 +51,16 @@ def test_recorded_parameter_counts_match_the_models(runs):
     assert len(study.check_params([doctored])) == 1
 
 
-def test_recorded_runs_are_full_seed_recipe_runs(runs):
-    """Only full-length runs of the recipe are in the table (no smoke runs slipped in)."""
+def test_recorded_runs_are_full_runs_of_the_models_recipe(runs):
+    """Only full-length runs on all 60k images, each with its model's own recipe (the seed's for
+    the seed iterations, RECIPES for the frontier), are in the table: no smoke or proxy runs."""
+    from dataclasses import asdict
+
     for r in runs:
         assert r["hparams"]["epochs"] == len(r["history"]) == 20, r["name"]
         assert r["hparams"]["train_subset"] == 0 and r["hparams"]["val_size"] == 0, r["name"]
+        assert asdict(HParams.from_dict(r["hparams"])) == asdict(
+            HParams.for_model(r["model"], seed=r["seed"])), r["name"]
 
 
 def test_reproduce_skips_recorded_runs_and_resumes_unfinished_ones(tmp_path, monkeypatch):

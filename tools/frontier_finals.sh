@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The frontier's finalists: 20 epochs x 3 seeds on all 60k images, each with its recipe (RECIPES),
+# recorded in results/runs. Resumable: rerun the same command after an interruption.
+# Usage: tools/frontier_finals.sh F20 F8 F5   (seed 1 of F8 is notebook 07's own run, executed last)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+f20=$1 f8=$2 f5=$3
+py=${PYTHON:-python}
+"$py" -m effmnist_utils reproduce --models "$f20" --seeds 1 2 3
+"$py" -m effmnist_utils reproduce --models "$f8" --seeds 2 3
+"$py" -m effmnist_utils reproduce --models "$f5" --seeds 1 2 3
+[ -f "results/runs/${f8}_seed1.json" ] || tools/execute_notebooks.sh 07_frontier.ipynb
+echo "=== $(date +%T) finals done"
