@@ -15,13 +15,20 @@ def cli(*args, cwd):
 
 
 def test_list_prints_every_model_with_its_size(tmp_path):
-    """`list` prints the six models with comma-formatted parameter counts and exits 0."""
+    """`list` prints every registered model with its comma-formatted parameter count and what it
+    trains with by default (the seed recipe, its own recipe, or: a search candidate only)."""
+    from effmnist_utils.models import MODELS
+    from effmnist_utils.train import RECIPES
+
     result = cli("list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 6
+    assert [line.split()[0] for line in lines] == list(MODELS)
     for line, (name, count) in zip(lines, EXPECTED.items()):
-        assert line.split()[:2] == [name, count], line
+        assert line.split()[:2] == [name, count] and "seed recipe" in line, line
+    finalist = next(line for line in lines if line.split()[0] == next(iter(RECIPES)))
+    assert "schedule=onecycle" in finalist
+    assert "candidate" in next(line for line in lines if line.split()[0] == "f20a")
 
 
 @pytest.mark.parametrize("args, named", [
