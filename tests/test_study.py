@@ -81,3 +81,19 @@ def test_summary_refuses_mixed_recipes(runs):
     other["hparams"]["lr"] *= 2
     with pytest.raises(ValueError, match="different recipes"):
         study.summarise_runs([runs[0], other])
+
+
+def test_ablation_runs_are_the_crossed_full_runs():
+    """results/ablation holds full-length runs of exactly the crossed recipes/models that
+    tools/frontier_ablation.py defines (what notebook 07's recipe-or-architecture table reads)."""
+    import importlib.util
+    from dataclasses import asdict
+
+    spec = importlib.util.spec_from_file_location("ablation", ROOT / "tools" / "frontier_ablation.py")
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    planned = {hp.run_name(): asdict(hp) for hp in ablation.runs()}
+    recorded = study.load_runs(ROOT / "results" / "ablation")
+    assert {r["name"] for r in recorded} == set(planned)
+    for r in recorded:
+        assert len(r["history"]) == 20 and asdict(HParams.from_dict(r["hparams"])) == planned[r["name"]]
