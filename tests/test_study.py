@@ -97,3 +97,22 @@ def test_ablation_runs_are_the_crossed_full_runs():
     assert {r["name"] for r in recorded} == set(planned)
     for r in recorded:
         assert len(r["history"]) == 20 and asdict(HParams.from_dict(r["hparams"])) == planned[r["name"]]
+
+
+def test_write_report_fills_the_markers_and_draws_the_figure(tmp_path, runs):
+    """`report` replaces only the text between the markers and saves the figure; a README
+    without the markers is refused with a message naming them."""
+    run_dir = tmp_path / "runs"
+    run_dir.mkdir()
+    for r in runs[:2]:
+        (run_dir / f"{r['name']}.json").write_text(json.dumps(r))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{study.TABLE_START}\nold table\n{study.TABLE_END}\nend\n")
+    figure = tmp_path / "figure.png"
+    table = study.write_report(readme, run_dir, figure, bench_dir=tmp_path / "no-benches")
+    text = readme.read_text()
+    assert table in text and "old table" not in text and text.startswith("intro\n")
+    assert text.endswith("end\n") and figure.stat().st_size > 0
+    readme.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="results-table:start"):
+        study.write_report(readme, run_dir, figure, bench_dir=tmp_path / "no-benches")
