@@ -89,7 +89,7 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the seed's
     single runs) are drawn as crosses; `goals` (budget, target mean %) as a staircase of
     corners a model must sit above and left of. Each point: {'params', 'acc', 'label'}."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9.5, 5))
     labels = sorted({p["label"] for p in points})
     for label in labels:
         pts = [p for p in points if p["label"] == label]
@@ -105,6 +105,6 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
     ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",
            title="Accuracy against parameters, one point per run")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside, not over, points
     fig.tight_layout()
     return fig

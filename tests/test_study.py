@@ -116,3 +116,15 @@ def test_write_report_fills_the_markers_and_draws_the_figure(tmp_path, runs):
     readme.write_text("no markers here\n")
     with pytest.raises(ValueError, match="results-table:start"):
         study.write_report(readme, run_dir, figure, bench_dir=tmp_path / "no-benches")
+
+
+def test_readme_goals_table_is_generated_and_judges_the_mean(runs):
+    """The README's frontier-goals table equals the generated one, and a goal counts as met only
+    when the unrounded mean reaches it (99.597 % shows as 99.60 % but misses 99.60 %)."""
+    rows = study.summarise_runs(runs)
+    assert _readme_table(study.GOALS_START, study.GOALS_END) == study.render_goals(rows)
+    row = {"model": "m", "params": 100, "n": 3, "final_mean": 99.597, "final_std": 0.1}
+    assert study.render_goals([row], goals=[(200, 99.60)]).endswith("| no |")
+    assert study.render_goals([dict(row, final_mean=(99.58 + 99.60 + 99.62) / 3)],
+                              goals=[(200, 99.60)]).endswith("| yes |")
+    assert "none recorded" in study.render_goals([dict(row, n=2)], goals=[(200, 99.60)])
