@@ -87,8 +87,8 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
                             budget: int = 20_000, target: float = 99.4,
                             goals: list[tuple[int, float]] | None = None):
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the seed's
-    single runs) are drawn as crosses; `goals` (budget, target mean %) as a staircase of
-    corners a model must sit above and left of. Each point: {'params', 'acc', 'label'}."""
+    single runs) are drawn as crosses; `goals` (budget, target mean %) as open triangles, which a
+    model's mean should sit above and left of. Each point: {'params', 'acc', 'label'}."""
     fig, ax = plt.subplots(figsize=(9.5, 5))
     labels = sorted({p["label"] for p in points})
     for label in labels:

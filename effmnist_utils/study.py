@@ -114,6 +114,11 @@ def render_ablation(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def variant(record: dict) -> str:
+    """A recorded run's model and recipe tag without the seed: what its seeds are grouped by."""
+    return record["name"].rsplit("_seed", 1)[0]
+
+
 def load_runs(run_dir="results/runs") -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(run_dir).glob("*.json"))]
 
@@ -127,7 +132,7 @@ def summarise_runs(runs: list[dict]) -> list[dict]:
     seconds per epoch and to 99.4 %, devices. Runs of one model must share their recipe."""
     groups = defaultdict(list)
     for r in runs:  # a model's seed recipe and each tagged variant of it are rows of their own
-        groups[r["name"].rsplit("_seed", 1)[0]].append(r)
+        groups[variant(r)].append(r)
     rows = []
     from .models import MODELS
 
@@ -252,6 +257,6 @@ def params_figure(runs: list[dict]):
     from .plots import plot_params_vs_accuracy
 
     points = [{"params": r["params"], "acc": 100 * r["final_test_acc"],
-               "label": r["name"].rsplit("_seed", 1)[0]} for r in runs]
+               "label": variant(r)} for r in runs]
     reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in SEED_REPORTED.items()]
     return plot_params_vs_accuracy(points, reference, goals=FRONTIER_GOALS)

@@ -14,7 +14,7 @@ AUG = {**OC, "translate": 2}
 BEST = {**AUG, "label_smoothing": 0.05}  # the recipe the architectures are compared under
 
 # tag -> HParams settings. First the recipe levers, one at a time, on one <8k model ...
-RECIPES = {
+LEVERS = {
     "seed": {"model": "f8a", **SEED_STEP},
     "oc01": {"model": "f8a", **OC},
     "oc02": {"model": "f8a", **OC, "lr": 0.02},
@@ -29,7 +29,7 @@ RECIPES = {
 
 
 def candidates() -> list[dict]:
-    recipes = [{**settings, "tag": tag} for tag, settings in RECIPES.items()]
+    recipes = [{**settings, "tag": tag} for tag, settings in LEVERS.items()]
     # ... then the architectures, all under one recipe (the f8a row of it is among the recipes);
     # they run after the first five recipes, as the finalists wait on them
     archs = [{**BEST, "model": m, "tag": "oc01-tr2-ls"}
