@@ -143,12 +143,12 @@ def cmd_bench(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .models import SEED_SPECS
+    from .models import ITER_SPECS
     from .study import render_levers
     from .train import RECIPES
 
     for name in MODELS:
-        trains = ("seed recipe" if name in SEED_SPECS else
+        trains = ("seed recipe" if name in ITER_SPECS else
                   f"recipe: {render_levers(RECIPES[name])}" if name in RECIPES else
                   "frontier search candidate (proxy runs only)")
         print(f"{name:<10} {count_params(build_model(name)):>7,} parameters   {trains}")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from effmnist_utils.models import (MODELS, SEED_SPECS, build_model, count_params,
+from effmnist_utils.models import (MODELS, ITER_SPECS, build_model, count_params,
                                    receptive_field, spec_diff)
 
 # The seed study's table of parameter counts (hard-coded on purpose: a change to a spec must
@@ -58,4 +58,4 @@ def test_unknown_model_names_the_known_ones():
 
 def test_spec_diff_iter2_to_iter3_is_the_pool_move():
     """Iteration 3 differs from 2 only by moving the max-pool after the 1x1 conv."""
-    assert spec_diff(SEED_SPECS["iter2"], SEED_SPECS["iter3"]) == {"pool_after": (3, 4)}
+    assert spec_diff(ITER_SPECS["iter2"], ITER_SPECS["iter3"]) == {"pool_after": (3, 4)}
