@@ -1,11 +1,20 @@
-"""effmnist_utils: data, models, training loop and plots shared by the EfficientMnist notebooks."""
-from .data import (DataError, DeviceLoader, MnistData, ReferenceLoader, default_data_dir,
-                   ensure_mnist, load_mnist, make_data, seed_augment)
-from .models import (FRONTIER_SPECS, ITER_SPECS, MODELS, IterNet, IterSpec, LayerNet, build_model,
-                     count_params, layer_table, receptive_field, spec_diff)
+"""effmnist_utils: data, models, training loop and plots shared by the EfficientMnist notebooks.
+
+Modules, one concern each: `data` (find and verify MNIST), `loaders` (augmentation, the fast and
+the original loaders), `models` / `layernet` (the networks and their registry), `config` (what
+defines a run: HParams, recipes, paths), `runtime` (device, seeding, precision), `loop` (the
+training loop), `runs` (recorded runs), `sweeps` / `plans` (many runs; the experiments as data),
+`report` (the README's generated parts), `plots`, `bench` (loader speed).
+"""
+from .config import RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim
+from .data import DataError, default_data_dir, ensure_mnist, load_mnist
+from .loaders import DeviceLoader, MnistData, ReferenceLoader, make_data
+from .loop import TrainingError, evaluate, fit, predict
+from .models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, IterSpec, LayerNet,
+                     build_model, count_params, layer_table, receptive_field, spec_diff)
 from .plots import (confusion_matrix, plot_confusion, plot_curves, plot_misclassified,
                     plot_params_vs_accuracy, show_images)
-from .train import (RECIPES, HParams, TrainingError, describe_run, evaluate, fit, load_record,
-                    pick_device, predict, train_run)
+from .runs import describe_run, load_runs, train_run
+from .runtime import pick_device
 
 __version__ = "0.1.0"

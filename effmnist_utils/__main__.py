@@ -49,7 +49,7 @@ def _writable_dir(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .train import HParams
+    from .config import RUNS_DIR, SCRATCH_DIR, HParams
 
     d = HParams()
     parser = _Parser(prog="python -m effmnist_utils",
@@ -60,34 +60,36 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("model", type=_model_name, help=f"one of: {', '.join(MODELS)}")
     t.add_argument("--epochs", type=_positive_int, default=None,
-                   help=f"default: the model's recipe ({d.epochs} for the seed's)")
+                   help=f"default: the model's recipe ({d.optim.epochs} for the original's)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--batch-size", type=_positive_int, default=None,
-                   help=f"default: the model's recipe ({d.batch_size} for the seed's)")
+                   help=f"default: the model's recipe ({d.optim.batch_size} for the original's)")
     t.add_argument("--lr", type=float, default=None,
-                   help=f"(peak) learning rate; default: the model's recipe ({d.lr} for the seed's)")
+                   help=f"(peak) learning rate; default: the model's recipe ({d.optim.lr} for the original's)")
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     t.add_argument("--data-dir", default=None,
                    help="where MNIST lives (default: $EFFMNIST_DATA or ~/.cache/effmnist)")
-    t.add_argument("--out-dir", type=_writable_dir, default=Path("results/runs"),
-                   help="where the results JSON and weights go")
+    t.add_argument("--out-dir", type=_writable_dir, default=SCRATCH_DIR,
+                   help="where the results JSON and weights go (a git-ignored scratch folder of the "
+                        f"working folder; record into the project with --out-dir {RUNS_DIR})")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
     t.add_argument("--val-size", type=_non_negative_int, default=d.val_size,
                    help="training images held out for validation")
     t.add_argument("--train-subset", type=_non_negative_int, default=d.train_subset,
                    help="train on only this many images (0: all); for smoke runs")
     t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
-                   help="fast: device-resident batches; reference: the seed's per-sample pipeline")
+                   help="fast: device-resident batches; reference: the original's per-sample pipeline")
     r = sub.add_parser("reproduce", help="train models with their recipes for several seeds (resumable)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     r.add_argument("--models", type=_model_name, nargs="+", default=None,
-                   help="default: the six seed iterations")
+                   help="default: the original study's six iterations")
     r.add_argument("--device", default="auto")
     r.add_argument("--data-dir", default=None)
-    r.add_argument("--out-dir", type=_writable_dir, default=Path("results/runs"))
+    r.add_argument("--out-dir", type=_writable_dir, default=RUNS_DIR,
+                   help="where the runs are recorded (the README is generated from this folder)")
     sub.add_parser("report", help="regenerate the README's results table and figure from results/runs")
-    b = sub.add_parser("bench", help="images/s of the seed's per-sample pipeline vs the fast loader",
+    b = sub.add_parser("bench", help="images/s of the original's per-sample pipeline vs the fast loader",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--model", type=_model_name, default="iter6")
     b.add_argument("--batches", type=_positive_int, default=100)
@@ -101,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(action) -> int:
     """Run `action`, turning the expected failures into one line on stderr."""
     from .data import DataError
-    from .train import TrainingError
+    from .loop import TrainingError
 
     try:
         action()
@@ -119,14 +121,15 @@ def _run(action) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from .study import SEED_MODELS, reproduce
+    from .models import ITERATIONS
+    from .sweeps import reproduce
 
-    return _run(lambda: reproduce(args.models or SEED_MODELS, args.seeds, args.out_dir,
+    return _run(lambda: reproduce(args.models or ITERATIONS, args.seeds, args.out_dir,
                                   args.device, args.data_dir))
 
 
 def cmd_report(args) -> int:
-    from .study import write_report
+    from .report import write_report
 
     return _run(lambda: print(write_report()))
 
@@ -143,12 +146,11 @@ def cmd_bench(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from .config import RECIPES, render_levers
     from .models import ITER_SPECS
-    from .study import render_levers
-    from .train import RECIPES
 
     for name in MODELS:
-        trains = ("seed recipe" if name in ITER_SPECS else
+        trains = ("original recipe" if name in ITER_SPECS else
                   f"recipe: {render_levers(RECIPES[name])}" if name in RECIPES else
                   "frontier search candidate (proxy runs only)")
         print(f"{name:<10} {count_params(build_model(name)):>7,} parameters   {trains}")
@@ -156,7 +158,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import HParams, train_run
+    from .config import HParams
+    from .runs import train_run
 
     def action():
         given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),

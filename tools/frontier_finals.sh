@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The frontier's finalists: 20 epochs x 3 seeds on all 60k images, each with its recipe (RECIPES),
 # recorded in results/runs. Resumable: rerun the same command after an interruption.
-# Usage: tools/frontier_finals.sh F20 F8 F5   (seed 1 of F8 is notebook 07's own run, executed last,
+# Usage: tools/frontier_finals.sh F20 F8 F5   (F8 seed 1 was first recorded by notebook 07, executed last,
 # after the recipe-or-architecture runs of tools/frontier_ablation.py that it compares)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,0 +1,162 @@
+"""The training loop: one `train_step` (shared with the benchmark and the speedrun), `fit`
+returning a per-epoch history, `evaluate` returning numbers, and an exact resume from a checkpoint."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import HParams, Optim
+from .runtime import autocast
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on (non-finite loss, mismatched checkpoint); the message says why."""
+
+
+def make_optimizer(model, optim: Optim):
+    if optim.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=0.9, nesterov=True,
+                               weight_decay=optim.weight_decay)
+    opt = torch.optim.AdamW if optim.optimizer == "adamw" else torch.optim.Adam
+    return opt(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+
+
+def make_scheduler(optimizer, optim: Optim, steps_per_epoch: int):
+    """One-cycle steps every batch (`per_batch`), StepLR every epoch."""
+    if optim.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=optim.lr,
+                                                   total_steps=optim.epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
+
+
+def train_step(model, optimizer, x, y, precision: str = "fp32", label_smoothing: float = 0.0):
+    """One optimisation step on a batch; returns (loss, log-probabilities), still on the device."""
+    with autocast(x.device, precision):
+        out = model(x).float()
+    # the models output log-probabilities, which cross_entropy's log_softmax leaves unchanged
+    loss = (F.cross_entropy(out, y, label_smoothing=label_smoothing) if label_smoothing
+            else F.nll_loss(out, y))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, out
+
+
+@torch.no_grad()
+def evaluate(model, loader) -> tuple[float, float]:
+    """(mean NLL loss, accuracy in [0, 1]) of `model` over every batch of `loader`."""
+    model.eval()
+    loss = correct = 0.0
+    for x, y in loader:
+        out = model(x)
+        loss += F.nll_loss(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+    n = loader.num_images
+    return loss / n, correct / n
+
+
+@torch.no_grad()
+def predict(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted labels, true labels) on the CPU, in the loader's order."""
+    model.eval()
+    preds, targets = zip(*[(model(x).argmax(1).cpu(), y.cpu()) for x, y in loader])
+    return torch.cat(preds), torch.cat(targets)
+
+
+def _bar(iterable, total, desc, enabled):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal; TQDM_DISABLE=1 hides it
+
+    return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=1.0)
+
+
+def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool) -> dict:
+    """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy."""
+    model.train()
+    loader.set_epoch(epoch)
+    lr = optimizer.param_groups[0]["lr"]
+    device = next(model.parameters()).device
+    loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    bar = _bar(loader, len(loader), f"epoch {epoch}/{hp.optim.epochs}", progress)
+    for i, (x, y) in enumerate(bar):
+        loss, out = train_step(model, optimizer, x, y, hp.precision, hp.optim.label_smoothing)
+        if hp.optim.schedule == "onecycle":
+            scheduler.step()
+        # accumulate on the device; reading a number back every batch would stall a GPU
+        loss_sum += loss.detach() * len(y)
+        correct += (out.argmax(1) == y).sum()
+        seen += len(y)
+        if i % 50 == 49 or i == len(loader) - 1:
+            mean_loss = loss_sum.item() / seen
+            if not math.isfinite(mean_loss):
+                raise TrainingError(f"the training loss became {mean_loss} in epoch {epoch} "
+                                    f"(batch {i + 1}); lower the learning rate.")
+            if progress:
+                bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.2%}")
+    if hp.optim.schedule != "onecycle":
+        scheduler.step()
+    return {"epoch": epoch, "lr": lr, "train_loss": loss_sum.item() / seen,
+            "train_acc": correct.item() / seen}
+
+
+def save_checkpoint(path: Path, hp, model, optimizer, scheduler, history) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"hparams": asdict(hp), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                "history": history}, tmp)
+    os.replace(tmp, path)  # a run killed mid-save keeps the previous checkpoint
+
+
+def load_checkpoint(path: Path, hp, model, optimizer, scheduler) -> list[dict]:
+    """Restore the state saved after the last finished epoch; return the history so far."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state["hparams"] != asdict(hp):
+        raise TrainingError(f"{path} was written with other settings ({state['hparams']}); "
+                            "delete it or resume with the same ones.")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return state["history"]
+
+
+def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: bool = False,
+        progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """Train `model` on `data.train` as `hp` says; return one dict per epoch.
+
+    Each epoch records the learning rate, train loss/accuracy (running, augmented), validation
+    loss/accuracy when `data.val` exists, test loss/accuracy (every epoch, or only after the last
+    one when there is a validation split to choose on), its seconds and the seconds since the
+    start. `progress` shows a bar per epoch; `on_epoch` is called with each finished row. With
+    `checkpoint` the state is saved after every epoch; `resume` continues from it and ends
+    exactly as an uninterrupted run (same device).
+    """
+    optimizer = make_optimizer(model, hp.optim)
+    scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
+    checkpoint = Path(checkpoint) if checkpoint else None
+    history: list[dict] = []
+    if resume and checkpoint and checkpoint.exists():
+        history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler)
+    for epoch in range(len(history) + 1, hp.optim.epochs + 1):
+        start = time.perf_counter()
+        row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress)
+        if data.val is not None:
+            row["val_loss"], row["val_acc"] = evaluate(model, data.val)
+        if data.val is None or epoch == hp.optim.epochs:
+            row["test_loss"], row["test_acc"] = evaluate(model, data.test)
+        row["seconds"] = time.perf_counter() - start
+        row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        if checkpoint:
+            save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history)
+    return history

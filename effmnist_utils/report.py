@@ -1,0 +1,81 @@
+"""The README's generated parts: each table between its markers, rendered by the module that owns
+its data, and the parameters-against-accuracy figure. `write_report` regenerates them all."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC
+from .models import ORIGINAL_ACC, build_model, count_params
+from .runs import check_params, load_runs, render_table, summarise_runs, variant
+
+FRONTIER_GOALS = [(20_000, 99.60), (8_000, 99.50), (5_000, 99.40)]  # (parameter budget, mean %)
+
+
+def render_goals(rows: list[dict], goals=FRONTIER_GOALS) -> str:
+    """For each frontier goal (budget, target mean), the best model under the budget recorded
+    with at least 3 seeds (`summarise_runs` rows), its mean ± std and whether that mean, unrounded,
+    meets the goal."""
+    lines = ["| budget | goal: mean final-epoch accuracy | best model under it (≥ 3 seeds) | params "
+             "| mean ± std | met? |", "|---|---:|---|---:|---:|---|"]
+    for budget, target in goals:
+        under = [r for r in rows if r["params"] < budget and r["n"] >= 3]
+        if not under:
+            lines.append(f"| < {budget:,} | ≥ {target:.2f} % | none recorded | | | no |")
+            continue
+        best = max(under, key=lambda r: (r["final_mean"], -r["params"]))
+        met = "yes" if best["final_mean"] >= target - 1e-9 else "no"  # unrounded: 99.597 is not 99.60
+        lines.append(f"| < {budget:,} | ≥ {target:.2f} % | {best['model']} | {best['params']:,} | "
+                     f"{best['final_mean']:.2f} ± {best['final_std']:.2f} % ({best['n']} seeds) | {met} |")
+    return "\n".join(lines)
+
+
+def params_figure(runs: list[dict]):
+    """Every recorded run's final accuracy against its parameters, beside the original study's
+    single runs and the frontier's goals."""
+    from .plots import plot_params_vs_accuracy
+
+    points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": variant(r)}
+              for r in runs]
+    reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in ORIGINAL_ACC.items()]
+    return plot_params_vs_accuracy(points, reference, target=100 * TARGET_ACC, goals=FRONTIER_GOALS)
+
+
+def replace_block(text: str, marker: str, body: str, where: str) -> str:
+    """`text` with the lines between `<!-- marker:start -->` and `<!-- marker:end -->` replaced."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{where} lacks the markers {start} ... {end}")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
+def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
+    """marker -> markdown for every generated table whose results exist."""
+    from .bench import load_benches, render_bench
+
+    runs = load_runs(run_dir)
+    if not runs:
+        raise ValueError(f"no recorded runs in {run_dir}; train some first")
+    bad = check_params(runs)
+    if bad:
+        raise ValueError("recorded parameter counts disagree with the models: " + "; ".join(bad))
+    rows = summarise_runs(runs)
+    out = {"results-table": render_table(rows), "goals-table": render_goals(rows)}
+    benches = load_benches(Path(results_dir) / "bench")
+    if benches:
+        out["bench-table"] = render_bench(benches)
+    return out
+
+
+def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=RESULTS_DIR,
+                 figure=RESULTS_DIR / "params_vs_accuracy.png") -> str:
+    """Regenerate the README's tables between their markers and the params-vs-accuracy figure;
+    returns the results table."""
+    path = Path(readme)
+    text = path.read_text()
+    generated = tables(run_dir, results_dir)
+    for marker, body in generated.items():
+        text = replace_block(text, marker, body, str(readme))
+    path.write_text(text)
+    params_figure(load_runs(run_dir)).savefig(figure, dpi=110)
+    return generated["results-table"]

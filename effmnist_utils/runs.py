@@ -1,0 +1,156 @@
+"""Recorded runs: train one and write its results file and weights, read them back, summarise
+them (per run and per model over seeds) and render the README's results table."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .config import RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, render_levers, run_name
+from .loaders import make_data
+from .loop import TrainingError, fit
+from .models import MODELS, ORIGINAL_ACC, build_model, count_params
+from .runtime import as_device, device_name, git_commit, seed_everything
+
+
+def summarise_history(history: list[dict], target: float = TARGET_ACC) -> dict:
+    """Final- and best-epoch test accuracy and the seconds until `target` was first reached."""
+    tested = [r for r in history if "test_acc" in r]  # every epoch, or the last when validating
+    best = max(tested, key=lambda r: r["test_acc"])
+    reached = next((r["elapsed"] for r in tested if r["test_acc"] >= target), None)
+    return {"final_test_acc": history[-1]["test_acc"], "best_test_acc": best["test_acc"],
+            "best_epoch": best["epoch"],
+            "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
+            "seconds_total": history[-1]["elapsed"], "seconds_to_target": reached,
+            "target_acc": target}
+
+
+def _print_epoch(row: dict) -> None:
+    accs = ", ".join(f"{k[:-4]} accuracy {row[k]:.2%}" for k in ("val_acc", "test_acc") if k in row)
+    print(f"epoch {row['epoch']}: {accs} ({row['seconds']:.1f} s)", flush=True)
+
+
+def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, resume: bool = False,
+              progress: bool = True, tag: str = ""):
+    """Train `hp.model` as `hp` says and record it in `out_dir` (default: the git-ignored scratch
+    folder `effmnist-runs/` of the working folder) as `<name>.json` (the results) and `<name>.pt`
+    (the final state_dict), where `<name>` is `run_name(hp, tag)`. Returns (model, history,
+    record, data). A checkpoint `<name>.ckpt` is kept while the run is under way; after an
+    interruption, `resume=True` continues from the last finished epoch.
+    """
+    device, out_dir, name = as_device(device), Path(out_dir), run_name(hp, tag)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / f"{name}.ckpt"
+    if ckpt.exists() and not resume:
+        raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
+                            "or delete the file to start over.")
+    seed_everything(hp.seed)
+    model = build_model(hp.model).to(device)
+    data = make_data(device, data_dir, hp.optim.batch_size, hp.seed, hp.val_size, hp.train_subset,
+                     hp.loader, hp.augment)
+    if progress:
+        print(f"{name}: {count_params(model):,} parameters on {device_name(device)}; {data.source}",
+              flush=True)
+    history = fit(model, data, hp, checkpoint=ckpt, resume=resume, progress=progress,
+                  on_epoch=_print_epoch if progress else None)
+    record = {"name": name, "model": hp.model, "tag": tag, "params": count_params(model),
+              "hparams": asdict(hp), "seed": hp.seed, **summarise_history(history),
+              "history": history, "device": device_name(device), "torch": torch.__version__,
+              "git_commit": git_commit(), "data_source": data.source,
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    torch.save(model.state_dict(), out_dir / f"{name}.pt")
+    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    ckpt.unlink(missing_ok=True)
+    return model, history, record, data
+
+
+def load_runs(run_dir=RUNS_DIR) -> list[dict]:
+    """Every results file in `run_dir`, by name; a missing folder is an error that says why."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"no recorded results at {run_dir}: they live in the project's clone "
+                         "(on Colab the notebook's first cell clones it)")
+    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))]
+
+
+def describe_run(record: dict) -> str:
+    """A few lines that say what a recorded run reached, for notebooks and the CLI."""
+    h, target, reached = record["history"], record["target_acc"], record["seconds_to_target"]
+    above = [r["epoch"] for r in h if r.get("test_acc", 0) >= target]
+    return "\n".join([
+        f"{record['model']}: {record['params']:,} parameters, seed {record['seed']}, "
+        f"{len(h)} epochs on {record['device']}",
+        f"final-epoch test accuracy: {record['final_test_acc']:.2%} "
+        f"(best {record['best_test_acc']:.2%} at epoch {record['best_epoch']})",
+        f"epochs at or above {target:.1%}: {', '.join(map(str, above)) or 'none'}",
+        f"{record['seconds_per_epoch']:.1f} s per epoch; "
+        + (f"{target:.1%} first reached after {reached:.0f} s" if reached is not None
+           else f"{target:.1%} not reached"),
+    ])
+
+
+def variant(record: dict) -> str:
+    """A recorded run's model and recipe tag without the seed: what its seeds are grouped by."""
+    return record["name"].rsplit("_seed", 1)[0]
+
+
+def _mean_std(values):
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _summarise_group(name: str, rs: list[dict]) -> dict:
+    recipes = {json.dumps({**r["hparams"], "seed": None}, sort_keys=True) for r in rs}
+    if len(recipes) > 1:
+        raise ValueError(f"the recorded runs of {name} use different recipes; "
+                         "move the odd ones out of the run folder")
+    final = _mean_std([100 * r["final_test_acc"] for r in rs])
+    reached = [r["seconds_to_target"] for r in rs if r["seconds_to_target"] is not None]
+    return {"model": name, "params": rs[0]["params"], "n": len(rs),
+            "recipe": HParams.from_dict(rs[0]["hparams"]).levers(),
+            "seeds": sorted(r["seed"] for r in rs), "final_mean": final[0], "final_std": final[1],
+            "best_mean": statistics.mean(100 * r["best_test_acc"] for r in rs),
+            "original_acc": ORIGINAL_ACC.get(name),
+            # the median: epochs that shared the 2 cores with other work run several times
+            # slower, and one such epoch would move a mean far more
+            "sec_per_epoch": statistics.median(e["seconds"] for r in rs for e in r["history"]),
+            "sec_to_target": statistics.mean(reached) if reached else None,
+            "n_reached": len(reached), "devices": sorted({r["device"] for r in rs})}
+
+
+def summarise_runs(runs: list[dict]) -> list[dict]:
+    """One row per model and recipe variant (registry order): params, seeds, mean/std of the
+    final and mean of the best accuracy (%), seconds per epoch and to 99.4 %, devices. Runs of one
+    variant must share their recipe."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[variant(r)].append(r)
+    order = sorted(groups, key=lambda g: (list(MODELS).index(groups[g][0]["model"]), g))
+    return [_summarise_group(g, groups[g]) for g in order]
+
+
+def render_table(rows: list[dict]) -> str:
+    """The README's results table (markdown), generated from `summarise_runs` rows."""
+    lines = ["| model | params | recipe | original study (1 run) | ours: final epoch, mean ± std | seeds "
+             "| ours: best epoch, mean | s / epoch (median) | time to 99.4 % (runs reaching it) | device |",
+             "|---|---:|---|---:|---:|---|---:|---:|---:|---|"]
+    for r in rows:
+        original = f"{r['original_acc']:.2f} %" if r["original_acc"] is not None else "—"
+        to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
+                     else f"not reached (0/{r['n']})")
+        spread = f" ± {r['final_std']:.2f} %" if r["n"] > 1 else " % (1 run)"
+        lines.append(f"| {r['model']} | {r['params']:,} | {render_levers(r['recipe'])} | {original} | "
+                     f"{r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
+                     f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
+                     f"{'; '.join(r['devices'])} |")
+    return "\n".join(lines)
+
+
+def check_params(runs: list[dict]) -> list[str]:
+    """Runs whose recorded parameter count differs from the model's (empty when all agree)."""
+    return [f"{r['name']}: recorded {r['params']}, model has {count_params(build_model(r['model']))}"
+            for r in runs if r["params"] != count_params(build_model(r["model"]))]

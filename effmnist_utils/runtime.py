@@ -1,0 +1,71 @@
+"""Where and how a run computes: the device, its name in results files, seeding and precision."""
+from __future__ import annotations
+
+import platform
+import random
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+def pick_device(requested: str | None = "auto") -> torch.device:
+    """CUDA, then Apple MPS, then CPU for "auto"; a named device that is absent is an error."""
+    requested = (requested or "auto").lower()
+    has = {"cuda": torch.cuda.is_available(),
+           "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+           "cpu": True}
+    if requested == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if has[d]))
+    kind = requested.split(":")[0]
+    if kind not in has:
+        raise ValueError(f"unknown device {requested!r}; use auto, cuda, mps or cpu")
+    if kind == "cuda" and has[kind] and ":" in requested:
+        index = int(requested.split(":")[1])
+        has[kind] = index < torch.cuda.device_count()
+    if not has[kind]:
+        raise ValueError(f"device {requested!r} was requested but is not available on this "
+                         "machine; use --device auto or cpu")
+    return torch.device(requested)
+
+
+def as_device(device) -> torch.device:
+    """A torch.device from a device or a name ("auto", "cpu", "cuda", ...)."""
+    return pick_device(device) if isinstance(device, str) or device is None else device
+
+
+def device_name(device: torch.device) -> str:
+    """How results files name the device, e.g. 'cpu (x86_64, 2 threads)', 'cuda (NVIDIA H100 ...)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return device.type
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # CPU and every CUDA device
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a clock read afterwards times it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, precision: str):
+    """bfloat16 autocast for "bf16" (CPU or CUDA), a no-op context for "fp32"."""
+    if precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise ValueError(f"precision 'bf16' needs a CPU or CUDA device, not {device.type}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, recorded with every run (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
