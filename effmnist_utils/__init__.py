@@ -12,9 +12,9 @@ from .loaders import DeviceLoader, MnistData, ReferenceLoader, make_data
 from .loop import TrainingError, evaluate, fit, predict
 from .models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, IterSpec, LayerNet,
                      build_model, count_params, layer_table, receptive_field, spec_diff)
-from .plots import (confusion_matrix, plot_confusion, plot_curves, plot_misclassified,
+from .plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_misclassified,
                     plot_params_vs_accuracy, show_images)
-from .runs import describe_run, load_runs, train_run
+from .runs import describe_run, load_runs, recorded_times, train_run
 from .runtime import pick_device
 
 __version__ = "0.1.0"

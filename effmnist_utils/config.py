@@ -15,6 +15,7 @@ TARGET_ACC = 0.994  # the study's bar: >= 99.4 % test accuracy with < 20,000 par
 REPO_ROOT = Path(__file__).resolve().parents[1]  # a clone: the package beside its results
 RESULTS_DIR = REPO_ROOT / "results"  # recorded results, which the README is generated from
 RUNS_DIR = RESULTS_DIR / "runs"
+GPU_RUNS_DIR = RESULTS_DIR / "gpu"  # one run per notebook model on a GPU, for the time it takes
 # A user's own runs go here, relative to the working folder (git-ignored): recording into
 # results/ is a deliberate act (a sweep, or an explicit out_dir / --out-dir).
 SCRATCH_DIR = Path("effmnist-runs")

@@ -6,6 +6,7 @@ import torch
 
 from .config import TARGET_ACC
 from .data import MEAN, STD
+from .loaders import normalise
 
 
 def lr_drops(history: list[dict], factor: float = 5.0) -> list[int]:
@@ -62,6 +63,16 @@ def show_images(images: torch.Tensor, titles: list[str], cols: int = 10, scale: 
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_augmented(images_u8: torch.Tensor, augment, copies: int = 2, seed: int = 0):
+    """The first row: training digits as stored; each further row: the same digits as one epoch of
+    training sees them after `augment` (a `loaders.Augment`), drawn with generator seed `seed`."""
+    x = normalise(images_u8)
+    g = torch.Generator().manual_seed(seed)
+    rows = [x] + [augment(x, g) for _ in range(copies)]
+    titles = ["original"] * len(x) + [f"augmented {i + 1}" for i in range(copies) for _ in x]
+    return show_images(torch.cat(rows), titles, cols=len(x))
 
 
 def plot_misclassified(images: torch.Tensor, preds: torch.Tensor, targets: torch.Tensor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC
+from .config import GPU_RUNS_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC
 from .models import ORIGINAL_ACC, build_model, count_params
 from .runs import check_params, load_runs, render_table, summarise_runs, variant
 
@@ -60,7 +60,9 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     if bad:
         raise ValueError("recorded parameter counts disagree with the models: " + "; ".join(bad))
     rows = summarise_runs(runs)
-    out = {"results-table": render_table(rows), "goals-table": render_goals(rows)}
+    gpu_dir = Path(results_dir) / GPU_RUNS_DIR.name
+    gpu_rows = summarise_runs(load_runs(gpu_dir)) if gpu_dir.is_dir() else []
+    out = {"results-table": render_table(rows, gpu_rows), "goals-table": render_goals(rows)}
     benches = load_benches(Path(results_dir) / "bench")
     if benches:
         out["bench-table"] = render_bench(benches)

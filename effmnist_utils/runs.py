@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .config import RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, render_levers, run_name
+from .config import GPU_RUNS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, render_levers, run_name
 from .loaders import make_data
 from .loop import TrainingError, fit
 from .models import MODELS, ORIGINAL_ACC, build_model, count_params
@@ -94,6 +94,22 @@ def describe_run(record: dict) -> str:
     ])
 
 
+def recorded_times(name: str, run_dirs=(RUNS_DIR, GPU_RUNS_DIR)) -> str:
+    """How long training `name` (a model, or a model-tag variant) took in its recorded runs, per
+    device: the median seconds per epoch and the whole run, e.g. for a notebook's training cell."""
+    runs = [r for d in run_dirs if Path(d).is_dir() for r in load_runs(d) if variant(r) == name]
+    by_device = defaultdict(list)
+    for r in runs:
+        by_device[r["device"]].append(r)
+    lines = []
+    for device, rs in by_device.items():
+        per_epoch = statistics.median(e["seconds"] for r in rs for e in r["history"])
+        epochs = len(rs[0]["history"])
+        lines.append(f"{device}: {per_epoch:.1f} s per epoch, about {per_epoch * epochs / 60:.0f} min "
+                     f"for {epochs} epochs (median of {len(rs)} recorded run{'s' * (len(rs) > 1)})")
+    return "\n".join(lines) or f"no recorded runs of {name}"
+
+
 def variant(record: dict) -> str:
     """A recorded run's model and recipe tag without the seed: what its seeds are grouped by."""
     return record["name"].rsplit("_seed", 1)[0]
@@ -133,11 +149,14 @@ def summarise_runs(runs: list[dict]) -> list[dict]:
     return [_summarise_group(g, groups[g]) for g in order]
 
 
-def render_table(rows: list[dict]) -> str:
-    """The README's results table (markdown), generated from `summarise_runs` rows."""
+def render_table(rows: list[dict], gpu_rows: list[dict] = ()) -> str:
+    """The README's results table (markdown), generated from `summarise_runs` rows; `gpu_rows`
+    (the same, of runs on a GPU) add each model's GPU seconds per epoch."""
+    gpu = {r["model"]: r["sec_per_epoch"] for r in gpu_rows}
     lines = ["| model | params | recipe | original study (1 run) | ours: final epoch, mean ± std | seeds "
-             "| ours: best epoch, mean | s / epoch (median) | time to 99.4 % (runs reaching it) | device |",
-             "|---|---:|---|---:|---:|---|---:|---:|---:|---|"]
+             "| ours: best epoch, mean | s / epoch (median) | time to 99.4 % (runs reaching it) | device "
+             "| s / epoch on a GPU (1 run) |",
+             "|---|---:|---|---:|---:|---|---:|---:|---:|---|---:|"]
     for r in rows:
         original = f"{r['original_acc']:.2f} %" if r["original_acc"] is not None else "—"
         to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
@@ -146,8 +165,12 @@ def render_table(rows: list[dict]) -> str:
         lines.append(f"| {r['model']} | {r['params']:,} | {render_levers(r['recipe'])} | {original} | "
                      f"{r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
                      f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
-                     f"{'; '.join(r['devices'])} |")
+                     f"{'; '.join(r['devices'])} | {_gpu_cell(gpu.get(r['model']))} |")
     return "\n".join(lines)
+
+
+def _gpu_cell(seconds):
+    return f"{seconds:.2f}" if seconds is not None else "not measured"
 
 
 def check_params(runs: list[dict]) -> list[str]:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Execute iteration notebooks for real (full-length runs), keeping their outputs in place.
+# Execute notebooks for real (full-length runs), keeping their outputs in place.
 # Usage: tools/execute_notebooks.sh [notebook ...]   (default: every notebooks/0*.ipynb)
-# Each full run also records results/runs/<model>_seed1.{json,pt}.
+# Each notebook's own run goes to notebooks/effmnist-runs/ (git-ignored), not to results/.
+# TQDM_DISABLE=1: the stored notebook keeps one line per epoch instead of every progress-bar
+# refresh (a reader running it live sees the bar).
 set -euo pipefail
 cd "$(dirname "$0")/../notebooks"
 unset EFFMNIST_FAST
+export TQDM_DISABLE=1
 notebooks=("$@")
 [ ${#notebooks[@]} -gt 0 ] || notebooks=(0*.ipynb)
 for nb in "${notebooks[@]}"; do
