@@ -73,7 +73,9 @@ def predict(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
 def _bar(iterable, total, desc, enabled):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm  # a widget in Jupyter, text in a terminal; TQDM_DISABLE=1 hides it
+    # a text bar: it renders live in Colab, Jupyter and a terminal, and TQDM_DISABLE=1 (set when
+    # notebooks are executed for storage) turns it off so that a stored notebook holds no refreshes
+    from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=1.0)
 

@@ -8,6 +8,8 @@ from .config import TARGET_ACC
 from .data import MEAN, STD
 from .loaders import normalise
 
+DPI = 72  # keeps a notebook's stored figures small (each notebook file stays under 250 KB)
+
 
 def lr_drops(history: list[dict], factor: float = 5.0) -> list[int]:
     """Epochs whose learning rate is at least `factor` times lower than the epoch before (StepLR's
@@ -19,7 +21,7 @@ def plot_curves(history: list[dict], title: str = ""):
     """The original study's 2x2 panel: train/test loss and accuracy per epoch, the 99.4 % line
     and the learning-rate drops marked."""
     epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6), dpi=DPI)
     panels = [("train_loss", "Training loss"), ("train_acc", "Training accuracy"),
               ("test_loss", "Test loss"), ("test_acc", "Test accuracy")]
     for ax, (key, label) in zip(axes.flat, panels):
@@ -55,11 +57,12 @@ def show_images(images: torch.Tensor, titles: list[str], cols: int = 10, scale: 
     else:
         images = images * STD + MEAN
     rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.25), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.25), squeeze=False,
+                             dpi=DPI)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, title in zip(axes.flat, images, titles):
-        ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
@@ -76,7 +79,7 @@ def plot_augmented(images_u8: torch.Tensor, augment, copies: int = 2, seed: int 
 
 
 def plot_misclassified(images: torch.Tensor, preds: torch.Tensor, targets: torch.Tensor,
-                       limit: int = 30, cols: int = 10):
+                       limit: int = 20, cols: int = 10):
     """The first `limit` test digits the model gets wrong, titled 'true -> predicted'."""
     wrong = (preds != targets).nonzero().flatten()[:limit]
     titles = [f"{int(targets[i])} → {int(preds[i])}" for i in wrong]
@@ -96,7 +99,7 @@ def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
     diagonal, the correct digits, is in bold on a pale blue)."""
     cm = confusion_matrix(preds, targets)
     off = cm.clone().fill_diagonal_(0)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = plt.subplots(figsize=(5.8, 5), dpi=DPI)
     im = ax.imshow(off.numpy(), cmap="Reds")
     for t in range(10):
         for p in range(10):
@@ -118,7 +121,7 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the original study's
     single runs) are drawn as crosses; `goals` (budget, target mean %) as open triangles, which a
     model's mean should sit above and left of. Each point: {'params', 'acc', 'label'}."""
-    fig, ax = plt.subplots(figsize=(9.5, 5))
+    fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
     labels = sorted({p["label"] for p in points})
     for label in labels:
         pts = [p for p in points if p["label"] == label]

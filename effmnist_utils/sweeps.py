@@ -15,7 +15,7 @@ def run_missing(runs: list[tuple[HParams, str]], out_dir=RUNS_DIR, device="auto"
     """Train every (hparams, tag) of `runs` not yet recorded in `out_dir`, resuming one whose
     checkpoint an interruption left behind; a progress bar counts the whole sweep. Returns the
     results files."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     paths = [out_dir / f"{run_name(hp, tag)}.json" for hp, tag in runs]
