@@ -1,14 +1,19 @@
 """The notebooks' structure, and proof that nbval's output checks can turn the suite red.
 (nbval itself re-executes every notebook: `pytest` collects notebooks/ too.)"""
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("0*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 CHECK = "# NBVAL_CHECK_OUTPUT"
+REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+MAX_BYTES = 250_000
 
 
 def _code(nb):
@@ -57,3 +62,62 @@ def test_nbval_fails_when_the_architecture_changes(tmp_path):
     assert _run_nbval(good).returncode == 0
     result = _run_nbval(bad)
     assert result.returncode == 1 and "15,650" in result.stdout
+
+
+def _colab_cell(nb):
+    return next(c for c in _code(nb) if c.source.startswith("# On Colab"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_badge_and_first_cell_use_the_one_repository_url(path):
+    """The Colab badge opens this notebook from the repository named in pyproject.toml, and the
+    first code cell clones that repository (no other GitHub address appears in either)."""
+    nb = nbformat.read(path, as_version=4)
+    slug = REPO_URL.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}"
+    assert badge in nb.cells[0].source
+    assert set(re.findall(r"colab.research.google.com/github/[^)\s]+", nb.cells[0].source)) == {badge[8:]}
+    assert set(re.findall(r"https://github.com/[^\"\s]+", _colab_cell(nb).source)) == {REPO_URL}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_small_and_hold_no_progress_bars(path):
+    """A stored notebook keeps one line per epoch, not every refresh of a progress bar, and stays
+    under 250 KB."""
+    assert path.stat().st_size < MAX_BYTES, f"{path.name}: {path.stat().st_size:,} bytes"
+    nb = nbformat.read(path, as_version=4)
+    for cell in _code(nb):
+        for out in cell.outputs:
+            text = out.get("text", "")
+            assert out.get("name") != "stderr" or not re.search(r"\r|it/s|s/it|\d+%\|", text), text[:200]
+
+
+def _snapshot(root: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in (root / "results").rglob("*")} | {
+        "status": subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
+                                 text=True).stdout}
+
+
+def test_frontier_notebook_runs_from_an_empty_folder_like_on_colab(tmp_path, monkeypatch):
+    """Notebook 07, copied to an empty folder outside the repository and run top to bottom (smoke
+    mode) with its first cell taking the Colab branch against a local clone, completes, reads the
+    recorded results from that clone, and writes nothing outside its folder."""
+    from nbclient import NotebookClient
+
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode:
+        pytest.skip("needs a git checkout to clone")
+    nb = nbformat.read(ROOT / "notebooks" / "07_frontier.ipynb", as_version=4)
+    first = _colab_cell(nb)
+    assert 'importlib.util.find_spec("effmnist_utils") is None' in first.source
+    first.source = (first.source.replace('importlib.util.find_spec("effmnist_utils") is None', "True")
+                    .replace(REPO_URL, ROOT.as_uri()))
+    before = _snapshot(ROOT)
+    monkeypatch.setenv("EFFMNIST_FAST", "1")  # the kernel inherits the environment
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert _snapshot(ROOT) == before, "the notebook wrote into the repository"
+    assert (tmp_path / "EfficientMnist-Under20K" / "results" / "runs").is_dir()
+    assert (tmp_path / "effmnist-runs" / "f8a_seed1.json").is_file()
+    used = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs)
+    assert "f20b" in used and "Traceback" not in used

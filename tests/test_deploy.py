@@ -1,0 +1,198 @@
+"""Using a trained model: your own digit (`digits`), the `predict` and `export` commands, ONNX
+and int8 (`deploy`, `deploy_bench`). The ONNX tests need the [deploy] extra and skip without it."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from effmnist_utils.data import MEAN, STD
+from effmnist_utils.config import RUNS_DIR
+from effmnist_utils.deploy import DeployError, find_run, load_run, top_k
+from effmnist_utils.digits import as_drawing, centre_of_mass, prepare_digit, prepare_steps
+
+RUN = RUNS_DIR / "f8a_seed1.json"  # recorded: read only
+DIGITS = [3, 2, 1, 18, 4, 8, 11, 0, 61, 7]  # the test set's first image of each class 0..9
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "effmnist_utils", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def normalised(images_u8):
+    return ((images_u8.float() / 255 - MEAN) / STD).unsqueeze(1)
+
+
+@pytest.fixture(scope="module")
+def f8a():
+    return load_run(RUN)[0]
+
+
+def test_a_drawn_digit_comes_back_as_mnist_prepared_it(mnist, f8a):
+    """Each class's first test digit, upscaled to 200x200, black on white and off-centre with a
+    margin, comes back close to the original 28x28 (mean pixel difference < 0.1 of the range),
+    gets the same prediction, fits a 20x20 box and has its centre of mass within 1 px of the centre."""
+    _, (test_x, test_y), _ = mnist
+    assert test_y[DIGITS].tolist() == list(range(10))
+    originals = test_x[DIGITS]
+    prepared = []
+    for k, digit in enumerate(originals):
+        page = as_drawing(digit, size=200, box=120, at=(10 + 7 * k, 70 - 6 * k))
+        assert page[0, 0] == 255 and page.mean() > 200  # black ink on white paper
+        field = prepare_steps(page)[-1][1]
+        assert field.shape == (28, 28)
+        assert np.abs(field - digit.numpy() / 255).mean() < 0.1, k
+        rows, cols = np.nonzero(field)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 == 20
+        assert all(abs(c - 13.5) <= 1 for c in centre_of_mass(field)), centre_of_mass(field)
+        prepared.append(prepare_digit(page))
+    original = [d for d, _ in (best[0] for best in top_k(f8a, normalised(originals)))]
+    drawn = [d for d, _ in (best[0] for best in top_k(f8a, torch.cat(prepared)))]
+    assert drawn == original == list(range(10))
+
+
+def test_every_kind_of_input_gives_the_same_digit(mnist, tmp_path):
+    """A path, a PIL image (RGB or transparent RGBA), a numpy array and a torch tensor of one
+    drawing are prepared identically."""
+    page = as_drawing(mnist[1][0][DIGITS[7]])
+    path = tmp_path / "seven.png"
+    Image.fromarray(page).save(path)
+    rgba = np.zeros((*page.shape, 4), dtype=np.uint8)  # black ink on a transparent sheet
+    rgba[..., 3] = 255 - page
+    expected = prepare_digit(page)
+    for source in (path, str(path), Image.open(path).convert("RGB"), Image.fromarray(rgba, "RGBA"),
+                   torch.from_numpy(page), page.astype(np.float32) / 255):
+        assert torch.allclose(prepare_digit(source), expected, atol=1e-6), type(source)
+
+
+@pytest.mark.parametrize("image, says", [
+    (np.full((50, 50), 255, np.uint8), "blank"),
+    (np.zeros((50, 50), np.uint8), "blank"),
+    (np.zeros((1, 1), np.uint8), "empty"),
+    (np.zeros((4, 5, 6), np.uint8), "not a 2-D image"),
+    ("no/such/file.png", "no such file"),
+    (42, "not an image"),
+])
+def test_unusable_images_raise_a_clear_value_error(image, says):
+    """Blank (white or black), empty, wrongly shaped, missing or non-image input: a ValueError."""
+    with pytest.raises(ValueError, match=says):
+        prepare_digit(image)
+
+
+def test_the_default_run_is_the_lowest_seed_not_the_best(tmp_path):
+    """`find_run` picks the lowest recorded seed even when another seed scored higher on the test
+    set, and with no run it says how to get one."""
+    for seed, acc in ((3, 0.999), (2, 0.990)):
+        record = json.loads(RUN.read_text()) | {"name": f"f8a_seed{seed}", "seed": seed,
+                                                 "final_test_acc": acc}
+        (tmp_path / f"f8a_seed{seed}.json").write_text(json.dumps(record))
+        shutil.copy(RUN.with_suffix(".pt"), tmp_path / f"f8a_seed{seed}.pt")
+    assert find_run("f8a", tmp_path).name == "f8a_seed2.json"
+    with pytest.raises(DeployError, match="no recorded run of f5s.*train f5s"):
+        find_run("f5s", tmp_path)
+
+
+def test_predict_prints_the_digit_of_a_png(mnist, tmp_path):
+    """`predict` on PNGs the test writes prints each one's expected digit with its top 3."""
+    _, (test_x, _), _ = mnist
+    paths = []
+    for label in (4, 7):
+        paths.append(tmp_path / f"my_{label}.png")
+        Image.fromarray(as_drawing(test_x[DIGITS[label]], size=240, at=(90, 30))).save(paths[-1])
+    result = cli("predict", *map(str, paths), "--run", str(RUN), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert "f8a_seed1" in lines[0]
+    for line, label in zip(lines[1:], (4, 7)):
+        assert line.startswith(f"{tmp_path / f'my_{label}.png'}: {label} ") and line.count("%") == 3, line
+
+
+@pytest.mark.parametrize("name, content, named", [
+    ("missing.png", None, "no such file"),
+    ("notes.png", b"not a picture", "not an image"),
+    ("empty.png", b"", "not an image"),
+    ("white.png", "white", "blank"),
+])
+def test_predict_bad_input_exits_non_zero_with_one_line(name, content, named, tmp_path):
+    """A missing file, a file that is not an image, an empty file and a blank image each end
+    `predict` with status 1 and one line naming the file and the problem."""
+    path = tmp_path / name
+    if content == "white":
+        Image.new("L", (64, 64), 255).save(path)
+    elif content is not None:
+        path.write_bytes(content)
+    result = cli("predict", str(path), cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and named in lines[0] and name in lines[0]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--model", "f99"], "f99"),
+    (["--run", "no/such/run.json"], "no/such/run.json"),
+])
+def test_predict_bad_run_exits_non_zero_with_one_line(args, named, mnist, tmp_path):
+    """An unknown model or a missing run file: a non-zero exit and one line naming it."""
+    Image.fromarray(as_drawing(mnist[1][0][0])).save(tmp_path / "d.png")
+    result = cli("predict", "d.png", *args, cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and named in lines[0], result.stderr
+
+
+def test_onnx_fp32_equals_pytorch_and_int8_is_small(mnist, f8a, tmp_path):
+    """The recorded f8a run exported to ONNX gives PyTorch's log-probabilities within 1e-4 on a
+    batch; the int8 model is under 12,000 bytes and agrees with fp32 on almost every digit."""
+    ort = pytest.importorskip("onnxruntime")
+    from effmnist_utils.deploy import export_run
+
+    paths = export_run(RUN, tmp_path, int8=True, calibration=500)
+    x = normalised(mnist[1][0][:1000])
+    with torch.inference_mode():
+        expected = f8a(x)
+    outputs = {k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+               .run(None, {"image": x.numpy()})[0] for k, p in paths.items()}
+    assert np.abs(outputs["fp32"] - expected.numpy()).max() < 1e-4
+    assert paths["int8"].stat().st_size < 12_000
+    assert (outputs["int8"].argmax(1) == expected.argmax(1).numpy()).mean() >= 0.99
+
+
+def test_export_cli_prints_each_file_and_its_size(tmp_path):
+    """`export --int8` writes both files to --out-dir and prints each path with its size in bytes."""
+    pytest.importorskip("onnxruntime")
+    result = cli("export", str(RUN), "--format", "onnx", "--int8", "--calibration", "200",
+                 "--out-dir", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for line, name in zip(result.stdout.strip().splitlines(), ("f8a_seed1.onnx", "f8a_seed1.int8.onnx")):
+        assert line.split()[1] == f"out/{name}"
+        assert f"{(tmp_path / 'out' / name).stat().st_size:,} bytes" in line
+
+
+def test_benchmark_records_only_where_asked(tmp_path):
+    """A small benchmark fills the three rows and the goals, and writes its JSON only to out_dir."""
+    pytest.importorskip("onnxruntime")
+    from effmnist_utils.deploy_bench import benchmark, load_benchmarks, render_deploy_table
+
+    result = benchmark(RUN, tmp_path, images=500, latency_images=10, calibration=200)
+    assert [r["runtime"] for r in result["rows"]] == ["PyTorch fp32", "ONNX Runtime fp32", "ONNX Runtime int8"]
+    assert result["rows"][1]["same_digit_as_pytorch"] == 500 and result["goals"]["onnx_fp32_same_digit_everywhere"]
+    assert load_benchmarks(tmp_path) == [json.loads(json.dumps(result))]
+    table = render_deploy_table(result)
+    assert table.count("| f8a_seed1 |") == 3 and "int8 file" in table
+
+
+def test_the_core_package_does_not_need_onnx(tmp_path):
+    """Importing the package, `digits` and `deploy` loads neither onnx nor onnxruntime, and an
+    export without them says which extra to install."""
+    code = ("import sys; sys.modules['onnx'] = sys.modules['onnxruntime'] = None\n"
+            "import effmnist_utils, effmnist_utils.digits, effmnist_utils.deploy as d\n"
+            "try:\n    d.export_run(d.RUNS_DIR / 'f8a_seed1.json', sys.argv[1])\n"
+            "except d.DeployError as e:\n    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install -e ".[deploy]"' in result.stdout
