@@ -64,12 +64,14 @@ def rank(records: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["val_acc"], r["params"]))
 
 
+def _markdown(header: str, aligns: str, rows: list[str]) -> str:
+    return "\n".join([header, "|" + "|".join("---:" if a == "r" else "---" for a in aligns) + "|", *rows])
+
+
 def render_ranking(rows: list[dict]) -> str:
-    lines = ["| run | params | levers (not the original's) | val acc (final epoch) | val loss |",
-             "|---|---:|---|---:|---:|"]
-    lines += [f"| {r['name']} | {r['params']:,} | {render_levers(r['levers'])} | "
-              f"{r['val_acc']:.2f} % | {r['val_loss']:.4f} |" for r in rows]
-    return "\n".join(lines)
+    return _markdown("| run | params | levers (not the original's) | val acc (final epoch) | val loss |", "lrlrr",
+                     [f"| {r['name']} | {r['params']:,} | {render_levers(r['levers'])} | "
+                      f"{r['val_acc']:.2f} % | {r['val_loss']:.4f} |" for r in rows])
 
 
 def ablation(records: list[dict], steps: list[tuple[str, str, str]]) -> list[dict]:
@@ -85,8 +87,6 @@ def ablation(records: list[dict], steps: list[tuple[str, str, str]]) -> list[dic
 
 
 def render_ablation(rows: list[dict]) -> str:
-    lines = ["| lever | from → to | val acc before | val acc after | Δ (points) |",
-             "|---|---|---:|---:|---:|"]
-    lines += [f"| {r['lever']} | {r['before']} → {r['after']} | {r['val_before']:.2f} % | "
-              f"{r['val_after']:.2f} % | {r['delta']:+.2f} |" for r in rows]
-    return "\n".join(lines)
+    return _markdown("| lever | from → to | val acc before | val acc after | Δ (points) |", "llrrr",
+                     [f"| {r['lever']} | {r['before']} → {r['after']} | {r['val_before']:.2f} % | "
+                      f"{r['val_after']:.2f} % | {r['delta']:+.2f} |" for r in rows])
