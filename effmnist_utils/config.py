@@ -126,4 +126,7 @@ def run_name(hp: HParams, tag: str = "") -> str:
 # recipe is the one-cycle schedule alone (peak lr 0.01, Adam, the original's augmentation).
 FRONTIER_RECIPE = {"schedule": "onecycle", "lr": 0.01}
 RECIPES: dict[str, dict] = {name: FRONTIER_RECIPE for name in ("f20b", "f8a", "f5s")}
+# Below 2,000 and 1,000 parameters: the frontier recipe with peak lr 0.02, which the tiny search's
+# stage 2 (8 epochs, validation split; results/tiny/ranking-h200.md) preferred for both finalists.
+RECIPES.update({name: {**FRONTIER_RECIPE, "lr": 0.02} for name in ("t2a", "t1b")})
 
