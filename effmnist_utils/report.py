@@ -54,6 +54,7 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated table whose results exist."""
     from .bench import load_benches, render_bench
     from .deploy_bench import load_benchmarks, render_deploy_table
+    from .speedrun import load as load_speed, render_speed_table, summarise as summarise_speed
 
     runs = load_runs(run_dir)
     if not runs:
@@ -68,6 +69,9 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     benches = load_benches(Path(results_dir) / "bench")
     if benches:
         out["bench-table"] = render_bench(benches)
+    speed = [row for kind in ("cpu", "cuda") for row in summarise_speed(load_speed(Path(results_dir) / "speedrun" / kind))]
+    if speed:
+        out["speedrun-table"] = render_speed_table(speed)
     deployed = load_benchmarks(Path(results_dir) / "deploy")
     if deployed:
         out["deploy-table"] = render_deploy_table(deployed)
