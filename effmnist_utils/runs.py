@@ -63,7 +63,8 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
               "history": history, "device": device_name(device), "torch": torch.__version__,
               "git_commit": git_commit(), "data_source": data.source,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    torch.save(model.state_dict(), out_dir / f"{name}.pt")
+    # CPU tensors: a run recorded on a GPU loads anywhere
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, out_dir / f"{name}.pt")
     (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
     ckpt.unlink(missing_ok=True)
     return model, history, record, data

@@ -45,12 +45,13 @@ def search(candidates: list[dict], epochs: int = 5, val_size: int = 5000, seed: 
     """Short proxy runs to rank ideas on a validation split carved from the training set.
 
     Each candidate is a flat dict of settings with its `model` and the `tag` that names its
-    recipe (several models can share a tag). Each runs `epochs` epochs with `val_size` images
+    recipe (several models can share a tag), applied to the original recipe. Each runs `epochs` epochs with `val_size` images
     held out; the test set is evaluated only once, after the last epoch, and `rank` never reads
     it. Recorded runs are skipped, so a search can be extended.
     """
-    runs = [(HParams.for_model(**{k: v for k, v in c.items() if k != "tag"}, epochs=epochs,
-                               val_size=val_size, seed=seed), c["tag"]) for c in candidates]
+    # from the original recipe (not the model's own): a candidate names every lever it changes
+    runs = [(HParams.from_flat({**{k: v for k, v in c.items() if k != "tag"}, "epochs": epochs,
+                                "val_size": val_size, "seed": seed}), c["tag"]) for c in candidates]
     return [json.loads(p.read_text()) for p in run_missing(runs, out_dir, device, None, progress)]
 
 

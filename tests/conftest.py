@@ -1,10 +1,34 @@
-"""Shared fixtures: MNIST is loaded (and, on a fresh machine, written from the bundle) once."""
+"""Shared fixtures: MNIST is loaded (and, on a fresh machine, written from the bundle) once, and
+the two short runs several tests compare against are trained once."""
 import pytest
 
+from effmnist_utils.config import HParams
 from effmnist_utils.data import load_mnist
+from effmnist_utils.runs import train_run
+from helpers import LEARNING, SHORT
 
 
 @pytest.fixture(scope="session")
 def mnist():
     """((train_x, train_y), (test_x, test_y), source) from the default data dir."""
     return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def learned_run(tmp_path_factory):
+    """(hp, model, history, record) of the LEARNING run: seed 1, fast loader, fp32, on the CPU."""
+    hp = HParams.for_model(**LEARNING)
+    model, history, record, _ = train_run(hp, "cpu", out_dir=tmp_path_factory.mktemp("learned"),
+                                          progress=False)
+    return hp, model, history, record
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory):
+    """One SHORT run (helpers.SHORT) with train_run's default out_dir, started in an empty
+    working folder: (cwd, model, history, record)."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        model, history, record, _ = train_run(SHORT, "cpu", progress=False)
+    return cwd, model, history, record

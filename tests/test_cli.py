@@ -1,9 +1,12 @@
 """The command line: `python -m effmnist_utils list|train ...`."""
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
+
+from effmnist_utils.config import REPO_ROOT, RUNS_DIR, SCRATCH_DIR
 
 EXPECTED = {"iter1": "24,498", "iter2": "15,658", "iter3": "15,658", "iter4": "15,794",
             "iter5": "9,074", "iter6": "13,562"}
@@ -16,18 +19,23 @@ def cli(*args, cwd):
 
 def test_list_prints_every_model_with_its_size(tmp_path):
     """`list` prints every registered model with its comma-formatted parameter count and what it
-    trains with by default (the seed recipe, its own recipe, or: a search candidate only)."""
+    trains with by default (the original recipe, its own recipe, or: a search candidate only)."""
+    from effmnist_utils.config import RECIPES, render_levers
     from effmnist_utils.models import MODELS
-    from effmnist_utils.train import RECIPES
 
     result = cli("list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == list(MODELS)
     for line, (name, count) in zip(lines, EXPECTED.items()):
-        assert line.split()[:2] == [name, count] and "seed recipe" in line, line
-    finalist = next(line for line in lines if line.split()[0] == next(iter(RECIPES)))
-    assert "schedule=onecycle" in finalist
+        assert line.split()[:2] == [name, count] and line.endswith("original recipe"), line
+    for line in lines:
+        name = line.split()[0]
+        if name in RECIPES:
+            assert line.endswith(f"recipe: {render_levers(RECIPES[name])}"), line
+            assert "schedule=onecycle" in line, line
+        elif name not in EXPECTED:
+            assert line.endswith("frontier search candidate (proxy runs only)"), line
     assert "candidate" in next(line for line in lines if line.split()[0] == "f20a")
 
 
@@ -56,24 +64,42 @@ def test_unwritable_out_dir_exits_2_with_one_line(tmp_path):
     assert "output dir" in lines[0] and str(blocker / "runs") in lines[0]
 
 
-def test_tiny_training_run(tmp_path):
-    """A one-epoch smoke run trains, reports its accuracy and writes the results JSON."""
-    result = cli("train", "iter6", "--epochs", "1", "--train-subset", "512",
-                 "--out-dir", "out", "--device", "cpu", cwd=tmp_path)
+def test_train_records_in_the_scratch_folder_by_default(tmp_path):
+    """A one-epoch smoke run without --out-dir trains, reports its accuracy, and writes its
+    results JSON and weights into effmnist-runs/ of the working folder, and nothing else
+    (results/ is only written on purpose)."""
+    runs_before = sorted(RUNS_DIR.iterdir())
+    result = cli("train", "iter6", "--epochs", "1", "--train-subset", "256", "--device", "cpu",
+                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "final test accuracy" in result.stdout
-    assert (tmp_path / "out" / "iter6_seed1.json").is_file()
-    assert (tmp_path / "out" / "iter6_seed1.pt").is_file()
+    assert "final test accuracy after epoch 1:" in result.stdout
+    assert "recorded in effmnist-runs/iter6_seed1.json" in result.stdout
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["effmnist-runs/iter6_seed1.json", "effmnist-runs/iter6_seed1.pt"]
+    record = json.loads((tmp_path / "effmnist-runs" / "iter6_seed1.json").read_text())
+    assert record["hparams"]["optim"]["epochs"] == 1 and record["hparams"]["train_subset"] == 256
+    assert sorted(RUNS_DIR.iterdir()) == runs_before
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO_ROOT / ".git").exists(),
+                    reason="needs a git checkout")
+def test_scratch_folder_is_git_ignored():
+    """Runs recorded in effmnist-runs/ of a clone do not show up as changes to commit."""
+    probe = f"{SCRATCH_DIR.as_posix()}/iter6_seed1.json"
+    result = subprocess.run(["git", "check-ignore", "-q", probe], cwd=REPO_ROOT)
+    assert result.returncode == 0, f"{probe} is not ignored by the clone's .gitignore"
 
 
 def test_train_uses_the_models_recipe(tmp_path):
-    """`train <frontier model>` trains with that model's recipe; a flag overrides one setting."""
-    from effmnist_utils.train import RECIPES
+    """`train <frontier model>` trains with that model's recipe; a flag overrides one setting;
+    --out-dir records elsewhere, and --seed names the run."""
+    from effmnist_utils.config import RECIPES, HParams
 
-    name, recipe = next(iter(RECIPES.items()))
+    name = next(iter(RECIPES))
     result = cli("train", name, "--epochs", "1", "--train-subset", "256", "--lr", "0.003",
-                 "--out-dir", "out", "--device", "cpu", cwd=tmp_path)
+                 "--seed", "2", "--out-dir", "out", "--device", "cpu", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    hparams = json.loads((tmp_path / "out" / f"{name}_seed1.json").read_text())["hparams"]
-    assert hparams["lr"] == 0.003 and hparams["epochs"] == 1
-    assert all(hparams[k] == v for k, v in recipe.items() if k not in ("lr", "epochs"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    hparams = json.loads((tmp_path / "out" / f"{name}_seed2.json").read_text())["hparams"]
+    assert HParams.from_dict(hparams) == HParams.for_model(name, epochs=1, train_subset=256,
+                                                           lr=0.003, seed=2)

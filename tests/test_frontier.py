@@ -1,11 +1,15 @@
-"""The levers and tools of the frontier search: layer-string models, recipe levers, proxy runs."""
+"""The levers and tools of the frontier search: layer-string models, the translation lever, the
+loader benchmark, and the frontier models' budgets and recipes."""
+import re
+
 import pytest
 import torch
 
-from effmnist_utils import study
-from effmnist_utils.data import MEAN, STD, seed_augment
-from effmnist_utils.models import LayerNet, count_params, receptive_field
-from effmnist_utils.train import HParams
+from effmnist_utils.config import RECIPES, HParams
+from effmnist_utils.data import MEAN, STD
+from effmnist_utils.layernet import FRONTIER_SPECS, LayerNet
+from effmnist_utils.loaders import Augment
+from effmnist_utils.models import build_model, count_params, receptive_field
 
 
 def test_layer_net_counts_and_shapes():
@@ -26,109 +30,85 @@ def test_layer_net_separable_conv_is_cheaper():
 @pytest.mark.parametrize("layers", ["c8 p", "c8 x4 g", "c8 g c8 g", "cx g", ""])
 def test_layer_net_rejects_bad_strings(layers):
     """A malformed layer string is refused with a ValueError that quotes it."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(repr(layers))):
         LayerNet(layers)
 
 
-def test_hparams_reject_unknown_levers():
-    """Unknown optimizer or out-of-range label smoothing are refused."""
-    with pytest.raises(ValueError, match="optimizer"):
-        HParams(optimizer="lion")
-    with pytest.raises(ValueError, match="label_smoothing"):
-        HParams(label_smoothing=1.0)
+# --- the translation lever ----------------------------------------------------------------------
 
-
-def test_seed_recipe_keeps_the_seed_augmentation():
-    """The default recipe passes no augmentation settings; a tag renames the run."""
-    assert HParams().augment_args() is None
-    assert HParams(translate=2).augment_args() == {"translate": 2}
-    assert HParams(model="iter5", tag="oc", seed=3).run_name() == "iter5-oc_seed3"
-
-
-def test_translate_zero_draws_like_the_seed_and_translate_shifts():
-    """translate=0 gives the seed's batch exactly; translate=t moves digits by at most ~t px."""
-    x = torch.full((64, 1, 28, 28), -MEAN / STD)
+def _square_batch(n=64):
+    x = torch.full((n, 1, 28, 28), -MEAN / STD)
     x[:, :, 12:16, 12:16] = (1 - MEAN) / STD  # a white square in the middle
-    same = seed_augment(x, torch.Generator().manual_seed(5), zoom_p=0, degrees=0)
-    assert torch.equal(same, seed_augment(x, torch.Generator().manual_seed(5), zoom_p=0,
-                                          degrees=0, translate=0))
-    moved = seed_augment(x, torch.Generator().manual_seed(5), zoom_p=0, degrees=0, translate=3)
-    cols = torch.arange(28.0)
-    weight = (moved[:, 0] - moved.min()).sum(1)  # column mass per image
-    centre = (weight * cols).sum(1) / weight.sum(1)
-    assert (centre - 13.5).abs().max() <= 3.5 and (centre - 13.5).abs().max() > 1.0
+    return x
 
 
-def test_search_ranks_on_validation_and_tests_once(tmp_path):
-    """A proxy run evaluates validation every epoch and the test set only after the last one."""
-    records = study.search({"tiny": {"model": "iter5", "train_subset": 256}}, epochs=2,
-                           val_size=500, out_dir=tmp_path, device="cpu", progress=False)
-    history = records[0]["history"]
-    assert all("val_acc" in r for r in history)
-    assert ["test_acc" in r for r in history] == [False, True]
-    rows = study.rank(records)
-    assert rows[0]["name"] == "iter5-tiny_seed1" and rows[0]["levers"] == {"train_subset": 256}
-    assert "iter5-tiny_seed1" in study.render_ranking(rows)
+def _centres(batch):
+    """Each image's intensity-weighted centre (column, row) in pixels."""
+    w = batch[:, 0] - batch.min()
+    idx = torch.arange(28.0)
+    return (w.sum(1) * idx).sum(1) / w.sum((1, 2)), (w.sum(2) * idx).sum(1) / w.sum((1, 2))
 
 
-def test_bf16_precision_trains_and_fp32_is_untouched(tmp_path):
-    """precision="bf16" trains under autocast with fp32 weights; unknown precisions are refused."""
-    with pytest.raises(ValueError, match="precision"):
-        HParams(precision="fp16")
-    from effmnist_utils.train import train_run
+def test_translate_shifts_digits_by_at_most_its_pixels():
+    """translate=t moves an image by up to ~t pixels in x and y, both ways, and not all alike."""
+    shift = Augment(zoom_p=0, degrees=0, translate=3)
+    moved = shift(_square_batch(), torch.Generator().manual_seed(5))
+    for centre in _centres(moved):
+        offset = centre - 13.5
+        assert offset.abs().max() <= 3.5 and offset.abs().max() > 1.0
+        assert (offset > 0.5).any() and (offset < -0.5).any()
 
-    hp = HParams(model="iter6", epochs=1, train_subset=256, precision="bf16")
-    model, history, _, _ = train_run(hp, "cpu", out_dir=tmp_path, progress=False)
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert history[0]["train_loss"] < 2.5 and 0 <= history[0]["test_acc"] <= 1
 
+def test_translate_is_drawn_after_the_original_augmentation():
+    """translate > 0 draws its shifts after the original's zoom and angle numbers, so from one
+    generator seed the zoom and rotation are the same with and without it: with a 1e-4 px shift
+    the batch is the original's but for pixels on a nearest-sampling boundary."""
+    x = torch.randn(256, 1, 28, 28)
+    original = Augment()(x, torch.Generator().manual_seed(5))
+    nudged = Augment(translate=1e-4)(x, torch.Generator().manual_seed(5))
+    assert (original != nudged).float().mean() < 1e-3
+    shifted = Augment(translate=2)(x, torch.Generator().manual_seed(5))
+    assert (original != shifted).float().mean() > 0.5  # the check above can fail
+
+
+# --- the loader benchmark -----------------------------------------------------------------------
 
 def test_bench_measures_every_variant():
-    """The loader benchmark runs each variant and reports rates and ratios to the reference."""
-    from effmnist_utils.bench import bench, format_bench
+    """The loader benchmark times each variant over alternating rounds; each ratio is that
+    variant's median rate over the reference's, and the fast loader beats the original's
+    per-sample pipeline on this CPU (measured for iter5 here, 10 batches x 3 rounds, three times:
+    1.50x, 1.62x, 1.35x; the recorded iter6 benchmark says 1.48x)."""
+    from effmnist_utils.bench import EVAL_BATCHES, bench, format_bench
 
-    result = bench("iter5", batches=2, rounds=1, warmup=1, device="cpu", progress=False)
-    assert set(result["train_img_per_s"]) == {"reference", "fast", "fast+bf16"}
-    assert all(v > 0 for v in result["train_img_per_s"].values())
-    assert result["ratio_vs_reference"]["reference"] == 1.0
-    assert "x the reference" in format_bench(result)
+    result = bench("iter5", batches=10, rounds=3, warmup=2, device="cpu", progress=False)
+    rates, every = result["train_img_per_s"], result["train_img_per_s_all"]
+    assert set(rates) == set(every) == {"reference", "fast", "fast+bf16"}
+    for name, rate in rates.items():
+        assert len(every[name]) == 3 and all(r > 0 for r in every[name])
+        assert rate == sorted(every[name])[1]  # the median of the rounds
+        assert result["ratio_vs_reference"][name] == pytest.approx(rate / rates["reference"])
+    assert rates["fast"] > rates["reference"], rates
+    assert set(result["eval_img_per_s"]) == {str(b) for b in EVAL_BATCHES}
+    text = format_bench(result)
+    for name in rates:
+        ratio = result["ratio_vs_reference"][name]
+        assert f"{name}: " in text and f"{ratio:.2f}x the reference" in text
 
+
+# --- the frontier models ------------------------------------------------------------------------
 
 def test_frontier_models_fit_the_budget_in_their_name():
-    """f20* < 20,000, f8* < 8,000, f5* < 5,000 parameters, counted from the model objects."""
-    from effmnist_utils.models import FRONTIER_SPECS, build_model
-
+    """f20* < 20,000, f8* < 8,000, f5* < 5,000 (t2* < 2,000, t1* < 1,000) parameters, counted
+    from the model objects."""
     assert FRONTIER_SPECS
     for name in FRONTIER_SPECS:
         budget = int(name[1:].rstrip("abcdefghijklmnopqrstuvwxyz")) * 1000
         assert count_params(build_model(name)) < budget, name
 
 
-def test_frontier_models_carry_their_recipe():
-    """HParams.for_model applies a frontier model's recipe, explicit settings win, and the seed
-    iterations keep the seed recipe."""
-    from effmnist_utils.train import RECIPES
-
-    assert RECIPES, "the frontier finalists have no recipe"
-    name, recipe = next(iter(RECIPES.items()))
-    hp = HParams.for_model(name, seed=3)
-    assert all(getattr(hp, k) == v for k, v in recipe.items()) and hp.seed == 3
-    assert HParams.for_model(name, lr=0.5).lr == 0.5
-    assert HParams.for_model("iter6", seed=2) == HParams(model="iter6", seed=2)
-
-
-def test_search_accepts_a_list_of_tagged_settings(tmp_path):
-    """Several models can share one recipe's tag when the candidates come as a list."""
-    records = study.search([{"model": m, "tag": "same", "train_subset": 128} for m in ("iter5", "iter6")],
-                           epochs=1, val_size=200, out_dir=tmp_path, device="cpu", progress=False)
-    assert [r["name"] for r in records] == ["iter5-same_seed1", "iter6-same_seed1"]
-
-
-def test_ablation_measures_each_lever_and_refuses_unknown_runs():
-    """Each step's difference is after minus before, in points of validation accuracy."""
-    rec = [{"name": n, "history": [{"val_acc": a}]} for n, a in (("a", 0.990), ("b", 0.9925))]
-    rows = study.ablation(rec, [("lever x", "a", "b")])
-    assert rows[0]["delta"] == pytest.approx(0.25)
-    assert "+0.25" in study.render_ablation(rows)
-    with pytest.raises(ValueError, match="no recorded proxy run named c"):
-        study.ablation(rec, [("lever y", "a", "c")])
+def test_frontier_finalists_carry_the_frontier_recipe():
+    """Every model with a recipe is a frontier model, and its recipe reaches its runs."""
+    assert RECIPES and set(RECIPES) <= set(FRONTIER_SPECS)
+    for name, recipe in RECIPES.items():
+        hp = HParams.for_model(name)
+        assert {k: hp.flat()[k] for k in recipe} == recipe, name

@@ -1,11 +1,11 @@
-"""The seed models: sizes, receptive fields, output contract and the registry."""
+"""The original study's iterations: sizes, receptive fields, output contract and the registry."""
 import pytest
 import torch
 
-from effmnist_utils.models import (MODELS, ITER_SPECS, build_model, count_params,
-                                   receptive_field, spec_diff)
+from effmnist_utils.models import (ITER_SPECS, ITERATIONS, MODELS, ORIGINAL_ACC, IterNet, IterSpec,
+                                   build_model, count_params, receptive_field, spec_diff)
 
-# The seed study's table of parameter counts (hard-coded on purpose: a change to a spec must
+# The original study's table of parameter counts (hard-coded on purpose: a change to a spec must
 # show up here, not silently change the numbers the notebooks quote).
 EXPECTED_PARAMS = {
     "iter1": 24_498,
@@ -18,16 +18,20 @@ EXPECTED_PARAMS = {
 
 
 @pytest.mark.parametrize("name, expected", EXPECTED_PARAMS.items())
-def test_param_counts_match_seed_table(name, expected):
-    """Each iteration has exactly the parameter count of the seed study's table."""
+def test_param_counts_match_the_original_table(name, expected):
+    """Each iteration has exactly the parameter count of the original study's table."""
     assert count_params(build_model(name)) == expected
 
 
 def test_registry_holds_the_six_iterations_then_the_frontier():
-    """The registry is the six seed iterations, in order, then the frontier's models."""
+    """The registry is the original study's six iterations, in order, then the frontier's
+    models; the original's reported accuracies are for exactly those six."""
     from effmnist_utils.models import FRONTIER_SPECS
 
     assert list(MODELS) == list(EXPECTED_PARAMS) + list(FRONTIER_SPECS)
+    assert ITERATIONS == tuple(ITER_SPECS) == tuple(EXPECTED_PARAMS)
+    assert list(ORIGINAL_ACC) == list(ITERATIONS)
+    assert all(99.0 < acc < 100.0 for acc in ORIGINAL_ACC.values())
 
 
 @pytest.mark.parametrize("name", ["iter3", "iter4", "iter5", "iter6"])
@@ -59,3 +63,10 @@ def test_unknown_model_names_the_known_ones():
 def test_spec_diff_iter2_to_iter3_is_the_pool_move():
     """Iteration 3 differs from 2 only by moving the max-pool after the 1x1 conv."""
     assert spec_diff(ITER_SPECS["iter2"], ITER_SPECS["iter3"]) == {"pool_after": (3, 4)}
+
+
+def test_an_unknown_head_is_refused():
+    """IterNet's head is 'flatten' or 'gap'; anything else is refused by name."""
+    spec = IterSpec((8, 10, 16, 8, 10, 16, 28), pool_after=4, batchnorm=True, head="max")
+    with pytest.raises(ValueError, match="head must be 'flatten' or 'gap', not 'max'"):
+        IterNet(spec)

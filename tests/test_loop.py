@@ -1,0 +1,165 @@
+"""The training loop: reproducibility, exact resume, refusals, bf16 autocast, and real accuracy."""
+import re
+
+import pytest
+import torch
+
+from effmnist_utils.config import HParams, run_name
+from effmnist_utils.loaders import DeviceLoader, make_data
+from effmnist_utils.loop import (TrainingError, fit, load_checkpoint, make_optimizer,
+                                 make_scheduler, save_checkpoint, train_step)
+from effmnist_utils.models import build_model
+from effmnist_utils.runs import train_run
+from helpers import LEARNED_ACC, LEARNED_LOSS, SHORT, without_timing
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_same_seed_same_history(short_run, tmp_path):
+    """Two CPU runs with the same seed produce exactly the same losses, accuracies and weights,
+    and another seed does not."""
+    _, model, history, _ = short_run
+    weights = model.state_dict()
+    again, history_again, _, _ = train_run(SHORT, "cpu", out_dir=tmp_path / "a", progress=False)
+    assert without_timing(history_again) == without_timing(history)
+    _assert_same_weights(again.state_dict(), weights)
+    _, other, _, _ = train_run(SHORT.with_(seed=2), "cpu", out_dir=tmp_path / "b", progress=False)
+    assert without_timing(other) != without_timing(history)
+
+
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    """A run interrupted after epoch 2 and resumed ends exactly as an uninterrupted one."""
+    hp = SHORT.with_(epochs=3)
+    straight, history_a, _, _ = train_run(hp, "cpu", out_dir=tmp_path / "a", progress=False)
+
+    set_epoch = DeviceLoader.set_epoch
+
+    def interrupt_at_epoch_3(self, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt  # as Ctrl-C at the start of epoch 3
+        set_epoch(self, epoch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeviceLoader, "set_epoch", interrupt_at_epoch_3)
+        with pytest.raises(KeyboardInterrupt):
+            train_run(hp, "cpu", out_dir=tmp_path / "b", progress=False)
+    ckpt = tmp_path / "b" / f"{run_name(hp)}.ckpt"
+    assert len(torch.load(ckpt, weights_only=False)["history"]) == 2
+    assert not (tmp_path / "b" / f"{run_name(hp)}.json").exists()  # not recorded as finished
+
+    epochs_run = []
+
+    def record_epoch(self, epoch):
+        epochs_run.append(epoch)
+        set_epoch(self, epoch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DeviceLoader, "set_epoch", record_epoch)
+        resumed, history_b, _, _ = train_run(hp, "cpu", out_dir=tmp_path / "b", resume=True,
+                                             progress=False)
+    # it really continued (a run that ignored the checkpoint and started over would, being
+    # deterministic, also end equal to run A)
+    assert epochs_run == [3]
+    assert without_timing(history_b) == without_timing(history_a)
+    _assert_same_weights(straight.state_dict(), resumed.state_dict())
+    assert not ckpt.exists()  # a finished run leaves no checkpoint behind
+
+
+def test_existing_checkpoint_needs_resume(tmp_path):
+    """train_run will not silently start over an unfinished run's checkpoint."""
+    ckpt = tmp_path / f"{run_name(SHORT)}.ckpt"
+    ckpt.write_bytes(b"unfinished")
+    with pytest.raises(TrainingError, match=f"{re.escape(ckpt.name)}.*resume"):
+        train_run(SHORT, "cpu", out_dir=tmp_path, progress=False)
+    assert ckpt.read_bytes() == b"unfinished"  # and leaves it alone
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    """A checkpoint written with other settings is not resumed with these."""
+    model = build_model("iter6")
+    optimizer = make_optimizer(model, SHORT.optim)
+    scheduler = make_scheduler(optimizer, SHORT.optim, 8)
+    path = tmp_path / "run.ckpt"
+    save_checkpoint(path, SHORT, model, optimizer, scheduler, [{"epoch": 1}])
+    assert load_checkpoint(path, SHORT, model, optimizer, scheduler) == [{"epoch": 1}]
+    with pytest.raises(TrainingError, match="other settings"):
+        load_checkpoint(path, SHORT.with_(lr=0.01), model, optimizer, scheduler)
+
+
+def test_non_finite_loss_stops_the_run():
+    """A NaN loss stops training with a TrainingError that suggests a lower learning rate."""
+    data = make_data("cpu", train_subset=256)
+    model = build_model("iter6")
+    model.register_forward_hook(lambda module, inputs, output: output * float("nan"))
+    with pytest.raises(TrainingError, match="learning rate"):
+        fit(model, data, HParams.for_model("iter6", epochs=1, train_subset=256), progress=False)
+
+
+def test_fit_records_validation_every_epoch_and_test_once(tmp_path):
+    """With a validation split, every epoch records validation; the test set only the last."""
+    hp = HParams.for_model("iter5", epochs=2, train_subset=256, val_size=500)
+    data = make_data("cpu", batch_size=hp.optim.batch_size, train_subset=256, val_size=500)
+    history = fit(build_model("iter5"), data, hp, progress=False)
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert all("val_acc" in r and "val_loss" in r for r in history)
+    assert ["test_acc" in r for r in history] == [False, True]
+    assert history[1]["elapsed"] == pytest.approx(history[0]["seconds"] + history[1]["seconds"])
+
+
+# --- bf16 autocast ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_train_step_computes_in_the_requested_precision(precision, dtype):
+    """bf16 runs the convolutions in bfloat16 (autocast), fp32 does not; the loss, the returned
+    log-probabilities and the weights stay float32 either way."""
+    torch.manual_seed(0)
+    model = build_model("iter6")
+    seen = []
+    model.features[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    loss, out = train_step(model, make_optimizer(model, SHORT.optim), x, y, precision)
+    assert seen == [dtype]
+    assert loss.dtype == out.dtype == torch.float32 and torch.isfinite(loss)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_bf16_run_learns_like_fp32_but_is_not_fp32(learned_run, tmp_path):
+    """The same seed's bf16 and fp32 runs both learn (train loss far below chance's 2.30, real
+    test accuracy), reach about the same numbers, and are not bit-identical (autocast is on)."""
+    hp, fp32_model, fp32, _ = learned_run
+    bf16_hp = hp.with_(precision="bf16")
+    model, bf16, record, _ = train_run(bf16_hp, "cpu", out_dir=tmp_path, progress=False)
+    assert record["hparams"]["precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    for history in (fp32, bf16):
+        assert history[0]["train_loss"] < LEARNED_LOSS, history  # measured 0.943 / 0.951
+        assert history[0]["test_acc"] > LEARNED_ACC, history  # measured 0.910 / 0.928
+    # measured: train loss 0.943 vs 0.951 (seed 2: 0.911 vs 0.916); test accuracy 90.96 % vs
+    # 92.82 % (seed 2: 93.86 % vs 93.82 %)
+    assert abs(bf16[0]["train_loss"] - fp32[0]["train_loss"]) < 0.1
+    assert abs(bf16[0]["test_acc"] - fp32[0]["test_acc"]) < 0.05
+    assert bf16[0]["train_loss"] != fp32[0]["train_loss"]
+    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                     fp32_model.state_dict().values()))
+
+
+# --- real accuracy ------------------------------------------------------------------------------
+
+# The original recipe's constant lr 1e-3 reaches 97.65% after its first epoch (seed 1, this CPU,
+# see results/runs/iter6_seed1.json): it is tuned for 20 epochs. With a one-epoch budget the
+# same model, loader and data get a one-cycle schedule (peak 0.01), which measured 99.05% here.
+# 98.5% is the brief's bar; an untrained or badly fed model is far below it.
+ONE_EPOCH_ACC = 0.985
+
+
+@pytest.mark.slow
+def test_one_epoch_reaches_real_accuracy(tmp_path):
+    """iter6 trained one epoch on all 60k images with the fast loader actually learns MNIST."""
+    hp = HParams.for_model("iter6", epochs=1, seed=1, loader="fast", schedule="onecycle", lr=0.01)
+    _, history, _, _ = train_run(hp, "cpu", out_dir=tmp_path, progress=False)
+    assert history[-1]["test_acc"] >= ONE_EPOCH_ACC, history[-1]
