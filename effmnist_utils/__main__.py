@@ -1,99 +1,64 @@
-"""Command line: `python -m effmnist_utils {list,train,reproduce,report,bench} ...` (--help)."""
+"""Command line: `python -m effmnist_utils {list,train,reproduce,report,bench,speedrun,predict,export}` (--help)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from .cli import Parser, model_name, non_negative_int, positive_int, run, writable_dir
 from .models import MODELS, build_model, count_params
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one clear line and status 2, no usage dump
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
-
-
-def _int_at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            kind = "a positive integer" if low == 1 else f"an integer >= {low}"
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}")
-        return value
-    return parse
-
-
-_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
-
-
-def _model_name(text: str) -> str:
-    if text not in MODELS:
-        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(MODELS)}")
-    return text
-
-
-def _writable_dir(text: str) -> Path:
-    path = Path(text)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".effmnist_write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot write to output dir {text!r} ({exc.strerror})") from None
-    return path
-
-
-def build_parser() -> argparse.ArgumentParser:
+def _add_train(sub) -> None:
     from .config import RUNS_DIR, SCRATCH_DIR, HParams
 
     d = HParams()
-    parser = _Parser(prog="python -m effmnist_utils",
-                     description="Train and list the EfficientMnist-Under20K models.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="the models and their parameter counts")
     t = sub.add_parser("train", help="train one model with its recipe and record the run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("model", type=_model_name, help=f"one of: {', '.join(MODELS)}")
-    t.add_argument("--epochs", type=_positive_int, default=None,
+    t.add_argument("model", type=model_name, help=f"one of: {', '.join(MODELS)}")
+    t.add_argument("--epochs", type=positive_int, default=None,
                    help=f"default: the model's recipe ({d.optim.epochs} for the original's)")
     t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--batch-size", type=_positive_int, default=None,
+    t.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"default: the model's recipe ({d.optim.batch_size} for the original's)")
     t.add_argument("--lr", type=float, default=None,
                    help=f"(peak) learning rate; default: the model's recipe ({d.optim.lr} for the original's)")
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
     t.add_argument("--data-dir", default=None,
                    help="where MNIST lives (default: $EFFMNIST_DATA or ~/.cache/effmnist)")
-    t.add_argument("--out-dir", type=_writable_dir, default=SCRATCH_DIR,
+    t.add_argument("--out-dir", type=writable_dir, default=SCRATCH_DIR,
                    help="where the results JSON and weights go (a git-ignored scratch folder of the "
                         f"working folder; record into the project with --out-dir {RUNS_DIR})")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    t.add_argument("--val-size", type=_non_negative_int, default=d.val_size,
+    t.add_argument("--val-size", type=non_negative_int, default=d.val_size,
                    help="training images held out for validation")
-    t.add_argument("--train-subset", type=_non_negative_int, default=d.train_subset,
+    t.add_argument("--train-subset", type=non_negative_int, default=d.train_subset,
                    help="train on only this many images (0: all); for smoke runs")
     t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
                    help="fast: device-resident batches; reference: the original's per-sample pipeline")
+
+
+def _add_sweeps(sub) -> None:
+    from .config import RUNS_DIR
+
     r = sub.add_parser("reproduce", help="train models with their recipes for several seeds (resumable)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    r.add_argument("--models", type=_model_name, nargs="+", default=None,
+    r.add_argument("--models", type=model_name, nargs="+", default=None,
                    help="default: the original study's six iterations")
     r.add_argument("--device", default="auto")
     r.add_argument("--data-dir", default=None)
-    r.add_argument("--out-dir", type=_writable_dir, default=RUNS_DIR,
+    r.add_argument("--out-dir", type=writable_dir, default=RUNS_DIR,
                    help="where the runs are recorded (the README is generated from this folder)")
     sub.add_parser("report", help="regenerate the README's results table and figure from results/runs")
+
+
+def _add_speed(sub) -> None:
     b = sub.add_parser("bench", help="images/s of the original's per-sample pipeline vs the fast loader",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    b.add_argument("--model", type=_model_name, default="iter6")
-    b.add_argument("--batches", type=_positive_int, default=100)
-    b.add_argument("--rounds", type=_positive_int, default=3)
+    b.add_argument("--model", type=model_name, default="iter6")
+    b.add_argument("--batches", type=positive_int, default=100)
+    b.add_argument("--rounds", type=positive_int, default=3)
     b.add_argument("--device", default="auto")
     b.add_argument("--data-dir", default=None)
     b.add_argument("--compile", action="store_true", help="also time the fast loader with torch.compile")
@@ -101,17 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("--device", default="auto", help="auto, cpu or cuda: picks that kind's recipe")
     s.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    s.add_argument("--out-dir", type=_writable_dir, default=None,
+    s.add_argument("--out-dir", type=writable_dir, default=None,
                    help="record each run's JSON here (default: print only)")
     s.add_argument("--record", action="store_true",
                    help="record into results/speedrun/<device kind>/ (the README's speedrun table)")
     s.add_argument("--data-dir", default=None)
-    s.add_argument("--epochs", type=_positive_int, default=None, help="override (smoke runs only)")
-    s.add_argument("--train-subset", type=_non_negative_int, default=0, help="smoke runs only")
+    s.add_argument("--epochs", type=positive_int, default=None, help="override (smoke runs only)")
+    s.add_argument("--train-subset", type=non_negative_int, default=0, help="smoke runs only")
+
+
+def _add_deploy(sub) -> None:
     p = sub.add_parser("predict", help="your own digit: prepare images like MNIST's and predict them",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...): a digit, any colours and size")
-    p.add_argument("--model", type=_model_name, default="f8a",
+    p.add_argument("--model", type=model_name, default="f8a",
                    help="use this model's recorded run with the lowest seed (never the run with the best "
                         "test accuracy: that would be choosing on the test set)")
     p.add_argument("--run", default=None, help="a recorded run's JSON (its .pt beside it); overrides --model")
@@ -120,46 +88,34 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", help="a recorded run's JSON, e.g. results/runs/f8a_seed1.json")
     e.add_argument("--format", choices=("onnx",), default="onnx")
     e.add_argument("--int8", action="store_true", help="also a statically quantised int8 model")
-    e.add_argument("--calibration", type=_positive_int, default=1000, help="training images that calibrate int8")
-    e.add_argument("--out-dir", type=_writable_dir, default="exports", help="where the .onnx files go")
+    e.add_argument("--calibration", type=positive_int, default=1000, help="training images that calibrate int8")
+    e.add_argument("--out-dir", type=writable_dir, default="exports", help="where the .onnx files go")
     e.add_argument("--data-dir", default=None)
     e.add_argument("--bench", action="store_true", help="also measure PyTorch, ONNX fp32 and int8 on the "
                    "10,000 test images and record the result in results/deploy/")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m effmnist_utils",
+                     description="Train and list the EfficientMnist-Under20K models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub.add_parser("list", help="the models and their parameter counts")
+    for add in (_add_train, _add_sweeps, _add_speed, _add_deploy):
+        add(sub)
     return parser
-
-
-def _run(action) -> int:
-    """Run `action`, turning the expected failures into one line on stderr."""
-    from .data import DataError
-    from .loop import TrainingError
-
-    try:
-        action()
-    except (ValueError, DataError, TrainingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # e.g. an output folder that cannot be written
-        print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted; finished epochs are checkpointed and finished runs recorded. "
-              "Run the same command (with --resume for train) to continue.", file=sys.stderr)
-        return 130
-    return 0
-
 
 def cmd_reproduce(args) -> int:
     from .models import ITERATIONS
     from .sweeps import reproduce
 
-    return _run(lambda: reproduce(args.models or ITERATIONS, args.seeds, args.out_dir,
+    return run(lambda: reproduce(args.models or ITERATIONS, args.seeds, args.out_dir,
                                   args.device, args.data_dir))
 
 
 def cmd_report(args) -> int:
     from .report import write_report
 
-    return _run(lambda: print(write_report()))
+    return run(lambda: print(write_report()))
 
 
 def cmd_bench(args) -> int:
@@ -170,7 +126,7 @@ def cmd_bench(args) -> int:
                        data_dir=args.data_dir, compile_model=args.compile)
         print(format_bench(result))
         print(f"recorded in {save_bench(result)}")
-    return _run(action)
+    return run(action)
 
 
 def cmd_list(args) -> int:
@@ -198,13 +154,13 @@ def cmd_train(args) -> int:
         print(f"final test accuracy after epoch {len(record['history'])}: "
               f"{record['final_test_acc']:.2%} (best {record['best_test_acc']:.2%} at epoch "
               f"{record['best_epoch']}); recorded in {Path(args.out_dir) / record['name']}.json")
-    return _run(action)
+    return run(action)
 
 
 def cmd_predict(args) -> int:
     from .deploy import predict_files
 
-    return _run(lambda: print(predict_files(args.images, model=args.model, run=args.run)))
+    return run(lambda: print(predict_files(args.images, model=args.model, run=args.run)))
 
 
 def cmd_export(args) -> int:
@@ -221,14 +177,15 @@ def cmd_export(args) -> int:
             out = RESULTS_DIR / "deploy"
             print(render_deploy_table(benchmark(args.run, out, calibration=args.calibration,
                                                 data_dir=args.data_dir)), f"\nrecorded in {out}", sep="\n")
-    return _run(action)
+    return run(action)
 
 
 def cmd_speedrun(args) -> int:
     from dataclasses import replace
 
     from .runtime import as_device
-    from .speedrun import SPEED_DIR, recipe_for, record, render_speed_table, speedrun, summarise
+    from .speedrun import SPEED_DIR, recipe_for, record, speedrun
+    from .speedtables import render_speed_table, summarise
 
     def action():
         device = as_device(args.device)
@@ -248,7 +205,7 @@ def cmd_speedrun(args) -> int:
                   f"(load {rec['load_seconds']:.1f} s, warm-up {rec['compile_seconds']:.1f} s)"
                   + (f"; recorded in {record(rec, out)}" if out else ""), flush=True)
         print(render_speed_table(summarise(records)))
-    return _run(action)
+    return run(action)
 
 
 def main(argv=None) -> int:

@@ -54,7 +54,8 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated table whose results exist."""
     from .bench import load_benches, render_bench
     from .deploy_bench import load_benchmarks, render_deploy_table
-    from .speedrun import load as load_speed, render_speed_table, summarise as summarise_speed
+    from .speedrun import load as load_speed
+    from .speedtables import render_speed_table, summarise as summarise_speed
 
     runs = load_runs(run_dir)
     if not runs:

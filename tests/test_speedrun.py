@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from effmnist_utils import speedrun as S
+from effmnist_utils import speedtables as T
 from effmnist_utils.loaders import Augment
 
 
@@ -19,7 +20,7 @@ def test_recipe_validates_and_round_trips():
     for bad in ({"precision": "fp16"}, {"compile_mode": "fast"}, {"epochs": 0}, {"lr": 0}):
         with pytest.raises(ValueError):
             S.SpeedRecipe(**bad)
-    assert S.count_params(S.build(r, "cpu")) < S.MAX_PARAMS
+    assert S.count_params(S.build(r, "cpu")) < T.MAX_PARAMS
 
 
 def test_tiny_speedrun_times_and_evaluates_once(monkeypatch):
@@ -52,26 +53,26 @@ def _rec(seed, acc, seconds=30.0, kind="cpu", tag="speedrun", params=16_794, val
 def test_speed_table_shows_goal_and_misses():
     met = [_rec(s, a) for s, a in zip(range(1, 6), (0.9945, 0.9941, 0.9950, 0.9938, 0.9946))]
     missed = [_rec(s, a, 1.5, "cuda") for s, a in zip(range(1, 6), (0.9945, 0.9929, 0.9950, 0.9948, 0.9946))]
-    rows = S.summarise(met + missed)
+    rows = T.summarise(met + missed)
     assert [r["met"] for r in rows] == [True, False]
     assert rows[0]["test_mean"] == pytest.approx(99.44)
-    table = S.render_speed_table(rows)
+    table = T.render_speed_table(rows)
     cpu_line, cuda_line = table.splitlines()[2:]
     assert "| yes" in cpu_line and "miss" not in cpu_line and "99.44 %" in cpu_line
     assert "99.29 (miss)" in cuda_line and "| no: a seed < 99.30 %" in cuda_line
-    slow = S.summarise([_rec(s, 0.995, 61.0) for s in range(1, 6)])[0]
+    slow = T.summarise([_rec(s, 0.995, 61.0) for s in range(1, 6)])[0]
     assert not slow["met"] and "61.0 s > 60.0 s" in slow["misses"][0]
-    assert not S.summarise([_rec(1, 0.996)])[0]["met"]  # one seed is not five
+    assert not T.summarise([_rec(1, 0.996)])[0]["met"]  # one seed is not five
 
 
 def test_choose_takes_the_fastest_qualifying_run():
-    rows = S.summarise([_rec(1, 0.99, 20.0, tag="slow", val=0.9960),
+    rows = T.summarise([_rec(1, 0.99, 20.0, tag="slow", val=0.9960),
                         _rec(1, 0.99, 10.0, tag="fast-but-wrong", val=0.9930),
                         _rec(1, 0.99, 12.0, tag="fast", val=0.9950)])
-    assert S.choose(rows)["tag"] == "fast"
-    assert "fast-but-wrong" in S.render_search(rows)
+    assert T.choose(rows)["tag"] == "fast"
+    assert "fast-but-wrong" in T.render_search(rows)
     with pytest.raises(ValueError):
-        S.choose(rows, min_val=99.9)
+        T.choose(rows, min_val=99.9)
 
 
 def test_recipe_for_unknown_kind_says_why(tmp_path):

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from effmnist_utils.loaders import Augment
-from effmnist_utils.speedrun import (NO_AUGMENT, SPEED_DIR, SpeedRecipe, choose, load, record,
-                                     render_levers, render_search, speedrun, summarise)
+from effmnist_utils.speedrun import NO_AUGMENT, SPEED_DIR, SpeedRecipe, load, record, speedrun
+from effmnist_utils.speedtables import choose, render_levers, render_search, summarise
 
 OUT = SPEED_DIR / "search-cpu"
 FAST = "d16 C16 p C32 C32 g"  # shaped for speed: a strided first conv (28 -> 14), then one pool

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package besi
 import torch  # noqa: E402
 
 from effmnist_utils.loaders import Augment  # noqa: E402
-from effmnist_utils.speedrun import (FAST_MODEL, NO_AUGMENT, SPEED_DIR, SpeedRecipe, choose,  # noqa: E402
-                                     load, record, render_search, render_speed_table, speedrun,
-                                     summarise)
+from effmnist_utils.speedrun import (FAST_MODEL, NO_AUGMENT, SPEED_DIR, SpeedRecipe, load,  # noqa: E402
+                                     record, speedrun)
+from effmnist_utils.speedtables import choose, render_search, render_speed_table, summarise  # noqa: E402
 
 LR = {512: 0.02, 1024: 0.028, 2048: 0.04}  # one-cycle peak, ~sqrt-scaled from 0.01 at batch 128
 SEEDS, MIN_VAL, GOAL_S = (1, 2, 3, 4, 5), 99.45, 2.0

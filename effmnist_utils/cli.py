@@ -1,0 +1,69 @@
+"""What every command of the command line shares: argument types that refuse bad input with one
+clear line, and `run`, which turns the expected failures into one line on stderr."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .models import MODELS
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one clear line and status 2, no usage dump
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int, non_negative_int = int_at_least(1), int_at_least(0)
+
+
+def model_name(text: str) -> str:
+    if text not in MODELS:
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(MODELS)}")
+    return text
+
+
+def writable_dir(text: str) -> Path:
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".effmnist_write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write to output dir {text!r} ({exc.strerror})") from None
+    return path
+
+
+def run(action) -> int:
+    """Run `action`, turning the expected failures into one line on stderr."""
+    from .data import DataError
+    from .loop import TrainingError
+
+    try:
+        action()
+    except (ValueError, DataError, TrainingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished epochs are checkpointed and finished runs recorded. "
+              "Run the same command (with --resume for train) to continue.", file=sys.stderr)
+        return 130
+    return 0
