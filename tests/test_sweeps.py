@@ -88,8 +88,9 @@ def _planned_search() -> dict[str, dict]:
     stages = ((plans.frontier_stage1(), plans.PROXY_EPOCHS), (plans.frontier_stage2(), 20))
     for stage, epochs in stages:
         for c in stage:
-            hp = HParams.for_model(**{k: v for k, v in c.items() if k != "tag"}, epochs=epochs,
-                                   val_size=5000, seed=1)
+            # a candidate's levers apply to the original recipe, not to the model's own
+            hp = HParams.from_flat({**{k: v for k, v in c.items() if k != "tag"}, "epochs": epochs,
+                                    "val_size": 5000, "seed": 1})
             planned[run_name(hp, c["tag"])] = asdict(hp)
     return planned
 
