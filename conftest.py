@@ -17,3 +17,13 @@ def _without_stderr(outputs):
 
 
 _nbval.transform_streams_for_comparison = _without_stderr
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every notebook item nbval collects re-executes a notebook: mark it slow, so that
+    `-m "not slow"` is the fast selection."""
+    import pytest
+
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)

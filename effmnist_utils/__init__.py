@@ -2,9 +2,11 @@
 
 Modules, one concern each: `data` (find and verify MNIST), `loaders` (augmentation, the fast and
 the original loaders), `models` / `layernet` (the networks and their registry), `config` (what
-defines a run: HParams, recipes, paths), `runtime` (device, seeding, precision), `loop` (the
-training loop), `runs` (recorded runs), `sweeps` / `plans` (many runs; the experiments as data),
-`report` (the README's generated parts), `plots`, `bench` (loader speed).
+defines a run: HParams, recipes, the study's facts, paths), `runtime` (device, seeding,
+precision), `loop` (the one training loop), `runs` (train and record one run, read records),
+`runner` (execute planned runs, skipping recorded ones), `plans` (every study as data),
+`sweeps` / `speedtables` (tables of many runs), `report` (the README's generated parts), `plots`,
+`bench` (loader speed), `digits` / `deploy` / `deploy_bench` (using a model).
 """
 from .config import RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim
 from .data import DataError, default_data_dir, ensure_mnist, load_mnist

@@ -1,11 +1,11 @@
-"""Command line: `python -m effmnist_utils {list,train,reproduce,report,bench,speedrun,predict,export}` (--help)."""
+"""Command line: `python -m effmnist_utils {list,train,plan,report,bench,predict,export}` (--help)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from .cli import Parser, model_name, non_negative_int, positive_int, run, writable_dir
+from .cli import Parser, model_name, non_negative_int, positive_int, run, shard, writable_dir
 from .models import MODELS, build_model, count_params
 
 
@@ -30,6 +30,9 @@ def _add_train(sub) -> None:
                    help="where the results JSON and weights go (a git-ignored scratch folder of the "
                         f"working folder; record into the project with --out-dir {RUNS_DIR})")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--tag", default=None,
+                   help="names the run <model>-<tag>_seed<seed> (default: the settings that differ "
+                        "from the model's recipe, e.g. epochs1; none for the recipe itself)")
     t.add_argument("--val-size", type=non_negative_int, default=d.val_size,
                    help="training images held out for validation")
     t.add_argument("--train-subset", type=non_negative_int, default=d.train_subset,
@@ -38,19 +41,25 @@ def _add_train(sub) -> None:
                    help="fast: device-resident batches; reference: the original's per-sample pipeline")
 
 
-def _add_sweeps(sub) -> None:
-    from .config import RUNS_DIR
-
-    r = sub.add_parser("reproduce", help="train models with their recipes for several seeds (resumable)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    r.add_argument("--models", type=model_name, nargs="+", default=None,
-                   help="default: the original study's six iterations")
-    r.add_argument("--device", default="auto")
-    r.add_argument("--data-dir", default=None)
-    r.add_argument("--out-dir", type=writable_dir, default=RUNS_DIR,
-                   help="where the runs are recorded (the README is generated from this folder)")
-    sub.add_parser("report", help="regenerate the README's results table and figure from results/runs")
+def _add_plan(sub) -> None:
+    p = sub.add_parser("plan", help="run a named plan (a study: its runs, stages and tables); "
+                       "without a name, list the plans", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("name", nargs="?", help="the plan (see `plan` without a name)")
+    p.add_argument("--stage", default=None, help="run only this stage (default: all, in order)")
+    p.add_argument("--shard", type=shard, default=(0, 1),
+                   help="K/N: only every N-th run from the K-th (0-based), to share a plan between "
+                        "N processes or machines writing to the same folder")
+    p.add_argument("--record", action="store_true",
+                   help="record into the project's results/ (the committed runs and tables)")
+    p.add_argument("--out-dir", type=writable_dir, default=None,
+                   help="the root of the plan's folders instead (default: effmnist-runs/plans)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--smoke", action="store_true", help="every run cut to 1 epoch on 1,024 images: "
+                   "checks the plumbing (never with --record)")
+    p.add_argument("--table", action="store_true",
+                   help="run nothing: regenerate the plan's tables from its recorded runs")
+    sub.add_parser("report", help="regenerate the README's results table and figure from results/")
 
 
 def _add_speed(sub) -> None:
@@ -62,17 +71,8 @@ def _add_speed(sub) -> None:
     b.add_argument("--device", default="auto")
     b.add_argument("--data-dir", default=None)
     b.add_argument("--compile", action="store_true", help="also time the fast loader with torch.compile")
-    s = sub.add_parser("speedrun", help="time the chosen speedrun recipe to 99.4 %% for several seeds",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    s.add_argument("--device", default="auto", help="auto, cpu or cuda: picks that kind's recipe")
-    s.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    s.add_argument("--out-dir", type=writable_dir, default=None,
-                   help="record each run's JSON here (default: print only)")
-    s.add_argument("--record", action="store_true",
-                   help="record into results/speedrun/<device kind>/ (the README's speedrun table)")
-    s.add_argument("--data-dir", default=None)
-    s.add_argument("--epochs", type=positive_int, default=None, help="override (smoke runs only)")
-    s.add_argument("--train-subset", type=non_negative_int, default=0, help="smoke runs only")
+    b.add_argument("--record", action="store_true",
+                   help="record into results/bench/ (the README's speed table); default: print only")
 
 
 def _add_deploy(sub) -> None:
@@ -92,7 +92,9 @@ def _add_deploy(sub) -> None:
     e.add_argument("--out-dir", type=writable_dir, default="exports", help="where the .onnx files go")
     e.add_argument("--data-dir", default=None)
     e.add_argument("--bench", action="store_true", help="also measure PyTorch, ONNX fp32 and int8 on the "
-                   "10,000 test images and record the result in results/deploy/")
+                   "10,000 test images")
+    e.add_argument("--record", action="store_true",
+                   help="with --bench: record the measurement in results/deploy/ (the README's table)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,16 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Train and list the EfficientMnist-Under20K models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="the models and their parameter counts")
-    for add in (_add_train, _add_sweeps, _add_speed, _add_deploy):
+    for add in (_add_train, _add_plan, _add_speed, _add_deploy):
         add(sub)
     return parser
 
-def cmd_reproduce(args) -> int:
-    from .models import ITERATIONS
-    from .sweeps import reproduce
+def cmd_plan(args) -> int:
+    from . import plans
 
-    return run(lambda: reproduce(args.models or ITERATIONS, args.seeds, args.out_dir,
-                                  args.device, args.data_dir))
+    def action():
+        if args.name is None:
+            for p in plans.plans().values():
+                print(f"{p.name:<22} {p.about} (results/{p.folder}; stages: {', '.join(p.stages)})")
+            return
+        if args.table:
+            root = plans.root_for(args.record, args.out_dir)
+            for file, path in plans.write_tables(args.name, root).items():
+                print(f"wrote {path}")
+            return
+        plans.run_plan(args.name, args.stage, args.record, args.out_dir, args.device, args.data_dir,
+                       args.shard, args.smoke)
+    return run(action)
 
 
 def cmd_report(args) -> int:
@@ -125,24 +137,25 @@ def cmd_bench(args) -> int:
         result = bench(args.model, args.batches, args.rounds, device=args.device,
                        data_dir=args.data_dir, compile_model=args.compile)
         print(format_bench(result))
-        print(f"recorded in {save_bench(result)}")
+        if args.record:
+            print(f"recorded in {save_bench(result)}")
     return run(action)
 
 
 def cmd_list(args) -> int:
-    from .config import RECIPES, render_levers
+    from .config import RECIPES, describe_levers
     from .models import ITER_SPECS
 
     for name in MODELS:
         trains = ("original recipe" if name in ITER_SPECS else
-                  f"recipe: {render_levers(RECIPES[name])}" if name in RECIPES else
-                  "frontier search candidate (proxy runs only)")
+                  f"recipe: {describe_levers(RECIPES[name])}" if name in RECIPES else
+                  "search candidate (proxy runs only)")
         print(f"{name:<10} {count_params(build_model(name)):>7,} parameters   {trains}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from .config import HParams
+    from .config import HParams, auto_tag
     from .runs import train_run
 
     def action():
@@ -150,7 +163,8 @@ def cmd_train(args) -> int:
                                    ("lr", args.lr)) if v is not None}
         hp = HParams.for_model(args.model, seed=args.seed, val_size=args.val_size,
                                train_subset=args.train_subset, loader=args.loader, **given)
-        record = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume)[2]
+        tag = auto_tag(hp) if args.tag is None else args.tag
+        record = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume, tag=tag)[2]
         print(f"final test accuracy after epoch {len(record['history'])}: "
               f"{record['final_test_acc']:.2%} (best {record['best_test_acc']:.2%} at epoch "
               f"{record['best_epoch']}); recorded in {Path(args.out_dir) / record['name']}.json")
@@ -170,48 +184,24 @@ def cmd_export(args) -> int:
         for kind, path in export_run(args.run, args.out_dir, args.int8, args.calibration,
                                      args.data_dir).items():
             print(f"{kind:<5} {path}  {path.stat().st_size:,} bytes")
+        if args.record and not args.bench:
+            raise ValueError("--record keeps a --bench measurement; add --bench")
         if args.bench:
-            from .config import RESULTS_DIR
+            from .config import record_dir
             from .deploy_bench import benchmark, render_deploy_table
 
-            out = RESULTS_DIR / "deploy"
+            out = record_dir("deploy") if args.record else None
             print(render_deploy_table(benchmark(args.run, out, calibration=args.calibration,
-                                                data_dir=args.data_dir)), f"\nrecorded in {out}", sep="\n")
-    return run(action)
-
-
-def cmd_speedrun(args) -> int:
-    from dataclasses import replace
-
-    from .runtime import as_device
-    from .speedrun import SPEED_DIR, recipe_for, record, speedrun
-    from .speedtables import render_speed_table, summarise
-
-    def action():
-        device = as_device(args.device)
-        recipe = recipe_for(device.type)
-        smoke = args.epochs is not None or args.train_subset
-        recipe = replace(recipe, epochs=args.epochs or recipe.epochs)
-        if args.record and smoke:
-            raise ValueError("--record keeps the real recipe's runs only; drop --epochs/--train-subset")
-        out = args.out_dir or (SPEED_DIR / device.type if args.record else None)
-        print(f"recipe for {device.type}: {recipe.describe()}" + (" (smoke run)" if smoke else ""))
-        records = []
-        for seed in args.seeds:
-            rec = speedrun(recipe, seed, device, train_subset=args.train_subset,
-                           data_dir=args.data_dir, tag="smoke" if smoke else "speedrun")
-            records.append(rec)
-            print(f"seed {seed}: test accuracy {rec['test_acc']:.2%}, training {rec['train_seconds']:.1f} s "
-                  f"(load {rec['load_seconds']:.1f} s, warm-up {rec['compile_seconds']:.1f} s)"
-                  + (f"; recorded in {record(rec, out)}" if out else ""), flush=True)
-        print(render_speed_table(summarise(records)))
+                                                data_dir=args.data_dir)))
+            if out:
+                print(f"recorded in {out}")
     return run(action)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"list": cmd_list, "train": cmd_train, "reproduce": cmd_reproduce,
-                "report": cmd_report, "bench": cmd_bench, "speedrun": cmd_speedrun, "predict": cmd_predict, "export": cmd_export}
+    commands = {"list": cmd_list, "train": cmd_train, "plan": cmd_plan, "report": cmd_report,
+                "bench": cmd_bench, "predict": cmd_predict, "export": cmd_export}
     return commands[args.command](args)
 
 

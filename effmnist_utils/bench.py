@@ -1,7 +1,9 @@
-"""Side-by-side speed of the original study's per-sample pipeline and the fast loader (a benchmark, not a test).
+"""Side-by-side speed of the original study's per-sample pipeline and the fast loader (a
+benchmark, not a test), through the one training loop (`loop.fit`).
 
-Both train the same model for the same number of batches in one process on one device, in
-alternating rounds so that drift in the machine's speed hits both alike.
+Each variant trains the same model for the same number of batches in one process on one device
+(after untimed warm-up steps), in alternating rounds so that drift in the machine's speed hits
+all alike. Nothing is written unless asked (`save_bench`, `bench --record`).
 """
 from __future__ import annotations
 
@@ -12,47 +14,38 @@ from pathlib import Path
 
 import torch
 
-from .config import RESULTS_DIR, Optim
+from .config import HParams, record_dir
 from .data import load_mnist
-from .loaders import Augment, DeviceLoader, ReferenceLoader
-from .loop import evaluate, make_optimizer, train_step
+from .loaders import DeviceLoader, make_data
+from .loop import evaluate, fit
 from .models import build_model
 from .runtime import as_device, device_name, seed_everything, synchronize
 
-BENCH_DIR = RESULTS_DIR / "bench"
-# The levers timed on top of the fast loader: name -> (loader, torch.compile?, precision)
-VARIANTS = {"reference": ("reference", False, "fp32"), "fast": ("fast", False, "fp32"),
-            "fast+compile": ("fast", True, "fp32"), "fast+bf16": ("fast", False, "bf16")}
+# The levers timed against the original pipeline: name -> settings on top of the original recipe
+VARIANTS = {"reference": {"loader": "reference"}, "fast": {},
+            "fast+compile": {"compile_mode": "default"}, "fast+bf16": {"precision": "bf16"}}
 EVAL_BATCHES = (1000, 256)  # why 256 is the default evaluation batch
 
 
-def _train_rate(model, loader, batches: int, warmup: int, device, precision="fp32") -> float:
-    """Images per second over `batches` training steps, after `warmup` untimed ones."""
-    optimizer = make_optimizer(model, Optim())
-    model.train()
-    it = iter(loader)
-    n = 0
-    for i in range(warmup + batches):
-        if i == warmup:
-            synchronize(device)
-            start, n = time.perf_counter(), 0
-        x, y = next(it)
-        train_step(model, optimizer, x, y, precision)
-        n += len(y)
-    synchronize(device)
-    return n / (time.perf_counter() - start)
+def _train_rate(hp: HParams, data, warmup: int, device) -> float:
+    """Images per second of one epoch of `data.train` (`batches` batches), after `warmup`
+    untimed steps: fit's own clock, evaluation apart."""
+    seed_everything(hp.seed)
+    model = build_model(hp.model).to(device)
+    history = fit(model, data, hp, progress=False, evaluate_every_epoch=False, warm_up_steps=warmup)
+    return data.train.num_images / history[0]["train_seconds"]
 
 
-def _train_rates(model_name, loaders, variants, rounds, batches, warmup, device, progress):
+def _train_rates(model_name, variants, rounds, batches, warmup, batch_size, device, data_dir, progress):
+    hps = {name: HParams.for_model(model_name, epochs=1, batch_size=batch_size,
+                                   train_subset=batches * batch_size).with_(**VARIANTS[name])
+           for name in variants}
+    data = {name: make_data(device, data_dir, batch_size, 1, 0, hp.train_subset, hp.loader, hp.augment)
+            for name, hp in hps.items()}
     rates = {name: [] for name in variants}
     for r in range(rounds):
         for name in variants:
-            loader, compiled, precision = VARIANTS[name]
-            seed_everything(1)
-            model = build_model(model_name).to(device)
-            if compiled:
-                model = torch.compile(model)
-            rates[name].append(_train_rate(model, loaders[loader], batches, warmup, device, precision))
+            rates[name].append(_train_rate(hps[name], data[name], warmup, device))
             if progress:
                 print(f"round {r + 1}/{rounds} {name:>13}: {rates[name][-1]:8.0f} img/s", flush=True)
     return rates
@@ -74,15 +67,11 @@ def bench(model_name="iter6", batches=100, rounds=3, warmup=10, batch_size=128, 
           data_dir=None, compile_model=False, progress=True) -> dict:
     """{variant: median images/s}, each ratio to the reference, and evaluation rates by batch size."""
     device = as_device(device)
-    (x_train, y_train), (x_test, y_test), _ = load_mnist(data_dir)
-    need = (warmup + batches) * batch_size
-    x_train, y_train = x_train[:need], y_train[:need]
-    loaders = {"reference": ReferenceLoader(x_train, y_train, batch_size, device, seed=1),
-               "fast": DeviceLoader(x_train, y_train, batch_size, device, shuffle=True,
-                                    augment=Augment(), seed=1)}
-    variants = [v for v in VARIANTS if compile_model or not VARIANTS[v][1]]
-    rates = _train_rates(model_name, loaders, variants, rounds, batches, warmup, device, progress)
+    variants = [v for v in VARIANTS if compile_model or "compile_mode" not in VARIANTS[v]]
+    rates = _train_rates(model_name, variants, rounds, batches, warmup, batch_size, device, data_dir,
+                         progress)
     median = {k: statistics.median(v) for k, v in rates.items()}
+    _, (x_test, y_test), _ = load_mnist(data_dir)
     return {"model": model_name, "device": device_name(device), "torch": torch.__version__,
             "batches": batches, "batch_size": batch_size, "rounds": rounds,
             "train_img_per_s": median, "train_img_per_s_all": rates,
@@ -101,8 +90,10 @@ def format_bench(result: dict) -> str:
     return "\n".join(lines)
 
 
-def save_bench(result: dict, out_dir=BENCH_DIR) -> Path:
-    out = Path(out_dir)
+def save_bench(result: dict, out_dir=None) -> Path:
+    """Record `result` in `out_dir` (default: results/bench of the clone, which the README's
+    speed table is generated from)."""
+    out = Path(out_dir) if out_dir is not None else record_dir("bench")
     out.mkdir(parents=True, exist_ok=True)
     kind = result["device"].split(" ")[0]
     path = out / f"bench_{result['model']}_{kind}.json"
@@ -110,7 +101,7 @@ def save_bench(result: dict, out_dir=BENCH_DIR) -> Path:
     return path
 
 
-def load_benches(bench_dir=BENCH_DIR) -> list[dict]:
+def load_benches(bench_dir) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(bench_dir).glob("*.json"))]
 
 

@@ -31,6 +31,17 @@ def int_at_least(low: int):
 positive_int, non_negative_int = int_at_least(1), int_at_least(0)
 
 
+def shard(text: str) -> tuple[int, int]:
+    """`K/N` (0 <= K < N): the K-th of N shares of a plan."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        k = n = -1
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N (e.g. 0/2), got {text!r}")
+    return k, n
+
+
 def model_name(text: str) -> str:
     if text not in MODELS:
         raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(MODELS)}")

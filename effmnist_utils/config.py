@@ -1,8 +1,11 @@
 """What defines a run's result (`HParams`), each model's own recipe (`RECIPES`), and the facts
-every module reads: the study's target accuracy and where recorded and scratch runs go.
+every module reads: the study's goal, the validation split's size, the seeds, and where recorded
+and scratch runs go.
 
-`HParams` holds only what changes a result; what changes speed or bookkeeping (the evaluation
-batch size, the device, a run's tag, its output folder) is passed where it is used.
+`HParams` holds everything that can change a result, training speed levers included (precision,
+memory format, compile mode, cuDNN autotuning); what changes only bookkeeping or when numbers are
+read (the evaluation batch size, the device, a run's tag, its output folder, evaluating every
+epoch or only at the end) is passed where it is used.
 """
 from __future__ import annotations
 
@@ -11,14 +14,28 @@ from pathlib import Path
 
 from .loaders import Augment
 
-TARGET_ACC = 0.994  # the study's bar: >= 99.4 % test accuracy with < 20,000 parameters
+TARGET_ACC = 0.994  # the study's bar: >= 99.4 % test accuracy ...
+MAX_PARAMS = 20_000  # ... with fewer than this many parameters, in at most MAX_EPOCHS epochs
+MAX_EPOCHS = 20
+VAL_SIZE = 5000  # training images held out to choose things on (proxy runs, speedrun searches)
+SEEDS = (1, 2, 3)  # the seeds every recorded model is trained with
 REPO_ROOT = Path(__file__).resolve().parents[1]  # a clone: the package beside its results
 RESULTS_DIR = REPO_ROOT / "results"  # recorded results, which the README is generated from
 RUNS_DIR = RESULTS_DIR / "runs"
 GPU_RUNS_DIR = RESULTS_DIR / "gpu"  # one run per notebook model on a GPU, for the time it takes
 # A user's own runs go here, relative to the working folder (git-ignored): recording into
-# results/ is a deliberate act (a sweep, or an explicit out_dir / --out-dir).
+# results/ is a deliberate act (--record, or an explicit out_dir / --out-dir).
 SCRATCH_DIR = Path("effmnist-runs")
+COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune-no-cudagraphs")  # "": eager
+
+
+def record_dir(sub: str = "") -> Path:
+    """`results/<sub>` of the project's clone, where `--record` writes; an error that says what
+    to do instead when the package is installed outside a clone (site-packages has no results/)."""
+    if not (REPO_ROOT / "pyproject.toml").is_file():
+        raise ValueError(f"the package at {REPO_ROOT} is not in a clone of the project, so it has no "
+                         "results/ to record into; pass --out-dir FOLDER instead")
+    return RESULTS_DIR / sub
 
 
 @dataclass(frozen=True)
@@ -66,11 +83,19 @@ class HParams:
     val_size: int = 0  # images held out of the 60k training set to choose things on
     train_subset: int = 0  # > 0: train on only this many images (smoke runs, tests)
     loader: str = "fast"  # "fast" (device-resident, batch augmentation) or "reference" (original)
+    # how the arithmetic runs: speed levers, but each can change the numbers a little
     precision: str = "fp32"  # "bf16": forward passes under bfloat16 autocast (weights stay fp32)
+    channels_last: bool = False  # NHWC memory format for the model and its training batches
+    compile_mode: str = ""  # torch.compile mode (COMPILE_MODES) for training steps; "": eager
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms and pick the fastest (CUDA)
 
     def __post_init__(self):
         _one_of("loader", self.loader, ("fast", "reference"))
         _one_of("precision", self.precision, ("fp32", "bf16"))
+        _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
+        if self.loader == "reference" and self.augment != Augment():
+            raise ValueError("augmentation settings other than the original's need loader='fast' "
+                             "(the original's per-sample pipeline knows only its own)")
 
     @classmethod
     def for_model(cls, model: str, **settings) -> "HParams":
@@ -95,6 +120,10 @@ class HParams:
         """The inverse of `asdict` (how a results file stores it)."""
         return cls(**{**d, "optim": Optim(**d["optim"]), "augment": Augment(**d["augment"])})
 
+    def to_dict(self) -> dict:
+        """How a results file stores it (`from_dict` reads it back)."""
+        return asdict(self)
+
     def flat(self) -> dict:
         """Every setting in one flat dict: optimisation, augmentation, then the rest."""
         d = asdict(self)
@@ -110,7 +139,8 @@ class HParams:
         return HParams.from_flat({**self.flat(), **settings})
 
 
-def render_levers(settings: dict) -> str:
+def describe_levers(settings: dict) -> str:
+    """`lr=0.01, schedule=onecycle`, or "original recipe" when nothing differs."""
     return ", ".join(f"{k}={v}" for k, v in settings.items()) or "original recipe"
 
 
@@ -118,6 +148,14 @@ def run_name(hp: HParams, tag: str = "") -> str:
     """`<model>[-<tag>]_seed<seed>`: what a run's results files are called; the tag names a
     variant of the model's recipe."""
     return f"{hp.model}{'-' + tag if tag else ''}_seed{hp.seed}"
+
+
+def auto_tag(hp: HParams) -> str:
+    """A tag that says how `hp` differs from its model's own recipe (seed aside), e.g.
+    `epochs1-train_subset3`; "" for the recipe itself. `train` names its runs with it, so that a
+    quick run cannot take the name of a finished full one."""
+    own = HParams.for_model(hp.model, seed=hp.seed).flat()
+    return "-".join(f"{k}{v}" for k, v in hp.flat().items() if v != own[k])
 
 
 # The recipe each frontier model trains with by default (HParams.for_model, the CLI). Chosen by

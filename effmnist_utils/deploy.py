@@ -144,11 +144,12 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
 
 def calibration_images(n: int = 1000, data_dir=None) -> torch.Tensor:
     """`n` training images (normalised, N x 1 x 28 x 28), a fixed random draw from the 60,000."""
-    from .data import MEAN, STD, load_mnist
+    from .data import load_mnist
+    from .loaders import normalise
 
     (train_x, _), _, _ = load_mnist(data_dir)
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]
-    return ((train_x[pick].float() / 255 - MEAN) / STD).unsqueeze(1)
+    return normalise(train_x[pick])
 
 
 def quantize_int8(fp32_path: str | Path, path: str | Path, calibration: torch.Tensor) -> Path:

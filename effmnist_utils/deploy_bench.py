@@ -60,12 +60,13 @@ def benchmark(run: str | Path, out_dir: str | Path | None = None, images: int | 
               latency_images: int = 1000, calibration: int = 1000, data_dir=None) -> dict:
     """Export the run (fp32 and int8, in a temporary folder), then measure all three on the first
     `images` test images (default: all 10,000). Saves `<out_dir>/<name>.json` only if `out_dir` is given."""
-    from .data import MEAN, STD, load_mnist
+    from .data import load_mnist
+    from .loaders import normalise
 
     model, record = load_run(run)
     _, (test_x, test_y), _ = load_mnist(data_dir)
     test_x, test_y = test_x[:images], test_y[:images]
-    x = ((test_x.float() / 255 - MEAN) / STD).unsqueeze(1)
+    x = normalise(test_x)
     n_latency = min(latency_images, len(x))
     row, reference = _pytorch_row(model, x, n_latency)
     weights = Path(run).with_suffix(".pt")

@@ -1,7 +1,15 @@
-"""The training loop: one `train_step` (shared with the benchmark and the speedrun), `fit`
-returning a per-epoch history, `evaluate` returning numbers, and an exact resume from a checkpoint."""
+"""The training loop, the one every run goes through (the CLI, plans, the speedrun and the
+benchmark): `train_step`, `fit` returning a per-epoch history, `evaluate` returning numbers, and
+an exact resume from a checkpoint.
+
+`fit` times each epoch's training from its first step to its last (synchronised on a GPU), apart
+from evaluation; `evaluate_every_epoch=False` reads the validation and test sets only after the
+last epoch, and `warm_up` runs a few untimed steps first (compilation, cuDNN autotuning) and then
+restores the model exactly, so that a timed run trains the same weights as an untimed one.
+"""
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -13,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import HParams, Optim
-from .runtime import autocast
+from .runtime import autocast, synchronize
 
 
 class TrainingError(RuntimeError):
@@ -80,16 +88,26 @@ def _bar(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=1.0)
 
 
-def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool) -> dict:
-    """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy."""
+def _layout(x: torch.Tensor, hp: HParams) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if hp.channels_last else x
+
+
+def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool,
+                step_model=None) -> dict:
+    """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy and
+    the seconds from its first step to its last. `step_model` (default `model`) takes the steps:
+    a compiled wrapper of `model`."""
     model.train()
     loader.set_epoch(epoch)
     lr = optimizer.param_groups[0]["lr"]
     device = next(model.parameters()).device
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     bar = _bar(loader, len(loader), f"epoch {epoch}/{hp.optim.epochs}", progress)
+    synchronize(device)
+    start = time.perf_counter()
     for i, (x, y) in enumerate(bar):
-        loss, out = train_step(model, optimizer, x, y, hp.precision, hp.optim.label_smoothing)
+        loss, out = train_step(step_model or model, optimizer, _layout(x, hp), y, hp.precision,
+                               hp.optim.label_smoothing)
         if hp.optim.schedule == "onecycle":
             scheduler.step()
         # accumulate on the device; reading a number back every batch would stall a GPU
@@ -105,8 +123,31 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
                 bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.2%}")
     if hp.optim.schedule != "onecycle":
         scheduler.step()
+    synchronize(device)
     return {"epoch": epoch, "lr": lr, "train_loss": loss_sum.item() / seen,
-            "train_acc": correct.item() / seen}
+            "train_acc": correct.item() / seen, "train_seconds": time.perf_counter() - start}
+
+
+def warm_up(step_model, model, loader, hp: HParams, steps: int = 3) -> float:
+    """Untimed training steps on every batch shape an epoch of `loader` has (compilation and
+    cuDNN autotuning happen here), with a throwaway optimizer; afterwards the model's weights and
+    BatchNorm statistics and torch's random state are restored exactly. Returns the seconds."""
+    device = next(model.parameters()).device
+    state, rng = copy.deepcopy(model.state_dict()), torch.get_rng_state()
+    optimizer = make_optimizer(model, hp.optim)
+    x, y = next(iter(loader))  # epoch 0's first batch: no trained epoch draws from it
+    n, bs = loader.num_images, hp.optim.batch_size
+    sizes = [len(y)] * steps + ([n % bs] * 2 if n > bs and n % bs else [])
+    model.train()
+    synchronize(device)
+    start = time.perf_counter()
+    for size in sizes:
+        train_step(step_model, optimizer, _layout(x[:size], hp), y[:size], hp.precision)
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    model.load_state_dict(state)  # in place: compiled graphs keep pointing at the same tensors
+    torch.set_rng_state(rng)
+    return seconds
 
 
 def save_checkpoint(path: Path, hp, model, optimizer, scheduler, history) -> None:
@@ -131,16 +172,28 @@ def load_checkpoint(path: Path, hp, model, optimizer, scheduler) -> list[dict]:
 
 
 def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: bool = False,
-        progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
+        evaluate_every_epoch: bool = True, warm_up_steps: int = 0) -> list[dict]:
     """Train `model` on `data.train` as `hp` says; return one dict per epoch.
 
-    Each epoch records the learning rate, train loss/accuracy (running, augmented), validation
-    loss/accuracy when `data.val` exists, test loss/accuracy (every epoch, or only after the last
-    one when there is a validation split to choose on), its seconds and the seconds since the
-    start. `progress` shows a bar per epoch; `on_epoch` is called with each finished row. With
+    Each epoch records the learning rate, train loss/accuracy (running, augmented), its training
+    seconds (first step to last), validation loss/accuracy when `data.val` exists, test
+    loss/accuracy (every epoch, or only after the last one when there is a validation split to
+    choose on or `evaluate_every_epoch` is off, which also reads the validation split only at the
+    end), its seconds with evaluation and the seconds since the start. `warm_up_steps` > 0: that
+    many untimed steps first (see `warm_up`), recorded as the first row's `warm_up_seconds`.
+    `progress` shows a bar per epoch; `on_epoch` is called with each finished row. With
     `checkpoint` the state is saved after every epoch; `resume` continues from it and ends
     exactly as an uninterrupted run (same device).
     """
+    torch.backends.cudnn.benchmark = hp.cudnn_benchmark  # process-wide: set by every run
+    if hp.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model = model
+    if hp.compile_mode:
+        torch._dynamo.reset()  # each run compiles afresh (and never hits the recompile limit)
+        step_model = torch.compile(model, mode=hp.compile_mode, dynamic=False)
+    warm_seconds = warm_up(step_model, model, data.train, hp, warm_up_steps) if warm_up_steps else None
     optimizer = make_optimizer(model, hp.optim)
     scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
     checkpoint = Path(checkpoint) if checkpoint else None
@@ -148,11 +201,13 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     if resume and checkpoint and checkpoint.exists():
         history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler)
     for epoch in range(len(history) + 1, hp.optim.epochs + 1):
-        start = time.perf_counter()
-        row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress)
-        if data.val is not None:
+        start, last = time.perf_counter(), epoch == hp.optim.epochs
+        row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress, step_model)
+        if warm_seconds is not None and epoch == 1:
+            row["warm_up_seconds"] = warm_seconds
+        if data.val is not None and (evaluate_every_epoch or last):
             row["val_loss"], row["val_acc"] = evaluate(model, data.val)
-        if data.val is None or epoch == hp.optim.epochs:
+        if last or (data.val is None and evaluate_every_epoch):
             row["test_loss"], row["test_acc"] = evaluate(model, data.test)
         row["seconds"] = time.perf_counter() - start
         row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from .config import TARGET_ACC
+from .config import MAX_PARAMS, TARGET_ACC
 from .data import MEAN, STD
 from .loaders import normalise
 
@@ -116,7 +116,7 @@ def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
 
 
 def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
-                            budget: int = 20_000, target: float = 100 * TARGET_ACC,
+                            budget: int = MAX_PARAMS, target: float = 100 * TARGET_ACC,
                             goals: list[tuple[int, float]] | None = None):
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the original study's
     single runs) are drawn as crosses; `goals` (budget, target mean %) as open triangles, which a

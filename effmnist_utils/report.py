@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import GPU_RUNS_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC
+from .config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .models import ORIGINAL_ACC, build_model, count_params
 from .runs import check_params, load_runs, render_table, summarise_runs, variant
 
 # (parameter budget, mean %): the frontier's three goals, then the tiny networks' two
-FRONTIER_GOALS = [(20_000, 99.60), (8_000, 99.50), (5_000, 99.40), (2_000, 99.30), (1_000, 99.00)]
+FRONTIER_GOALS = [(MAX_PARAMS, 99.60), (8_000, 99.50), (5_000, 99.40), (2_000, 99.30), (1_000, 99.00)]
 
 
 def render_goals(rows: list[dict], goals=FRONTIER_GOALS) -> str:
@@ -54,7 +54,6 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated table whose results exist."""
     from .bench import load_benches, render_bench
     from .deploy_bench import load_benchmarks, render_deploy_table
-    from .speedrun import load as load_speed
     from .speedtables import render_speed_table, summarise as summarise_speed
 
     runs = load_runs(run_dir)
@@ -70,7 +69,8 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     benches = load_benches(Path(results_dir) / "bench")
     if benches:
         out["bench-table"] = render_bench(benches)
-    speed = [row for kind in ("cpu", "cuda") for row in summarise_speed(load_speed(Path(results_dir) / "speedrun" / kind))]
+    speed_dirs = [Path(results_dir) / "speedrun" / kind for kind in ("cpu", "cuda")]
+    speed = [row for d in speed_dirs if d.is_dir() for row in summarise_speed(load_runs(d))]
     if speed:
         out["speedrun-table"] = render_speed_table(speed)
     deployed = load_benchmarks(Path(results_dir) / "deploy")
@@ -83,6 +83,7 @@ def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=R
                  figure=RESULTS_DIR / "params_vs_accuracy.png") -> str:
     """Regenerate the README's tables between their markers and the params-vs-accuracy figure;
     returns the results table."""
+    record_dir()  # the README and results/ are the clone's: refuse outside one
     path = Path(readme)
     text = path.read_text()
     generated = tables(run_dir, results_dir)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from .config import GPU_RUNS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, render_levers, run_name
+from .config import (GPU_RUNS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, describe_levers,
+                     run_name)
 from .loaders import make_data
 from .loop import TrainingError, fit
 from .models import MODELS, ORIGINAL_ACC, build_model, count_params
-from .runtime import as_device, device_name, git_commit, seed_everything
+from .runtime import as_device, device_name, git_commit, seed_everything, synchronize
 
 
 def summarise_history(history: list[dict], target: float = TARGET_ACC) -> dict:
@@ -35,32 +36,62 @@ def _print_epoch(row: dict) -> None:
     print(f"epoch {row['epoch']}: {accs} ({row['seconds']:.1f} s)", flush=True)
 
 
+class RunConflict(TrainingError):
+    """A finished run with other settings already has this run's name."""
+
+
+def check_name_free(path: Path, hp: HParams) -> bool:
+    """True when `path` holds a finished run with exactly `hp`'s settings (it may be skipped);
+    False when nothing is recorded there; a RunConflict when a run with other settings is."""
+    if not path.exists():
+        return False
+    recorded = json.loads(path.read_text()).get("hparams")
+    if recorded == hp.to_dict():
+        return True
+    other = HParams.from_dict(recorded).flat() if recorded else {}
+    diff = ", ".join(f"{k} {other.get(k)!r} there, {v!r} here" for k, v in hp.flat().items()
+                     if other.get(k) != v)
+    raise RunConflict(f"{path} holds a finished run with other settings ({diff}); give this run "
+                      "another tag (--tag), another --out-dir, or delete that file to replace it.")
+
+
 def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, resume: bool = False,
-              progress: bool = True, tag: str = ""):
+              progress: bool = True, tag: str = "", evaluate_every_epoch: bool = True,
+              warm_up_steps: int = 0):
     """Train `hp.model` as `hp` says and record it in `out_dir` (default: the git-ignored scratch
     folder `effmnist-runs/` of the working folder) as `<name>.json` (the results) and `<name>.pt`
     (the final state_dict), where `<name>` is `run_name(hp, tag)`. Returns (model, history,
     record, data). A checkpoint `<name>.ckpt` is kept while the run is under way; after an
-    interruption, `resume=True` continues from the last finished epoch.
+    interruption, `resume=True` continues from the last finished epoch. A finished run of that
+    name with other settings is never replaced (RunConflict); one with the same settings is
+    trained again and replaced. `evaluate_every_epoch` and `warm_up_steps`: see `loop.fit`.
     """
     device, out_dir, name = as_device(device), Path(out_dir), run_name(hp, tag)
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_name_free(out_dir / f"{name}.json", hp)
     ckpt = out_dir / f"{name}.ckpt"
     if ckpt.exists() and not resume:
         raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
                             "or delete the file to start over.")
     seed_everything(hp.seed)
     model = build_model(hp.model).to(device)
+    start = time.perf_counter()
     data = make_data(device, data_dir, hp.optim.batch_size, hp.seed, hp.val_size, hp.train_subset,
                      hp.loader, hp.augment)
+    synchronize(device)
+    load_seconds = time.perf_counter() - start
     if progress:
         print(f"{name}: {count_params(model):,} parameters on {device_name(device)}; {data.source}",
               flush=True)
     history = fit(model, data, hp, checkpoint=ckpt, resume=resume, progress=progress,
-                  on_epoch=_print_epoch if progress else None)
+                  on_epoch=_print_epoch if progress else None,
+                  evaluate_every_epoch=evaluate_every_epoch, warm_up_steps=warm_up_steps)
     record = {"name": name, "model": hp.model, "tag": tag, "params": count_params(model),
-              "hparams": asdict(hp), "seed": hp.seed, **summarise_history(history),
-              "history": history, "device": device_name(device), "torch": torch.__version__,
+              "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
+              "train_seconds": sum(r["train_seconds"] for r in history),
+              "warm_up_seconds": history[0].get("warm_up_seconds", 0.0), "load_seconds": load_seconds,
+              "train_images": data.train.num_images, "history": history,
+              "device": device_name(device), "torch": torch.__version__,
               "git_commit": git_commit(), "data_source": data.source,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     # CPU tensors: a run recorded on a GPU loads anywhere
@@ -141,7 +172,7 @@ def _summarise_group(name: str, rs: list[dict]) -> dict:
 
 def summarise_runs(runs: list[dict]) -> list[dict]:
     """One row per model and recipe variant (registry order): params, seeds, mean/std of the
-    final and mean of the best accuracy (%), seconds per epoch and to 99.4 %, devices. Runs of one
+    final and mean of the best accuracy (%), seconds per epoch and to TARGET_ACC, devices. Runs of one
     variant must share their recipe."""
     groups = defaultdict(list)
     for r in runs:
@@ -155,7 +186,7 @@ def render_table(rows: list[dict], gpu_rows: list[dict] = ()) -> str:
     (the same, of runs on a GPU) add each model's GPU seconds per epoch."""
     gpu = {r["model"]: r["sec_per_epoch"] for r in gpu_rows}
     lines = ["| model | params | recipe | original study (1 run) | ours: final epoch, mean ± std | seeds "
-             "| ours: best epoch, mean | s / epoch (median) | time to 99.4 % (runs reaching it) | device "
+             f"| ours: best epoch, mean | s / epoch (median) | time to {100 * TARGET_ACC:g} % (runs reaching it) | device "
              "| s / epoch on a GPU (1 run) |",
              "|---|---:|---|---:|---:|---|---:|---:|---:|---|---:|"]
     for r in rows:
@@ -163,7 +194,7 @@ def render_table(rows: list[dict], gpu_rows: list[dict] = ()) -> str:
         to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
                      else f"not reached (0/{r['n']})")
         spread = f" ± {r['final_std']:.2f} %" if r["n"] > 1 else " % (1 run)"
-        lines.append(f"| {r['model']} | {r['params']:,} | {render_levers(r['recipe'])} | {original} | "
+        lines.append(f"| {r['model']} | {r['params']:,} | {describe_levers(r['recipe'])} | {original} | "
                      f"{r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
                      f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
                      f"{'; '.join(r['devices'])} | {_gpu_cell(gpu.get(r['model']))} |")

@@ -20,7 +20,7 @@ def cli(*args, cwd):
 def test_list_prints_every_model_with_its_size(tmp_path):
     """`list` prints every registered model with its comma-formatted parameter count and what it
     trains with by default (the original recipe, its own recipe, or: a search candidate only)."""
-    from effmnist_utils.config import RECIPES, render_levers
+    from effmnist_utils.config import RECIPES, describe_levers
     from effmnist_utils.models import MODELS
 
     result = cli("list", cwd=tmp_path)
@@ -32,10 +32,10 @@ def test_list_prints_every_model_with_its_size(tmp_path):
     for line in lines:
         name = line.split()[0]
         if name in RECIPES:
-            assert line.endswith(f"recipe: {render_levers(RECIPES[name])}"), line
+            assert line.endswith(f"recipe: {describe_levers(RECIPES[name])}"), line
             assert "schedule=onecycle" in line, line
         elif name not in EXPECTED:
-            assert line.endswith("frontier search candidate (proxy runs only)"), line
+            assert line.endswith("search candidate (proxy runs only)"), line
     assert "candidate" in next(line for line in lines if line.split()[0] == "f20a")
 
 
@@ -73,12 +73,52 @@ def test_train_records_in_the_scratch_folder_by_default(tmp_path):
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "final test accuracy after epoch 1:" in result.stdout
-    assert "recorded in effmnist-runs/iter6_seed1.json" in result.stdout
+    name = "iter6-epochs1-train_subset256_seed1"  # the name says what differs from the recipe
+    assert f"recorded in effmnist-runs/{name}.json" in result.stdout
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["effmnist-runs/iter6_seed1.json", "effmnist-runs/iter6_seed1.pt"]
-    record = json.loads((tmp_path / "effmnist-runs" / "iter6_seed1.json").read_text())
+    assert files == [f"effmnist-runs/{name}.json", f"effmnist-runs/{name}.pt"]
+    record = json.loads((tmp_path / "effmnist-runs" / f"{name}.json").read_text())
     assert record["hparams"]["optim"]["epochs"] == 1 and record["hparams"]["train_subset"] == 256
     assert sorted(RUNS_DIR.iterdir()) == runs_before
+
+
+def test_a_quick_run_never_replaces_a_finished_one(tmp_path):
+    """After a finished run, a quick run of the same model and seed gets its own name; a run
+    forced onto the finished one's name (--tag "") is refused with the way out, and the finished
+    run's files are untouched."""
+    finished = tmp_path / "effmnist-runs" / "iter6_seed1.json"
+    finished.parent.mkdir()
+    from effmnist_utils.config import HParams
+
+    finished.write_text(json.dumps({"name": "iter6_seed1", "hparams": HParams(model="iter6").to_dict()}))
+    before = finished.read_text()
+    quick = cli("train", "iter6", "--epochs", "1", "--train-subset", "3", "--device", "cpu", cwd=tmp_path)
+    assert quick.returncode == 0, quick.stderr[-2000:]
+    assert (tmp_path / "effmnist-runs" / "iter6-epochs1-train_subset3_seed1.json").is_file()
+    forced = cli("train", "iter6", "--epochs", "1", "--train-subset", "3", "--tag", "", "--device", "cpu",
+                 cwd=tmp_path)
+    lines = forced.stderr.strip().splitlines()
+    assert forced.returncode == 1 and len(lines) == 1, forced.stderr
+    assert "holds a finished run with other settings" in lines[0] and "--tag" in lines[0]
+    assert finished.read_text() == before
+
+
+@pytest.mark.parametrize("args, named", [(["nope"], "nope"), (["crossed", "--shard", "2/2"], "--shard"),
+                                         (["crossed", "--smoke", "--record"], "--record"),
+                                         (["frontier-search", "--stage", "9"], "stage")])
+def test_plan_bad_input_is_one_line(args, named, tmp_path):
+    result = cli("plan", *args, cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode in (1, 2) and len(lines) == 1 and named in lines[0], result.stderr
+    assert not (tmp_path / "effmnist-runs").exists()
+
+
+def test_plan_lists_every_plan(tmp_path):
+    from effmnist_utils.plans import plans
+
+    result = cli("plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == list(plans())
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (REPO_ROOT / ".git").exists(),
@@ -100,6 +140,6 @@ def test_train_uses_the_models_recipe(tmp_path):
                  "--seed", "2", "--out-dir", "out", "--device", "cpu", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    hparams = json.loads((tmp_path / "out" / f"{name}_seed2.json").read_text())["hparams"]
+    hparams = json.loads((tmp_path / "out" / f"{name}-epochs1-lr0.003-train_subset256_seed2.json").read_text())["hparams"]
     assert HParams.from_dict(hparams) == HParams.for_model(name, epochs=1, train_subset=256,
                                                            lr=0.003, seed=2)

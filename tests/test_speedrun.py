@@ -1,53 +1,53 @@
-"""Issue 11, the speedrun: a tiny timed run on the CPU, the CLI, and the tables (fabricated
-records). Smoke tests only: no timing is asserted."""
-import json
-import subprocess
-import sys
-from dataclasses import asdict
-
+"""The speedrun: a timed run through the one loop, the goal and the choice rule (fabricated
+records, so each expectation is worked out by hand). No timing is asserted."""
 import pytest
 import torch
 
-from effmnist_utils import speedrun as S
+from effmnist_utils import loop
 from effmnist_utils import speedtables as T
-from effmnist_utils.loaders import Augment
+from effmnist_utils.config import HParams
+from effmnist_utils.loaders import Augment, make_data
+from effmnist_utils.models import build_model
+from effmnist_utils.plans import speed
+from effmnist_utils.runs import train_run
+from effmnist_utils.runtime import seed_everything
 
 
-def test_recipe_validates_and_round_trips():
-    r = S.SpeedRecipe(model="d16 C16 p C32 C32 g", augment=Augment(), compile_mode="default")
-    assert S.SpeedRecipe.from_dict(json.loads(json.dumps(asdict(r)))) == r
-    assert "original augmentation" in r.describe() and "compile default" in r.describe()
-    for bad in ({"precision": "fp16"}, {"compile_mode": "fast"}, {"epochs": 0}, {"lr": 0}):
-        with pytest.raises(ValueError):
-            S.SpeedRecipe(**bad)
-    assert S.count_params(S.build(r, "cpu")) < T.MAX_PARAMS
-
-
-def test_tiny_speedrun_times_and_evaluates_once(monkeypatch):
-    """A one-epoch run on 512 images: a complete record, and the warm-up leaves the weights the
-    seed gave them (so it does not train the measured model)."""
-    recipe = S.SpeedRecipe(epochs=1, batch_size=200, augment=Augment(), channels_last=True)
+def test_a_timed_run_reads_the_test_set_once_and_keeps_its_seconds(monkeypatch, tmp_path):
+    """evaluate_every_epoch=False: validation and test are read once each, after the last epoch;
+    the record holds training, warm-up and loading seconds apart."""
     calls = []
-    real = S.evaluate
-    monkeypatch.setattr(S, "evaluate", lambda m, loader: calls.append(loader.num_images) or real(m, loader))
-    rec = S.speedrun(recipe, seed=3, device="cpu", val_size=500, train_subset=512, tag="t")
-    assert rec["name"] == "t_seed3" and rec["steps"] == 3 and rec["train_images"] == 512
-    assert calls == [500, 10_000]  # validation, then the test set once, after training
-    assert 0 <= rec["val_acc"] <= 1 and 0 <= rec["test_acc"] <= 1 and rec["train_seconds"] > 0
-    assert rec["device"].startswith("cpu") and rec["params"] == 7_598
-    # the warm-up restores the weights: a model built with the same seed is unchanged by it
-    S.seed_everything(3)
-    model = S.build(recipe, "cpu")
+    real = loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", lambda m, loader: calls.append(loader.num_images) or real(m, loader))
+    hp = speed.timed("fast", epochs=2, batch_size=200, val_size=500, augment=Augment(),
+                     channels_last=True).with_(train_subset=512)
+    rec = train_run(hp, "cpu", out_dir=tmp_path, progress=False, tag="t", evaluate_every_epoch=False,
+                    warm_up_steps=2)[2]
+    assert calls == [500, 10_000]
+    assert ["test_acc" in r for r in rec["history"]] == [False, True]
+    assert rec["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in rec["history"]))
+    assert rec["warm_up_seconds"] > 0 and rec["load_seconds"] > 0 and rec["train_images"] == 512
+    assert (tmp_path / "fast-t_seed1.pt").is_file()  # weights: the accuracy can be re-scored
+
+
+def test_warm_up_leaves_the_model_and_random_state_as_they_were():
+    seed_everything(3)
+    hp = HParams.for_model("f8d", batch_size=200)  # dropout: the warm-up draws random numbers
+    model = build_model("f8d")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    data = S.make_data("cpu", batch_size=200, train_subset=512, augment=recipe.augment)
-    S._warm_up(model, model, data.train, recipe, torch.device("cpu"))
+    rng = torch.get_rng_state()
+    data = make_data("cpu", batch_size=200, train_subset=512)
+    loop.warm_up(model, model, data.train, hp, steps=2)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(torch.get_rng_state(), rng)
 
 
-def _rec(seed, acc, seconds=30.0, kind="cpu", tag="speedrun", params=16_794, val=None):
-    return {"name": f"{tag}_seed{seed}", "tag": tag, "recipe": asdict(S.SpeedRecipe()), "seed": seed,
-            "device": f"{kind} (fake)", "device_kind": kind, "params": params, "val_acc": val,
-            "test_acc": acc, "train_seconds": seconds, "load_seconds": 1.0, "compile_seconds": 0.5}
+def _rec(seed, acc, seconds=30.0, kind="cpu", name="fast-speedrun", val=None, epochs=10):
+    hp = speed.timed("fast", epochs=epochs, seed=seed)
+    last = {"test_acc": acc, **({"val_acc": val} if val is not None else {})}
+    return {"name": f"{name}_seed{seed}", "seed": seed, "device": f"{kind} (fake)", "params": 16_794,
+            "hparams": hp.to_dict(), "final_test_acc": acc, "history": [last], "train_seconds": seconds,
+            "load_seconds": 1.0, "warm_up_seconds": 0.5}
 
 
 def test_speed_table_shows_goal_and_misses():
@@ -56,8 +56,7 @@ def test_speed_table_shows_goal_and_misses():
     rows = T.summarise(met + missed)
     assert [r["met"] for r in rows] == [True, False]
     assert rows[0]["test_mean"] == pytest.approx(99.44)
-    table = T.render_speed_table(rows)
-    cpu_line, cuda_line = table.splitlines()[2:]
+    cpu_line, cuda_line = T.render_speed_table(rows).splitlines()[2:]
     assert "| yes" in cpu_line and "miss" not in cpu_line and "99.44 %" in cpu_line
     assert "99.29 (miss)" in cuda_line and "| no: a seed < 99.30 %" in cuda_line
     slow = T.summarise([_rec(s, 0.995, 61.0) for s in range(1, 6)])[0]
@@ -65,40 +64,17 @@ def test_speed_table_shows_goal_and_misses():
     assert not T.summarise([_rec(1, 0.996)])[0]["met"]  # one seed is not five
 
 
-def test_choose_takes_the_fastest_qualifying_run():
-    rows = T.summarise([_rec(1, 0.99, 20.0, tag="slow", val=0.9960),
-                        _rec(1, 0.99, 10.0, tag="fast-but-wrong", val=0.9930),
-                        _rec(1, 0.99, 12.0, tag="fast", val=0.9950)])
-    assert T.choose(rows)["tag"] == "fast"
-    assert "fast-but-wrong" in T.render_search(rows)
-    with pytest.raises(ValueError):
-        T.choose(rows, min_val=99.9)
-
-
-def test_recipe_for_unknown_kind_says_why(tmp_path):
-    with pytest.raises(ValueError, match="no speedrun recipe"):
-        S.recipe_for("mps", tmp_path)
-    (tmp_path / "mps").mkdir()
-    (tmp_path / "mps" / "chosen.json").write_text(json.dumps({"recipe": asdict(S.SpeedRecipe(epochs=2))}))
-    assert S.recipe_for("mps", tmp_path).epochs == 2
-
-
-def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "effmnist_utils", "speedrun", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
-
-
-def test_cli_smoke_run_prints_and_records(tmp_path):
-    result = cli("--device", "cpu", "--seeds", "1", "2", "--epochs", "1", "--train-subset", "256",
-                 "--out-dir", "out", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "seed 2: test accuracy" in result.stdout and "| device | recipe |" in result.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["smoke_seed1.json", "smoke_seed2.json"]
-
-
-@pytest.mark.parametrize("args, named", [(["--device", "tpu"], "tpu"), (["--seeds", "x"], "--seeds"),
-                                         (["--record", "--epochs", "1"], "--record")])
-def test_cli_bad_input_is_one_line(args, named, tmp_path):
-    result = cli(*args, cwd=tmp_path)
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode in (1, 2) and len(lines) == 1 and named in lines[0], result.stderr
+def test_the_rule_takes_the_fastest_qualifying_run_then_the_fastest_close_one():
+    rows = T.summarise([_rec(1, 0.99, 20.0, name="fast-slow", val=0.9960),
+                        _rec(1, 0.99, 10.0, name="fast-wrong", val=0.9930),
+                        _rec(1, 0.99, 12.0, name="fast-right", val=0.9950)])
+    assert T.choose(rows, 60.0)[0]["variant"] == "fast-right"
+    # none reaches 99.45 %: within the goal's seconds, the fastest within 0.05 of the best (99.40)
+    rows = T.summarise([_rec(1, 0.99, 70.0, name="fast-over", val=0.9944),
+                        _rec(1, 0.99, 50.0, name="fast-best", val=0.9940),
+                        _rec(1, 0.99, 40.0, name="fast-close", val=0.9936),
+                        _rec(1, 0.99, 30.0, name="fast-far", val=0.9930)])
+    best, why = T.choose(rows, 60.0)
+    assert best["variant"] == "fast-close" and "within 60 s" in why
+    with pytest.raises(ValueError, match="no search run"):
+        T.choose(T.summarise([_rec(1, 0.99)]), 60.0)

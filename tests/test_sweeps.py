@@ -1,134 +1,44 @@
-"""Many runs at once: the reproduction sweep, proxy searches and their ranking, the ablation,
-and the frontier's experiments (plans) against what results/ holds."""
+"""Tables of many runs: proxy runs ranked by validation accuracy, and what each lever measured
+(fabricated records, so each expectation is worked out by hand)."""
 from dataclasses import asdict
 
 import pytest
 
-from effmnist_utils import plans, sweeps
-from effmnist_utils.config import RESULTS_DIR, HParams, run_name
-from effmnist_utils.runs import load_runs
+from effmnist_utils import sweeps
+from effmnist_utils.config import HParams
 
 
-def test_reproduce_skips_recorded_runs_and_resumes_unfinished_ones(tmp_path, monkeypatch):
-    """Finished (model, seed) pairs are not retrained; a left-over checkpoint is resumed; every
-    run gets its model's own recipe and no tag."""
-    calls = []
-
-    def fake_train_run(hp, device, data_dir, out_dir, *, resume, progress, tag):
-        calls.append((hp, resume, tag, out_dir))
-
-    monkeypatch.setattr(sweeps, "train_run", fake_train_run)
-    (tmp_path / f"{run_name(HParams(model='iter5', seed=1))}.json").write_text("{}")
-    (tmp_path / f"{run_name(HParams(model='iter5', seed=2))}.ckpt").write_text("")
-    paths = sweeps.reproduce(models=["iter5", "f8a"], seeds=[1, 2], out_dir=tmp_path,
-                             progress=False)
-    assert [(hp.model, hp.seed, resume, tag) for hp, resume, tag, _ in calls] == [
-        ("f8a", 1, False, ""), ("iter5", 2, True, ""), ("f8a", 2, False, "")]
-    assert all(out_dir == tmp_path for *_, out_dir in calls)
-    assert calls[0][0] == HParams.for_model("f8a", seed=1)  # the frontier recipe
-    assert calls[1][0] == HParams(model="iter5", seed=2)  # the original recipe
-    assert [p.name for p in paths] == ["iter5_seed1.json", "f8a_seed1.json", "iter5_seed2.json",
-                                       "f8a_seed2.json"]
+def _record(name, acc, params=100, seconds=None, loss=0.1):
+    model = name.split("-")[0]
+    rec = {"name": name, "model": model, "params": params, "seed": int(name.rsplit("_seed", 1)[1]),
+           "hparams": asdict(HParams(model="iter5")), "history": [{"val_acc": acc, "val_loss": loss}]}
+    return rec if seconds is None else {**rec, "train_seconds": seconds}
 
 
-def test_search_ranks_on_validation_and_tests_once(tmp_path):
-    """A proxy run evaluates validation every epoch and the test set only after the last one;
-    rank lists the levers beyond the proxy's own settings; recorded runs are not rerun."""
-    candidates = [{"model": "iter5", "tag": "tiny", "train_subset": 256}]
-    records = sweeps.search(candidates, epochs=2, val_size=500, out_dir=tmp_path, device="cpu",
-                            progress=False)
-    history = records[0]["history"]
-    assert all("val_acc" in r for r in history)
-    assert ["test_acc" in r for r in history] == [False, True]
-    hp = HParams.from_dict(records[0]["hparams"])
-    assert (hp.optim.epochs, hp.val_size, hp.seed, records[0]["tag"]) == (2, 500, 1, "tiny")
-    rows = sweeps.rank(records)
-    assert rows[0]["name"] == "iter5-tiny_seed1" and rows[0]["levers"] == {"train_subset": 256}
-    assert rows[0]["val_acc"] == 100 * history[-1]["val_acc"]
-    assert "| iter5-tiny_seed1 | 9,074 | train_subset=256 |" in sweeps.render_ranking(rows)
-    # extended search: the recorded run is read back, not retrained
-    mtime = (tmp_path / "iter5-tiny_seed1.json").stat().st_mtime_ns
-    again = sweeps.search(candidates, epochs=2, val_size=500, out_dir=tmp_path, device="cpu",
-                          progress=False)
-    assert again == records and (tmp_path / "iter5-tiny_seed1.json").stat().st_mtime_ns == mtime
-
-
-def test_search_accepts_a_list_of_tagged_settings(tmp_path):
-    """Several models can share one recipe's tag when the candidates come as a list."""
-    candidates = [{"model": m, "tag": "same", "train_subset": 128} for m in ("iter5", "iter6")]
-    records = sweeps.search(candidates, epochs=1, val_size=200, out_dir=tmp_path, device="cpu",
-                            progress=False)
-    assert [r["name"] for r in records] == ["iter5-same_seed1", "iter6-same_seed1"]
+def test_a_proxy_applies_its_levers_to_the_original_recipe():
+    """Not to the model's own recipe: f8a's own one-cycle must not leak into a proxy that names
+    only the step schedule; the proxy holds out the validation images and keeps its tag."""
+    run = sweeps.proxy({"model": "f8a", "tag": "original", "step_size": 4}, epochs=5)
+    assert run.hp.optim.schedule == "step" and run.hp.optim.step_size == 4
+    assert (run.hp.optim.epochs, run.hp.val_size, run.hp.seed) == (5, 5000, 1)
+    assert run.name == "f8a-original_seed1"
 
 
 def test_rank_orders_by_validation_then_size():
-    record = lambda name, params, acc: {"name": name, "model": "iter5", "params": params,
-                                        "hparams": asdict(HParams(model="iter5")),
-                                        "history": [{"val_acc": acc, "val_loss": 0.1}]}
-    rows = sweeps.rank([record("a", 200, 0.99), record("b", 100, 0.99), record("c", 50, 0.98)])
-    assert [r["name"] for r in rows] == ["b", "a", "c"]
+    rows = sweeps.rank([_record("a_seed1", 0.99, 200), _record("b_seed1", 0.99, 100),
+                        _record("c_seed1", 0.98, 50)])
+    assert [r["name"] for r in rows] == ["b_seed1", "a_seed1", "c_seed1"]
+    assert "| b_seed1 | 100 | original recipe | 99.00 % | 0.1000 |" in sweeps.render_ranking(rows)
 
 
-def test_ablation_measures_each_lever_and_refuses_unknown_runs():
-    """Each step's difference is after minus before, in points of validation accuracy."""
-    rec = [{"name": n, "history": [{"val_acc": a}]} for n, a in (("a", 0.990), ("b", 0.9925))]
-    rows = sweeps.ablation(rec, [("lever x", "a", "b")])
-    assert rows[0]["delta"] == pytest.approx(0.25)
-    assert "+0.25" in sweeps.render_ablation(rows)
-    with pytest.raises(ValueError, match="no recorded proxy run named c"):
-        sweeps.ablation(rec, [("lever y", "a", "c")])
-
-
-# --- the frontier's experiments against results/ ------------------------------------------------
-
-
-def _planned_search() -> dict[str, dict]:
-    """run name -> asdict(hparams) of every proxy run plans defines (both stages)."""
-    planned = {}
-    stages = ((plans.frontier_stage1(), plans.PROXY_EPOCHS), (plans.frontier_stage2(), 20))
-    for stage, epochs in stages:
-        for c in stage:
-            # a candidate's levers apply to the original recipe, not to the model's own
-            hp = HParams.from_flat({**{k: v for k, v in c.items() if k != "tag"}, "epochs": epochs,
-                                    "val_size": 5000, "seed": 1})
-            planned[run_name(hp, c["tag"])] = asdict(hp)
-    return planned
-
-
-def test_search_results_are_the_planned_proxy_runs():
-    """results/search holds exactly the proxy runs plans.frontier_stage1/2 define, each with the
-    settings the plan gives it."""
-    planned = _planned_search()
-    recorded = load_runs(plans.SEARCH_DIR)
-    assert {r["name"] for r in recorded} == set(planned)
-    for r in recorded:
-        assert r["hparams"] == planned[r["name"]], r["name"]
-
-
-def test_ranking_md_lists_the_recorded_proxy_runs():
-    """results/search/ranking.md (written by plans.run_frontier_search) names exactly the
-    recorded proxy runs, under their current names."""
-    text = (plans.SEARCH_DIR / "ranking.md").read_text()
-    named = {line.split("|")[1].strip() for line in text.splitlines()
-             if line.startswith("| ") and not line.startswith("| run ")}
-    assert named == {r["name"] for r in load_runs(plans.SEARCH_DIR)}
-
-
-def test_ablation_steps_compare_recorded_proxy_runs():
-    """Every step of notebook 07's ablation table names two recorded proxy runs (seed 1)."""
-    rows = sweeps.ablation(load_runs(plans.SEARCH_DIR), plans.ABLATION_STEPS)
-    assert len(rows) == len(plans.ABLATION_STEPS)
-    assert all(r["before"] != r["after"] for r in rows)
-
-
-def test_ablation_runs_are_the_crossed_full_runs():
-    """results/ablation holds full-length runs of exactly the crossed recipes/models that
-    plans.crossed_runs defines (what notebook 07's recipe-or-architecture table reads)."""
-    planned = {run_name(hp, tag): (asdict(hp), tag) for hp, tag in plans.crossed_runs()}
-    recorded = load_runs(RESULTS_DIR / "ablation")
-    assert {r["name"] for r in recorded} == set(planned)
-    for r in recorded:
-        assert len(r["history"]) == 20 and (r["hparams"], r["tag"]) == planned[r["name"]], r["name"]
-    # the two halves really cross: f8a with the original recipe, iter6 with the frontier one
-    assert {hp.model: hp.levers() for hp, _ in plans.crossed_runs()} == {
-        "f8a": {}, "iter6": {"schedule": "onecycle", "lr": 0.01}}
+def test_lever_steps_measure_after_minus_before_over_seeds():
+    """A variant's value is the mean over its seeds: a = (99.0 + 99.2) / 2 = 99.1, b = 99.35."""
+    recs = [_record("m-a_seed1", 0.990, seconds=20.0), _record("m-a_seed2", 0.992, seconds=10.0),
+            _record("m-b_seed1", 0.9935, seconds=5.0)]
+    rows = sweeps.lever_steps(recs, [("lever x", "m-a", "m-b")])
+    assert rows[0]["delta"] == pytest.approx(0.25) and rows[0]["seconds_before"] == 15.0
+    table = sweeps.render_lever_steps(rows, seconds=True)
+    assert "| lever x | m-a → m-b | 99.10 % | 99.35 % | +0.25 | 15.0 → 5.0 | 3.00× |" in table
+    assert "×" not in sweeps.render_lever_steps(rows)  # no speed columns unless asked
+    with pytest.raises(ValueError, match="no recorded run of m-c"):
+        sweeps.lever_steps(recs, [("lever y", "m-a", "m-c")])

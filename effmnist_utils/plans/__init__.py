@@ -1,0 +1,108 @@
+"""Every study of the project as data: a `Plan` names its runs (in stages, where a later stage
+is chosen from the records of an earlier one), the folder they are recorded in and the tables
+that are generated from them. `runner.execute` runs them; `python -m effmnist_utils plan NAME`
+is the command line.
+
+A plan's runs go to `results/<folder>` only when asked (`record=True`, `--record`); otherwise to
+`effmnist-runs/plans/<folder>` of the working folder. Stages read earlier records from the same
+root, so a plan run in the scratch folder is self-contained.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import runner
+from ..config import SCRATCH_DIR, record_dir
+from ..runner import Planned
+from ..runs import load_runs
+
+PLAN_SCRATCH = SCRATCH_DIR / "plans"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`stages`: name -> function of the results root (results/ or the scratch root) returning
+    the stage's runs; `tables`: file name (in the plan's folder) -> function of the root returning
+    its text, generated from the recorded runs only; `keep_going`: a failing run is logged and
+    the rest go on (speed levers that a machine may lack)."""
+
+    name: str
+    about: str
+    folder: str
+    stages: dict[str, Callable[[Path], list[Planned]]]
+    tables: dict[str, Callable[[Path], str]] = field(default_factory=dict)
+    keep_going: bool = False
+
+    def runs(self, root: Path, stage: str | None = None) -> list[Planned]:
+        if stage is not None and stage not in self.stages:
+            raise ValueError(f"plan {self.name!r} has no stage {stage!r}; its stages: "
+                             f"{', '.join(self.stages)}")
+        return [r for s, make in self.stages.items() if stage in (None, s) for r in make(root)]
+
+
+def records(root: Path, folder: str) -> list[dict]:
+    """The recorded runs of `root/folder` (none when the folder does not exist yet)."""
+    path = Path(root) / folder
+    return load_runs(path) if path.is_dir() else []
+
+
+def recorded(root: Path, folder: str, runs: list[Planned]) -> list[dict]:
+    """The recorded runs among `runs`, in the plan's order (which breaks ties in rankings)."""
+    by_name = {r["name"]: r for r in records(root, folder)}
+    return [by_name[r.name] for r in runs if r.name in by_name]
+
+
+def plans() -> dict[str, Plan]:
+    from . import frontier, speed, tiny
+
+    return {p.name: p for p in (*frontier.PLANS, *tiny.PLANS, *speed.PLANS)}
+
+
+def get(name: str) -> Plan:
+    known = plans()
+    if name not in known:
+        raise ValueError(f"unknown plan {name!r}; known plans: {', '.join(known)}")
+    return known[name]
+
+
+def root_for(record: bool, out_root=None) -> Path:
+    """Where a plan's folders live: results/ with `record`, `out_root` if given, else scratch."""
+    if record and out_root is not None:
+        raise ValueError("--record writes into results/; it cannot be combined with --out-dir")
+    return record_dir() if record else Path(out_root or PLAN_SCRATCH)
+
+
+def run_plan(name: str, stage: str | None = None, record: bool = False, out_root=None,
+             device="auto", data_dir=None, shard=(0, 1), smoke: bool = False,
+             progress: bool = True, log=print) -> list[dict]:
+    """Run plan `name` (one stage, or all in order; one shard of each), then write its tables
+    (when every shard's runs are in). Returns the records of the runs it covered."""
+    if smoke and record:
+        raise ValueError("a smoke run is not a result: drop --record (it goes to the scratch folder)")
+    plan, root = get(name), root_for(record, out_root)
+    out, done = root / plan.folder, []
+    for s in [stage] if stage else list(plan.stages):
+        runs = plan.runs(root, s)
+        runs = [runner.smoke(r) for r in runs] if smoke else runs
+        log(f"plan {name}, stage {s}: {len(runs)} runs in {out}")
+        done += runner.execute(runs, out, device, data_dir, shard, progress, plan.keep_going, log)
+    if not smoke:
+        write_tables(name, root)
+    return done
+
+
+def write_tables(name: str, root: Path) -> dict[str, Path]:
+    """Regenerate plan `name`'s tables in `root/<folder>` from its recorded runs."""
+    plan, written = get(name), {}
+    for file, render in plan.tables.items():
+        try:
+            text = render(root)
+        except ValueError as exc:  # runs missing (another shard still at work): say so, go on
+            print(f"{file} not written: {exc}")
+            continue
+        path = Path(root) / plan.folder / file
+        path.write_text(text)
+        written[file] = path
+    return written

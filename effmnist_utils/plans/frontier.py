@@ -1,0 +1,108 @@
+"""The original study reproduced and the frontier beyond it, as plans: every model's recorded
+seeds, the frontier's proxy search on the validation split (and its ranking), and the full runs
+that cross recipe and architecture. Notebook 07 shows their tables."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
+from ..models import ITERATIONS
+from ..runner import Planned
+from ..sweeps import proxy, rank, render_ranking
+from . import Plan, recorded
+
+PROXY_EPOCHS = 5  # a fifth of the real budget
+ORIGINAL_STEP = {"step_size": 4}  # the original recipe's late lr drop, compressed to 5 epochs
+OC = {"schedule": "onecycle", "lr": 0.01}
+AUG = {**OC, "translate": 2}
+BEST = {**AUG, "label_smoothing": 0.05}  # the recipe the architectures are compared under
+
+# tag -> settings: first the recipe levers, one at a time, on one < 8K model ...
+LEVERS = {
+    "original": {"model": "f8a", **ORIGINAL_STEP},
+    "oc01": {"model": "f8a", **OC},
+    "oc02": {"model": "f8a", **OC, "lr": 0.02},
+    "oc01-tr2": {"model": "f8a", **AUG},
+    "oc01-tr2-ls": {"model": "f8a", **BEST},
+    "oc01-tr2-ls-rot8": {"model": "f8a", **BEST, "degrees": 8},
+    "oc01-tr2-ls-bs64": {"model": "f8a", **BEST, "batch_size": 64},
+    "oc01-tr2-ls-sgd": {"model": "f8a", **BEST, "optimizer": "sgd", "lr": 0.1},
+    "oc01-tr2-ls-adamw": {"model": "f8a", **BEST, "optimizer": "adamw", "weight_decay": 1e-2},
+    "oc01-tr2-ls-bf16": {"model": "f8a", **BEST, "precision": "bf16"},
+}
+ARCHITECTURES = ("f8b", "f5a", "f5s", "f20a", "f20b", "f8d")  # ... then these under one recipe
+# Stage 2. Five epochs cannot show what a regulariser does over twenty, so the recipe levers that
+# regularise are decided by full-length (20-epoch) runs, still on the validation split.
+STAGE2 = {"oc01": OC, "oc01-tr2": AUG, "oc01-tr2-ls": BEST}
+
+
+def search_stage1(root: Path = None) -> list[Planned]:
+    """5-epoch proxies: recipe levers on f8a and the architectures under BEST (the first five
+    recipes ran first, as the finalists waited on them)."""
+    recipes = [{**settings, "tag": tag} for tag, settings in LEVERS.items()]
+    archs = [{**BEST, "model": m, "tag": "oc01-tr2-ls"} for m in ARCHITECTURES]
+    return [proxy(c, PROXY_EPOCHS) for c in recipes[:5] + archs + recipes[5:]]
+
+
+def search_stage2(root: Path = None) -> list[Planned]:
+    return [proxy({**settings, "model": "f8a", "tag": f"{tag}-e20"}, 20) for tag, settings in STAGE2.items()]
+
+
+def search_ranking(root: Path) -> str:
+    parts = []
+    for title, stage in ((f"Stage 1: {PROXY_EPOCHS} epochs", search_stage1), ("Stage 2: 20 epochs", search_stage2)):
+        parts.append(f"## {title}\n\n{render_ranking(rank(recorded(root, SEARCH.folder, stage())))}")
+    return (f"# Proxy ranking (seed {SEEDS[0]}, {VAL_SIZE:,}-image validation split)\n\n"
+            + "\n\n".join(parts) + "\n")
+
+
+# Notebook 07's lever (ablation) table: (lever, variant before, variant after), seed 1 proxies.
+LEVER_STEPS = [
+    ("one-cycle lr (peak 0.01) instead of the original step schedule", "f8a-original", "f8a-oc01"),
+    ("peak lr 0.02 instead of 0.01", "f8a-oc01", "f8a-oc02"),
+    ("+ random translation up to 2 px", "f8a-oc01", "f8a-oc01-tr2"),
+    ("+ label smoothing 0.05", "f8a-oc01-tr2", "f8a-oc01-tr2-ls"),
+    ("rotation ±8° instead of ±15°", "f8a-oc01-tr2-ls", "f8a-oc01-tr2-ls-rot8"),
+    ("batch 64 instead of 128", "f8a-oc01-tr2-ls", "f8a-oc01-tr2-ls-bs64"),
+    ("SGD + Nesterov (peak lr 0.1) instead of Adam", "f8a-oc01-tr2-ls", "f8a-oc01-tr2-ls-sgd"),
+    ("AdamW, weight decay 0.01", "f8a-oc01-tr2-ls", "f8a-oc01-tr2-ls-adamw"),
+    ("bf16 autocast instead of fp32", "f8a-oc01-tr2-ls", "f8a-oc01-tr2-ls-bf16"),
+    ("pool after 2 convs instead of 3 (f8b)", "f8a-oc01-tr2-ls", "f8b-oc01-tr2-ls"),
+    ("< 5k: depthwise-separable convs after the pool (f5s vs f5a)", "f5a-oc01-tr2-ls", "f5s-oc01-tr2-ls"),
+    ("dropout 5 % after every conv (f8d)", "f8a-oc01-tr2-ls", "f8d-oc01-tr2-ls"),
+    ("< 20k: f20b (3 convs after the pool, wider) vs f20a (4)", "f20a-oc01-tr2-ls", "f20b-oc01-tr2-ls"),
+    ("20 epochs: + translation up to 2 px", "f8a-oc01-e20", "f8a-oc01-tr2-e20"),
+    ("20 epochs: + label smoothing 0.05", "f8a-oc01-tr2-e20", "f8a-oc01-tr2-ls-e20"),
+]
+
+
+def seeds_of(models, seeds=SEEDS) -> list[Planned]:
+    """Every (model, seed) with the model's own recipe, seed by seed."""
+    return [Planned(HParams.for_model(m, seed=s)) for s in seeds for m in models]
+
+
+FINALISTS = ("f20b", "f8a", "f5s")  # chosen by the search (notebook 07)
+NOTEBOOK_MODELS = ("iter6", "f8a", "iter1", "iter2", "iter3", "iter4", "iter5")
+
+
+def crossed(root: Path = None) -> list[Planned]:
+    """Recipe or architecture? The < 8K model with the original recipe, and the original's final
+    model with the frontier recipe (20 epochs x 3 seeds, all 60,000 images)."""
+    return ([Planned(HParams(model="f8a", seed=s), "original-recipe") for s in SEEDS]
+            + [Planned(HParams.for_model("iter6", seed=s, **FRONTIER_RECIPE), "frontier-recipe")
+               for s in SEEDS])
+
+
+SEARCH = Plan("frontier-search", "the frontier's proxy runs on the validation split (seed 1)", "search",
+              {"1": search_stage1, "2": search_stage2}, {"ranking.md": search_ranking})
+PLANS = [
+    Plan("reproduce", "the original study's six iterations, seeds 1-3", "runs",
+         {"seeds": lambda root: seeds_of(ITERATIONS)}),
+    SEARCH,
+    Plan("frontier", "the frontier's finalists, seeds 1-3 on all 60,000 images", "runs",
+         {"seeds": lambda root: seeds_of(FINALISTS)}),
+    Plan("crossed", "recipe or architecture: f8a with the original recipe, iter6 with the frontier's",
+         "crossed", {"seeds": crossed}),
+    Plan("gpu-times", "one run (seed 1) of each notebook's model, for its seconds on a GPU", "gpu",
+         {"seeds": lambda root: seeds_of(NOTEBOOK_MODELS, seeds=SEEDS[:1])}),
+]

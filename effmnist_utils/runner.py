@@ -1,0 +1,79 @@
+"""The one runner: execute a list of planned runs, skipping what is recorded, resuming what an
+interruption left, recording each run (results JSON and weights) through `runs.train_run`.
+
+A recorded run is skipped only when its recorded settings equal the planned ones; a run of the
+same name with other settings stops the runner with a message (`runs.RunConflict`). `shard`
+(k, n) takes every n-th planned run starting at the k-th, so that n processes or machines can
+share one plan writing into the same folder.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .config import HParams, run_name
+from .runs import check_name_free, train_run
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One run of a plan: its settings, the tag that names its recipe, and how the loop reads
+    numbers (every epoch, or only at the end with untimed warm-up steps first: a timed run)."""
+
+    hp: HParams
+    tag: str = ""
+    evaluate_every_epoch: bool = True
+    warm_up_steps: int = 0
+
+    @property
+    def name(self) -> str:
+        return run_name(self.hp, self.tag)
+
+
+def smoke(run: Planned, epochs: int = 1, train_subset: int = 1024) -> Planned:
+    """The same run, cut to `epochs` epochs on `train_subset` images: checks the plumbing."""
+    bs = min(run.hp.optim.batch_size, 256)
+    return replace(run, hp=run.hp.with_(epochs=epochs, train_subset=train_subset, batch_size=bs))
+
+
+def take_shard(runs: list[Planned], shard: tuple[int, int] = (0, 1)) -> list[Planned]:
+    k, n = shard
+    if not (n >= 1 and 0 <= k < n):
+        raise ValueError(f"shard must be K/N with 0 <= K < N, not {k}/{n}")
+    return runs[k::n]
+
+
+def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0, 1),
+            progress: bool = True, keep_going: bool = False, log=print) -> list[dict]:
+    """Run what is missing of `runs` (its `shard`) in `out_dir`; returns the records of the shard's
+    runs, recorded before or now. `keep_going`: a run that fails (e.g. a compile mode this
+    machine lacks) is logged and the rest go on; otherwise the failure stops the runner."""
+    from tqdm import tqdm
+
+    out_dir, todo = Path(out_dir), take_shard(runs, shard)
+    names = [r.name for r in todo]
+    if len(set(names)) < len(names):
+        raise ValueError(f"the plan names two runs alike: {sorted({n for n in names if names.count(n) > 1})}")
+    done = {r.name for r in todo if check_name_free(out_dir / f"{r.name}.json", r.hp)}
+    bar = tqdm(total=len(todo), initial=len(done), desc="plan", unit="run", disable=not progress)
+    for run in todo:
+        if run.name in done:
+            continue
+        bar.write(f"--- {run.name}")
+        start = time.perf_counter()
+        try:
+            train_run(run.hp, device, data_dir, out_dir, resume=(out_dir / f"{run.name}.ckpt").exists(),
+                      progress=progress, tag=run.tag, evaluate_every_epoch=run.evaluate_every_epoch,
+                      warm_up_steps=run.warm_up_steps)
+        except Exception as exc:  # noqa: BLE001 - logged, and with keep_going the plan goes on
+            if not keep_going:
+                raise
+            log(f"{run.name}: FAILED after {time.perf_counter() - start:.0f} s "
+                f"({type(exc).__name__}: {str(exc)[:300]})")
+            continue
+        bar.update()
+        log(f"{run.name}: finished in {time.perf_counter() - start:.0f} s")
+    bar.close()
+    return [json.loads(p.read_text()) for p in (out_dir / f"{n}.json" for n in names) if p.exists()]
