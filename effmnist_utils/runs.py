@@ -102,12 +102,13 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
 
 
 def load_runs(run_dir=RUNS_DIR) -> list[dict]:
-    """Every results file in `run_dir`, by name; a missing folder is an error that says why."""
+    """Every results file (`<name>_seed<k>.json`) in `run_dir`, by name; a missing folder is an
+    error that says why."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"no recorded results at {run_dir}: they live in the project's clone "
                          "(on Colab the notebook's first cell clones it)")
-    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("*.json"))]
+    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("*_seed*.json"))]
 
 
 def describe_run(record: dict) -> str:

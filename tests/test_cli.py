@@ -64,6 +64,7 @@ def test_unwritable_out_dir_exits_2_with_one_line(tmp_path):
     assert "output dir" in lines[0] and str(blocker / "runs") in lines[0]
 
 
+@pytest.mark.slow
 def test_train_records_in_the_scratch_folder_by_default(tmp_path):
     """A one-epoch smoke run without --out-dir trains, reports its accuracy, and writes its
     results JSON and weights into effmnist-runs/ of the working folder, and nothing else
@@ -82,6 +83,7 @@ def test_train_records_in_the_scratch_folder_by_default(tmp_path):
     assert sorted(RUNS_DIR.iterdir()) == runs_before
 
 
+@pytest.mark.slow
 def test_a_quick_run_never_replaces_a_finished_one(tmp_path):
     """After a finished run, a quick run of the same model and seed gets its own name; a run
     forced onto the finished one's name (--tag "") is refused with the way out, and the finished
@@ -130,6 +132,7 @@ def test_scratch_folder_is_git_ignored():
     assert result.returncode == 0, f"{probe} is not ignored by the clone's .gitignore"
 
 
+@pytest.mark.slow
 def test_train_uses_the_models_recipe(tmp_path):
     """`train <frontier model>` trains with that model's recipe; a flag overrides one setting;
     --out-dir records elsewhere, and --seed names the run."""

@@ -144,6 +144,7 @@ def test_predict_bad_run_exits_non_zero_with_one_line(args, named, mnist, tmp_pa
     assert result.returncode != 0 and len(lines) == 1 and named in lines[0], result.stderr
 
 
+@pytest.mark.slow
 def test_onnx_fp32_equals_pytorch_and_int8_is_small(mnist, f8a, tmp_path):
     """The recorded f8a run exported to ONNX gives PyTorch's log-probabilities within 1e-4 on a
     batch; the int8 model is under 12,000 bytes and agrees with fp32 on almost every digit."""
@@ -161,6 +162,7 @@ def test_onnx_fp32_equals_pytorch_and_int8_is_small(mnist, f8a, tmp_path):
     assert (outputs["int8"].argmax(1) == expected.argmax(1).numpy()).mean() >= 0.99
 
 
+@pytest.mark.slow
 def test_export_cli_prints_each_file_and_its_size(tmp_path):
     """`export --int8` writes both files to --out-dir and prints each path with its size in bytes."""
     pytest.importorskip("onnxruntime")
@@ -172,6 +174,7 @@ def test_export_cli_prints_each_file_and_its_size(tmp_path):
         assert f"{(tmp_path / 'out' / name).stat().st_size:,} bytes" in line
 
 
+@pytest.mark.slow
 def test_benchmark_records_only_where_asked(tmp_path):
     """A small benchmark fills the three rows and the goals, and writes its JSON only to out_dir."""
     pytest.importorskip("onnxruntime")

@@ -102,6 +102,7 @@ def test_non_finite_loss_stops_the_run():
         fit(model, data, HParams.for_model("iter6", epochs=1, train_subset=256), progress=False)
 
 
+@pytest.mark.slow
 def test_fit_records_validation_every_epoch_and_test_once(tmp_path):
     """With a validation split, every epoch records validation; the test set only the last. Each
     row's `elapsed` is the wall-clock time since training started (what the time to the target

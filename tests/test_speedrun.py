@@ -13,6 +13,7 @@ from effmnist_utils.runs import train_run
 from effmnist_utils.runtime import seed_everything
 
 
+@pytest.mark.slow
 def test_a_timed_run_reads_the_test_set_once_and_keeps_its_seconds(monkeypatch, tmp_path):
     """evaluate_every_epoch=False: validation and test are read once each, after the last epoch;
     the record holds training, warm-up and loading seconds apart."""
