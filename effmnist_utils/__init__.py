@@ -8,7 +8,8 @@ precision), `loop` (the one training loop), `runs` (train and record one run, re
 `sweeps` / `speedtables` (tables of many runs), `report` (the README's generated parts), `plots`,
 `bench` (loader speed), `digits` / `deploy` / `deploy_bench` (using a model).
 """
-from .config import RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim
+from .config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
+                     auto_tag)
 from .data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .loaders import DeviceLoader, MnistData, ReferenceLoader, make_data
 from .loop import TrainingError, evaluate, fit, predict

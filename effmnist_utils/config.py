@@ -159,12 +159,15 @@ def auto_tag(hp: HParams) -> str:
 
 
 # The recipe each frontier model trains with by default (HParams.for_model, the CLI). Chosen by
-# proxy runs on the validation split (plans.FRONTIER_SEARCH, results/search, notebook 07): at
+# proxy runs on the validation split (plan frontier-search, results/search, notebook 07): at
 # 20 epochs translation and label smoothing each lowered f8a's validation accuracy, so the
 # recipe is the one-cycle schedule alone (peak lr 0.01, Adam, the original's augmentation).
 FRONTIER_RECIPE = {"schedule": "onecycle", "lr": 0.01}
 RECIPES: dict[str, dict] = {name: FRONTIER_RECIPE for name in ("f20b", "f8a", "f5s")}
 # Below 2,000 and 1,000 parameters: the frontier recipe with peak lr 0.02, which the tiny search's
-# stage 2 (8 epochs, validation split; results/tiny/ranking-h200.md) preferred for both finalists.
+# stage 2 (8 epochs, validation split) preferred for both finalists in a GPU session whose
+# runs were lost; its CPU re-run (plan tiny-search, results/tiny/ranking.md) agrees for t2a and
+# picks t1e at peak lr 0.01 below 1,000 (its own recipe: the frontier recipe).
 RECIPES.update({name: {**FRONTIER_RECIPE, "lr": 0.02} for name in ("t2a", "t1b")})
+RECIPES["t1e"] = FRONTIER_RECIPE
 

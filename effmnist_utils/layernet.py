@@ -97,7 +97,7 @@ class LayerNet(nn.Module):
 
 # The frontier's candidates: name -> (layers, dropout[, norm]); the name starts with the parameter
 # budget it is meant for (f20 < 20k, f8 < 8k, f5 < 5k). All were ranked by proxy runs on the
-# validation split (tools/frontier_search.py, results/search); notebook 07 tells which became
+# validation split (plan frontier-search, results/search); notebook 07 tells which became
 # finalists.
 FRONTIER_SPECS: dict[str, tuple] = {
     "f20a": ("c10 c16 c20 t10 p c16 c20 c24 c28 g", 0.0),
@@ -107,7 +107,7 @@ FRONTIER_SPECS: dict[str, tuple] = {
     "f8d": ("c8 c10 c16 t8 p c12 c16 c16 g", 0.05),  # f8a with 5 % Dropout2d after every conv
     "f5a": ("c6 c8 c12 t8 p c10 c12 c12 g", 0.0),
     "f5s": ("c8 c12 p s16 s24 s32 s32 g", 0.0),  # depthwise-separable after the pool
-    # Issue 12, below 2,000 parameters (tools/tiny_search.py, results/tiny). t2a is the base:
+    # Issue 12, below 2,000 parameters (plan tiny-search, results/tiny). t2a is the base:
     # one 3x3 conv, then depthwise-separable convs, one pool (RF 22); each other t2 changes one
     # lever at about the same parameter count.
     "t2a": ("c8 s12 p s12 s16 s16 s16 g", 0.0),  # base

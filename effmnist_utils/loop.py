@@ -93,16 +93,17 @@ def _layout(x: torch.Tensor, hp: HParams) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool,
-                step_model=None) -> dict:
+                step_model=None, lean: bool = False) -> dict:
     """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy and
     the seconds from its first step to its last. `step_model` (default `model`) takes the steps:
-    a compiled wrapper of `model`."""
+    a compiled wrapper of `model`. `lean` (a timed run): no progress bar, no running accuracy and
+    no read-back during the epoch, only the loss summed on the device and checked at its end."""
     model.train()
     loader.set_epoch(epoch)
     lr = optimizer.param_groups[0]["lr"]
     device = next(model.parameters()).device
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    bar = _bar(loader, len(loader), f"epoch {epoch}/{hp.optim.epochs}", progress)
+    bar = _bar(loader, len(loader), f"epoch {epoch}/{hp.optim.epochs}", progress and not lean)
     synchronize(device)
     start = time.perf_counter()
     for i, (x, y) in enumerate(bar):
@@ -112,8 +113,10 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
             scheduler.step()
         # accumulate on the device; reading a number back every batch would stall a GPU
         loss_sum += loss.detach() * len(y)
-        correct += (out.argmax(1) == y).sum()
         seen += len(y)
+        if lean:
+            continue
+        correct += (out.argmax(1) == y).sum()
         if i % 50 == 49 or i == len(loader) - 1:
             mean_loss = loss_sum.item() / seen
             if not math.isfinite(mean_loss):
@@ -124,8 +127,11 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
     if hp.optim.schedule != "onecycle":
         scheduler.step()
     synchronize(device)
-    return {"epoch": epoch, "lr": lr, "train_loss": loss_sum.item() / seen,
-            "train_acc": correct.item() / seen, "train_seconds": time.perf_counter() - start}
+    seconds, mean_loss = time.perf_counter() - start, loss_sum.item() / seen
+    if not math.isfinite(mean_loss):
+        raise TrainingError(f"the training loss became {mean_loss} in epoch {epoch}; lower the learning rate.")
+    row = {"epoch": epoch, "lr": lr, "train_loss": mean_loss, "train_seconds": seconds}
+    return row if lean else {**row, "train_acc": correct.item() / seen}
 
 
 def warm_up(step_model, model, loader, hp: HParams, steps: int = 3) -> float:
@@ -134,6 +140,7 @@ def warm_up(step_model, model, loader, hp: HParams, steps: int = 3) -> float:
     BatchNorm statistics and torch's random state are restored exactly. Returns the seconds."""
     device = next(model.parameters()).device
     state, rng = copy.deepcopy(model.state_dict()), torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if device.type == "cuda" else None
     optimizer = make_optimizer(model, hp.optim)
     x, y = next(iter(loader))  # epoch 0's first batch: no trained epoch draws from it
     n, bs = loader.num_images, hp.optim.batch_size
@@ -147,6 +154,8 @@ def warm_up(step_model, model, loader, hp: HParams, steps: int = 3) -> float:
     seconds = time.perf_counter() - start
     model.load_state_dict(state)  # in place: compiled graphs keep pointing at the same tensors
     torch.set_rng_state(rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state_all(cuda_rng)
     return seconds
 
 
@@ -180,7 +189,8 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     seconds (first step to last), validation loss/accuracy when `data.val` exists, test
     loss/accuracy (every epoch, or only after the last one when there is a validation split to
     choose on or `evaluate_every_epoch` is off, which also reads the validation split only at the
-    end), its seconds with evaluation and the seconds since the start. `warm_up_steps` > 0: that
+    end, and then reads nothing during an epoch either: no running accuracy, no bar), its seconds
+    with evaluation and the seconds since the start. `warm_up_steps` > 0: that
     many untimed steps first (see `warm_up`), recorded as the first row's `warm_up_seconds`.
     `progress` shows a bar per epoch; `on_epoch` is called with each finished row. With
     `checkpoint` the state is saved after every epoch; `resume` continues from it and ends
@@ -202,7 +212,8 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
         history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler)
     for epoch in range(len(history) + 1, hp.optim.epochs + 1):
         start, last = time.perf_counter(), epoch == hp.optim.epochs
-        row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress, step_model)
+        row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress, step_model,
+                          lean=not evaluate_every_epoch)
         if warm_seconds is not None and epoch == 1:
             row["warm_up_seconds"] = warm_seconds
         if data.val is not None and (evaluate_every_epoch or last):

@@ -33,9 +33,11 @@ class Planned:
 
 
 def smoke(run: Planned, epochs: int = 1, train_subset: int = 1024) -> Planned:
-    """The same run, cut to `epochs` epochs on `train_subset` images: checks the plumbing."""
+    """The same run, cut to `epochs` epochs on `train_subset` images, tagged `smoke` so that it
+    never takes the real run's name: checks the plumbing."""
     bs = min(run.hp.optim.batch_size, 256)
-    return replace(run, hp=run.hp.with_(epochs=epochs, train_subset=train_subset, batch_size=bs))
+    return replace(run, hp=run.hp.with_(epochs=epochs, train_subset=train_subset, batch_size=bs),
+                   tag=f"{run.tag}-smoke" if run.tag else "smoke")
 
 
 def take_shard(runs: list[Planned], shard: tuple[int, int] = (0, 1)) -> list[Planned]:

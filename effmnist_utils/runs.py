@@ -6,7 +6,6 @@ import json
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -52,7 +51,7 @@ def check_name_free(path: Path, hp: HParams) -> bool:
     diff = ", ".join(f"{k} {other.get(k)!r} there, {v!r} here" for k, v in hp.flat().items()
                      if other.get(k) != v)
     raise RunConflict(f"{path} holds a finished run with other settings ({diff}); give this run "
-                      "another tag (--tag), another --out-dir, or delete that file to replace it.")
+                      "another tag (train --tag), another --out-dir, or delete that file to replace it.")
 
 
 def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, resume: bool = False,

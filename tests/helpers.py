@@ -22,5 +22,6 @@ LEARNED_ACC = 0.80  # test accuracy after the one epoch above this (measured >= 
 
 def without_timing(history):
     """A history without its wall-clock columns, which differ between identical runs."""
-    return [{k: v for k, v in row.items() if k not in ("seconds", "elapsed")} for row in history]
+    return [{k: v for k, v in row.items() if k not in ("seconds", "elapsed", "train_seconds", "warm_up_seconds")}
+            for row in history]
 

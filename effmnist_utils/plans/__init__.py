@@ -78,7 +78,8 @@ def run_plan(name: str, stage: str | None = None, record: bool = False, out_root
              device="auto", data_dir=None, shard=(0, 1), smoke: bool = False,
              progress: bool = True, log=print) -> list[dict]:
     """Run plan `name` (one stage, or all in order; one shard of each), then write its tables
-    (when every shard's runs are in). Returns the records of the runs it covered."""
+    if every run of the plan is recorded (other shards may still be at work; `--table` writes
+    them from what is recorded). Returns the records of the runs it covered."""
     if smoke and record:
         raise ValueError("a smoke run is not a result: drop --record (it goes to the scratch folder)")
     plan, root = get(name), root_for(record, out_root)
@@ -88,8 +89,15 @@ def run_plan(name: str, stage: str | None = None, record: bool = False, out_root
         runs = [runner.smoke(r) for r in runs] if smoke else runs
         log(f"plan {name}, stage {s}: {len(runs)} runs in {out}")
         done += runner.execute(runs, out, device, data_dir, shard, progress, plan.keep_going, log)
-    if not smoke:
-        write_tables(name, root)
+    if not smoke and plan.tables:
+        try:
+            missing = [r.name for r in plan.runs(root) if not (out / f"{r.name}.json").exists()]
+        except ValueError as exc:  # a later stage cannot be planned yet
+            missing = [str(exc)]
+        if missing:
+            log(f"tables not written: {len(missing)} of the plan's runs are not recorded yet")
+        else:
+            write_tables(name, root)
     return done
 
 
@@ -103,6 +111,7 @@ def write_tables(name: str, root: Path) -> dict[str, Path]:
             print(f"{file} not written: {exc}")
             continue
         path = Path(root) / plan.folder / file
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written[file] = path
     return written
