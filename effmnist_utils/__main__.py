@@ -181,11 +181,11 @@ def cmd_export(args) -> int:
     from .deploy import export_run
 
     def action():
+        if args.record and not args.bench:
+            raise ValueError("--record keeps a --bench measurement; add --bench")
         for kind, path in export_run(args.run, args.out_dir, args.int8, args.calibration,
                                      args.data_dir).items():
             print(f"{kind:<5} {path}  {path.stat().st_size:,} bytes")
-        if args.record and not args.bench:
-            raise ValueError("--record keeps a --bench measurement; add --bench")
         if args.bench:
             from .config import record_dir
             from .deploy_bench import benchmark, render_deploy_table
