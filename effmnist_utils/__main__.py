@@ -110,6 +110,12 @@ def cmd_plan(args) -> int:
     from . import plans
 
     def action():
+        ignored = [flag for flag, given in (("--stage", args.stage), ("--shard", args.shard != (0, 1)),
+                                            ("--smoke", args.smoke)) if given]
+        if (args.name is None or args.table) and ignored:
+            raise ValueError(f"{', '.join(ignored)} only apply when a plan runs; drop "
+                             f"{'them' if len(ignored) > 1 else 'it'} "
+                             f"{'or drop --table' if args.table else 'or name a plan'}")
         if args.name is None:
             for p in plans.plans().values():
                 print(f"{p.name:<22} {p.about} (results/{p.folder}; stages: {', '.join(p.stages)})")

@@ -107,7 +107,9 @@ def test_a_quick_run_never_replaces_a_finished_one(tmp_path):
 
 @pytest.mark.parametrize("args, named", [(["nope"], "nope"), (["crossed", "--shard", "2/2"], "--shard"),
                                          (["crossed", "--smoke", "--record"], "--record"),
-                                         (["frontier-search", "--stage", "9"], "stage")])
+                                         (["frontier-search", "--stage", "9"], "stage"),
+                                         (["crossed", "--table", "--smoke"], "--smoke"),
+                                         (["--shard", "0/2"], "--shard")])
 def test_plan_bad_input_is_one_line(args, named, tmp_path):
     result = cli("plan", *args, cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
