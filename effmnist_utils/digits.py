@@ -35,9 +35,10 @@ def _from_path(path: Path) -> np.ndarray:
 
 
 def _from_pil(img) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     img.load()
+    img = ImageOps.exif_transpose(img)  # a phone photo taken upright is stored sideways + a tag
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         white = Image.new("RGBA", img.size, (255, 255, 255, 255))  # transparent = paper
         img = Image.alpha_composite(white, img.convert("RGBA"))

@@ -199,3 +199,18 @@ def test_the_core_package_does_not_need_onnx(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 'pip install -e ".[deploy]"' in result.stdout
+
+
+def test_a_photos_exif_orientation_is_applied(tmp_path):
+    """A phone stores an upright photo sideways with an EXIF orientation tag; the digit read from
+    it must be the upright one, not the stored pixels turned by 90 degrees."""
+    upright = np.full((60, 40), 255, np.uint8)
+    upright[10:50, 8:14] = 0  # a stroke down the left and one across the top: not symmetric
+    upright[10:16, 8:32] = 0
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 270 degrees (clockwise 90) to display
+    stored.save(tmp_path / "photo.png", exif=exif)
+    from_photo, expected = prepare_digit(tmp_path / "photo.png"), prepare_digit(upright)
+    assert torch.allclose(from_photo, expected)
+    assert not torch.allclose(prepare_digit(np.asarray(stored)), expected)  # the tag matters
