@@ -135,3 +135,44 @@ def test_frontier_notebook_runs_from_an_empty_folder_like_on_colab(tmp_path, mon
     assert (tmp_path / "effmnist-runs" / "f8a-epochs1-train_subset2000_seed1.json").is_file()
     used = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs)
     assert "f20b" in used and "Traceback" not in used
+
+
+def _run_colab_cell(cwd: Path, repo: str) -> subprocess.CompletedProcess:
+    """The first code cell of notebook 01, run as on Colab (its package not importable) against
+    `repo` instead of the published address."""
+    source = (_colab_cell(nbformat.read(NOTEBOOKS[0], as_version=4)).source
+              .replace('importlib.util.find_spec("effmnist_utils") is None', "True")
+              .replace(REPO_URL, repo))
+    return subprocess.run([sys.executable, "-c", source], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_first_cell_fails_with_one_message_naming_the_address(tmp_path):
+    """A clone that fails (no network, the address not published) ends in one RuntimeError that
+    names the address and what to do, and leaves no half-finished folder behind."""
+    missing = (tmp_path / "no-such-repository").as_uri()
+    result = _run_colab_cell(tmp_path, missing)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "Error" in line.split(":")[0]]
+    assert len(errors) == 1, result.stderr[-600:]  # git's own words, on the same line
+    assert errors[0].startswith(f"RuntimeError: Could not clone {missing}: fatal:"), errors
+    assert "run this cell again" in result.stderr and "CalledProcessError" not in result.stderr
+    assert not (tmp_path / "EfficientMnist-Under20K").exists()
+
+
+@pytest.mark.slow
+def test_first_cell_replaces_a_half_finished_clone(tmp_path):
+    """A folder left by an interrupted clone (no package in it) is not reused: the cell clones
+    afresh, and a second run reuses the complete clone."""
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode:
+        pytest.skip("needs a git checkout to clone")
+    broken = tmp_path / "EfficientMnist-Under20K"
+    (broken / ".git").mkdir(parents=True)
+    (broken / "README.md").write_text("interrupted")
+    assert _run_colab_cell(tmp_path, ROOT.as_uri()).returncode == 0
+    package = broken / "effmnist_utils" / "__init__.py"
+    assert package.is_file()
+    marker = broken / "results" / "kept.txt"
+    marker.write_text("a complete clone is reused")
+    assert _run_colab_cell(tmp_path, ROOT.as_uri()).returncode == 0
+    assert marker.read_text() == "a complete clone is reused"
