@@ -17,7 +17,7 @@ from .models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, It
                      build_model, count_params, layer_table, receptive_field, spec_diff)
 from .plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_misclassified,
                     plot_params_vs_accuracy, show_images)
-from .runs import describe_run, load_runs, recorded_times, train_run
+from .runs import compare_with_recorded, describe_run, load_runs, recorded_times, train_run
 from .runtime import pick_device
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from .config import (GPU_RUNS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, d
 from .loaders import make_data
 from .loop import TrainingError, fit
 from .models import MODELS, ORIGINAL_ACC, build_model, count_params
-from .runtime import as_device, device_name, git_commit, seed_everything, synchronize
+from .runtime import as_device, cpu_model, device_name, git_commit, seed_everything, synchronize
 
 
 def summarise_history(history: list[dict], target: float = TARGET_ACC) -> dict:
@@ -90,7 +90,7 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
               "train_seconds": sum(r["train_seconds"] for r in history),
               "warm_up_seconds": history[0].get("warm_up_seconds", 0.0), "load_seconds": load_seconds,
               "train_images": data.train.num_images, "history": history,
-              "device": device_name(device), "torch": torch.__version__,
+              "device": device_name(device), "cpu": cpu_model(), "torch": torch.__version__,
               "git_commit": git_commit(), "data_source": data.source,
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     # CPU tensors: a run recorded on a GPU loads anywhere
@@ -124,6 +124,41 @@ def describe_run(record: dict) -> str:
         + (f"{target:.1%} first reached after {reached:.0f} s" if reached is not None
            else f"{target:.1%} not reached"),
     ])
+
+
+def _where(record: dict) -> str:
+    return (f"{record['device']}, CPU {record.get('cpu', 'model not recorded')}, "
+            f"torch {record['torch']}")
+
+
+def compare_with_recorded(record: dict, run_dir=RUNS_DIR) -> str:
+    """A fresh run beside the recorded run of its model and seed (same recipe): where each was
+    trained, how many epochs have the same test accuracy, and the recorded seeds' spread. The
+    same code, seed, torch version and CPU model (or GPU) repeat a run to the last digit; any
+    other machine rounds differently from the first step on and gives another run, which should
+    fall inside that spread."""
+    seeds = [r for r in load_runs(run_dir) if variant(r) == record["model"]]
+    twin = next((r for r in seeds if r["seed"] == record["seed"]), None)
+    if twin is None:
+        return f"no recorded run of {record['model']} seed {record['seed']} in {run_dir}"
+    lines = [f"recorded run {twin['name']}: {_where(twin)}", f"this run: {_where(record)}"]
+    if record["hparams"] != twin["hparams"]:
+        theirs = HParams.from_dict(twin["hparams"]).flat()
+        diff = ", ".join(f"{k} {v!r} here, {theirs.get(k)!r} there"
+                         for k, v in HParams.from_dict(record["hparams"]).flat().items()
+                         if theirs.get(k) != v)
+        lines.append(f"this run's recipe differs from the recorded one ({diff}): no epoch is "
+                     "expected to match")
+    else:
+        same = sum(a["test_acc"] == b["test_acc"] for a, b in zip(record["history"], twin["history"]))
+        lines.append(f"epochs whose test accuracy equals the recorded run's: {same} of "
+                     f"{len(record['history'])}")
+    mean, std = _mean_std([100 * r["final_test_acc"] for r in seeds])
+    finals = ", ".join(f"{100 * r['final_test_acc']:.2f}" for r in sorted(seeds, key=lambda r: r["seed"]))
+    lines.append(f"final-epoch test accuracy: this run {100 * record['final_test_acc']:.2f} %; recorded seeds "
+                 f"{', '.join(str(r['seed']) for r in sorted(seeds, key=lambda r: r['seed']))}: "
+                 f"{finals} % (mean {mean:.2f} ± {std:.2f} %)")
+    return "\n".join(lines)
 
 
 def recorded_times(name: str, run_dirs=(RUNS_DIR, GPU_RUNS_DIR)) -> str:

@@ -43,6 +43,18 @@ def device_name(device: torch.device) -> str:
     return device.type
 
 
+def cpu_model() -> str:
+    """The CPU's model name (e.g. 'AMD EPYC'), which decides the floating-point rounding of a CPU
+    run: the same code and seed repeat to the last digit only on the same model and torch."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)  # CPU and every CUDA device

@@ -1,5 +1,6 @@
 """Recorded runs: what train_run writes and where by default, the reference loader's path, and
 reading and describing records."""
+import copy
 import json
 import re
 from dataclasses import asdict
@@ -10,7 +11,7 @@ import torch
 from effmnist_utils.config import RUNS_DIR, SCRATCH_DIR, HParams, run_name
 from effmnist_utils.loaders import ReferenceLoader
 from effmnist_utils.models import build_model, count_params
-from effmnist_utils.runs import describe_run, load_runs, summarise_history, train_run, variant
+from effmnist_utils.runs import compare_with_recorded, describe_run, load_runs, summarise_history, train_run, variant
 from helpers import LEARNED_ACC, LEARNED_LOSS, LEARNING, SHORT, without_timing
 
 
@@ -31,7 +32,7 @@ def test_run_record_and_weights(short_run):
     saved = json.loads((out_dir / f"{run_name(SHORT)}.json").read_text())
     assert saved == json.loads(json.dumps(record))  # the file is the record returned
     for key in ("name", "tag", "model", "params", "hparams", "seed", "history", "final_test_acc",
-                "best_test_acc", "best_epoch", "seconds_to_target", "device", "torch",
+                "best_test_acc", "best_epoch", "seconds_to_target", "device", "cpu", "torch",
                 "git_commit", "data_source", "finished"):
         assert key in saved, key
     assert saved["name"] == "iter6_seed1" and saved["tag"] == ""
@@ -42,6 +43,7 @@ def test_run_record_and_weights(short_run):
     assert saved["final_test_acc"] == history[-1]["test_acc"]
     assert saved["best_test_acc"] == max(r["test_acc"] for r in history)
     assert saved["device"].startswith("cpu") and saved["torch"] == torch.__version__
+    assert saved["cpu"] and saved["cpu"] != "model not recorded"
 
     fresh = build_model("iter6")
     fresh.load_state_dict(torch.load(out_dir / f"{run_name(SHORT)}.pt", weights_only=True))
@@ -150,3 +152,29 @@ def test_describe_run_says_what_a_recorded_run_reached():
     assert "final-epoch test accuracy: 99.40% (best 99.48% at epoch 19)" in reached
     assert "99.4% first reached after 350 s" in reached
     assert "99.4% not reached" in describe_run(runs["iter3_seed1"])
+
+
+def _recorded(name):
+    return json.loads((RUNS_DIR / f"{name}.json").read_text())
+
+
+def test_compare_with_recorded_counts_equal_epochs_and_shows_the_spread():
+    """A run beside the recorded one of its seed: an epoch that differs is counted out, and the
+    recorded seeds' finals and mean stand beside this run's, with where each was trained."""
+    fresh = copy.deepcopy(_recorded("iter6_seed1"))
+    fresh["history"][0]["test_acc"] = 0.9751  # as a run on another CPU model would differ
+    fresh["cpu"] = "Other CPU"
+    text = compare_with_recorded(fresh)
+    assert "equals the recorded run's: 19 of 20" in text
+    assert "this run: cpu (x86_64, 2 threads), CPU Other CPU, torch" in text
+    finals = [f"{100 * _recorded(f'iter6_seed{s}')['final_test_acc']:.2f}" for s in (1, 2, 3)]
+    assert f"recorded seeds 1, 2, 3: {', '.join(finals)} %" in text
+
+
+def test_compare_with_recorded_says_when_the_recipe_differs():
+    """A smoke-mode run is never counted against the real recording."""
+    fresh = copy.deepcopy(_recorded("iter6_seed1"))
+    fresh["hparams"] = HParams.for_model("iter6", epochs=1).to_dict()
+    text = compare_with_recorded(fresh)
+    assert "recipe differs from the recorded one (epochs 1 here, 20 there)" in text
+    assert "equals the recorded run's" not in text
