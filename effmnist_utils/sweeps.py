@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 
 from .config import SEEDS, VAL_SIZE, HParams, describe_levers
+from .layernet import FRONTIER_SPECS
 from .runner import Planned
 from .runs import variant
 
@@ -25,6 +26,7 @@ def proxy(settings: dict, epochs: int, seed: int = SEEDS[0], val_size: int = VAL
 def rank(records: list[dict]) -> list[dict]:
     """Proxy runs best first by final validation accuracy (ties: fewer parameters first)."""
     rows = [{"name": r["name"], "model": r["model"], "params": r["params"],
+             "layers": FRONTIER_SPECS[r["model"]][0] if r["model"] in FRONTIER_SPECS else r["model"],
              "epochs": len(r["history"]), "val_acc": 100 * r["history"][-1]["val_acc"],
              "val_loss": r["history"][-1]["val_loss"],
              "levers": HParams.from_dict(r["hparams"]).levers(ignore=NOT_LEVERS)}
@@ -38,8 +40,11 @@ def markdown(header: str, aligns: str, rows: list[str]) -> str:
 
 
 def render_ranking(rows: list[dict]) -> str:
-    return markdown("| run | params | levers (not the original's) | val acc (final epoch) | val loss |", "lrlrr",
-                    [f"| {r['name']} | {r['params']:,} | {describe_levers(r['levers'])} | "
+    """The ranking as markdown; each run's layer string (`layernet.LayerNet`) stands beside its
+    name, so that a tag such as f8b is never read without the network it names."""
+    return markdown("| run | layers | params | levers (not the original's) | val acc (final epoch) | val loss |",
+                    "llrlrr",
+                    [f"| {r['name']} | `{r['layers']}` | {r['params']:,} | {describe_levers(r['levers'])} | "
                      f"{r['val_acc']:.2f} % | {r['val_loss']:.4f} |" for r in rows])
 
 

@@ -28,7 +28,13 @@ def test_rank_orders_by_validation_then_size():
     rows = sweeps.rank([_record("a_seed1", 0.99, 200), _record("b_seed1", 0.99, 100),
                         _record("c_seed1", 0.98, 50)])
     assert [r["name"] for r in rows] == ["b_seed1", "a_seed1", "c_seed1"]
-    assert "| b_seed1 | 100 | original recipe | 99.00 % | 0.1000 |" in sweeps.render_ranking(rows)
+    assert "| b_seed1 | `b_seed1` | 100 | original recipe | 99.00 % | 0.1000 |" in sweeps.render_ranking(rows)
+
+
+def test_ranking_shows_each_runs_layer_string_beside_its_tag():
+    table = sweeps.render_ranking(sweeps.rank([_record("f8b-oc01_seed1", 0.99), _record("iter6-x_seed1", 0.98)]))
+    assert "| f8b-oc01_seed1 | `c8 c10 t8 p c12 c14 c16 c16 g` |" in table
+    assert "| iter6-x_seed1 | `iter6` |" in table
 
 
 def test_lever_steps_measure_after_minus_before_over_seeds():
