@@ -50,6 +50,13 @@ def test_notebook_is_executed_and_guarded(path):
                    for line in c.source.splitlines())
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_asks_colab_for_a_gpu(path):
+    """Opened from its badge, every notebook starts on a GPU runtime (Colab reads this metadata)."""
+    meta = nbformat.read(path, as_version=4).metadata
+    assert meta.get("accelerator") == "GPU" and meta.get("colab", {}).get("gpuType"), dict(meta)
+
+
 def _run_nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "-o", "addopts=", "--nbval-lax", "--nbval-current-env", str(path)],
