@@ -127,11 +127,11 @@ def describe_run(record: dict) -> str:
 
 
 def _where(record: dict) -> str:
-    return (f"{record['device']}, CPU {record.get('cpu', 'model not recorded')}, "
-            f"torch {record['torch']}")
+    cpu = f", CPU {record.get('cpu', 'model not recorded')}" if record["device"].startswith("cpu") else ""
+    return f"{record['device']}{cpu}, torch {record['torch']}"
 
 
-def compare_with_recorded(record: dict, run_dir=RUNS_DIR) -> str:
+def compare_with_recorded(record: dict, run_dir=RUNS_DIR, label: str = "this run") -> str:
     """A fresh run beside the recorded run of its model and seed (same recipe): where each was
     trained, how many epochs have the same test accuracy, and the recorded seeds' spread. The
     same code, seed, torch version and CPU model (or GPU) repeat a run to the last digit; any
@@ -141,13 +141,13 @@ def compare_with_recorded(record: dict, run_dir=RUNS_DIR) -> str:
     twin = next((r for r in seeds if r["seed"] == record["seed"]), None)
     if twin is None:
         return f"no recorded run of {record['model']} seed {record['seed']} in {run_dir}"
-    lines = [f"recorded run {twin['name']}: {_where(twin)}", f"this run: {_where(record)}"]
+    lines = [f"recorded run {twin['name']}: {_where(twin)}", f"{label}: {_where(record)}"]
     if record["hparams"] != twin["hparams"]:
         theirs = HParams.from_dict(twin["hparams"]).flat()
         diff = ", ".join(f"{k} {v!r} here, {theirs.get(k)!r} there"
                          for k, v in HParams.from_dict(record["hparams"]).flat().items()
                          if theirs.get(k) != v)
-        lines.append(f"this run's recipe differs from the recorded one ({diff}): no epoch is "
+        lines.append(f"{label}: the recipe differs from the recorded one ({diff}): no epoch is "
                      "expected to match")
     else:
         same = sum(a["test_acc"] == b["test_acc"] for a, b in zip(record["history"], twin["history"]))
@@ -155,7 +155,7 @@ def compare_with_recorded(record: dict, run_dir=RUNS_DIR) -> str:
                      f"{len(record['history'])}")
     mean, std = _mean_std([100 * r["final_test_acc"] for r in seeds])
     finals = ", ".join(f"{100 * r['final_test_acc']:.2f}" for r in sorted(seeds, key=lambda r: r["seed"]))
-    lines.append(f"final-epoch test accuracy: this run {100 * record['final_test_acc']:.2f} %; recorded seeds "
+    lines.append(f"final-epoch test accuracy: {label} {100 * record['final_test_acc']:.2f} %; recorded seeds "
                  f"{', '.join(str(r['seed']) for r in sorted(seeds, key=lambda r: r['seed']))}: "
                  f"{finals} % (mean {mean:.2f} ± {std:.2f} %)")
     return "\n".join(lines)

@@ -166,6 +166,8 @@ def test_compare_with_recorded_counts_equal_epochs_and_shows_the_spread():
     fresh["cpu"] = "Other CPU"
     text = compare_with_recorded(fresh)
     assert "equals the recorded run's: 19 of 20" in text
+    gpu = compare_with_recorded({**fresh, "device": "cuda (a GPU)"}, label="on a GPU")
+    assert "\non a GPU: cuda (a GPU), torch" in gpu  # a GPU record names no CPU model
     assert "this run: cpu (x86_64, 2 threads), CPU Other CPU, torch" in text
     finals = [f"{100 * _recorded(f'iter6_seed{s}')['final_test_acc']:.2f}" for s in (1, 2, 3)]
     assert f"recorded seeds 1, 2, 3: {', '.join(finals)} %" in text
@@ -176,5 +178,5 @@ def test_compare_with_recorded_says_when_the_recipe_differs():
     fresh = copy.deepcopy(_recorded("iter6_seed1"))
     fresh["hparams"] = HParams.for_model("iter6", epochs=1).to_dict()
     text = compare_with_recorded(fresh)
-    assert "recipe differs from the recorded one (epochs 1 here, 20 there)" in text
+    assert "this run: the recipe differs from the recorded one (epochs 1 here, 20 there)" in text
     assert "equals the recorded run's" not in text
