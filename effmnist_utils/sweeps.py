@@ -23,10 +23,19 @@ def proxy(settings: dict, epochs: int, seed: int = SEEDS[0], val_size: int = VAL
                    settings["tag"])
 
 
+def _layers(model: str) -> str:
+    """A model's layer string, with its norm where it is not the default ("bn0": no BN scale and
+    shift); a model without one (the iterations) by its name."""
+    if model not in FRONTIER_SPECS:
+        return model
+    layers, _, *norm = FRONTIER_SPECS[model]
+    return f"{layers} ({norm[0]})" if norm and norm[0] != "bn" else layers
+
+
 def rank(records: list[dict]) -> list[dict]:
     """Proxy runs best first by final validation accuracy (ties: fewer parameters first)."""
     rows = [{"name": r["name"], "model": r["model"], "params": r["params"],
-             "layers": FRONTIER_SPECS[r["model"]][0] if r["model"] in FRONTIER_SPECS else r["model"],
+             "layers": _layers(r["model"]),
              "epochs": len(r["history"]), "val_acc": 100 * r["history"][-1]["val_acc"],
              "val_loss": r["history"][-1]["val_loss"],
              "levers": HParams.from_dict(r["hparams"]).levers(ignore=NOT_LEVERS)}

@@ -35,6 +35,8 @@ def test_ranking_shows_each_runs_layer_string_beside_its_tag():
     table = sweeps.render_ranking(sweeps.rank([_record("f8b-oc01_seed1", 0.99), _record("iter6-x_seed1", 0.98)]))
     assert "| f8b-oc01_seed1 | `c8 c10 t8 p c12 c14 c16 c16 g` |" in table
     assert "| iter6-x_seed1 | `iter6` |" in table
+    assert "| t1e-oc01_seed1 | `c4 s8 p s8 s10 s12 s12 g (bn0)` |" in sweeps.render_ranking(
+        sweeps.rank([_record("t1e-oc01_seed1", 0.98)]))
 
 
 def test_lever_steps_measure_after_minus_before_over_seeds():
