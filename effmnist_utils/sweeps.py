@@ -23,7 +23,7 @@ def proxy(settings: dict, epochs: int, seed: int = SEEDS[0], val_size: int = VAL
                    settings["tag"])
 
 
-def _layers(model: str) -> str:
+def layer_string(model: str) -> str:
     """A model's layer string, with its norm where it is not the default ("bn0": no BN scale and
     shift); a model without one (the iterations) by its name."""
     if model not in FRONTIER_SPECS:
@@ -35,7 +35,7 @@ def _layers(model: str) -> str:
 def rank(records: list[dict]) -> list[dict]:
     """Proxy runs best first by final validation accuracy (ties: fewer parameters first)."""
     rows = [{"name": r["name"], "model": r["model"], "params": r["params"],
-             "layers": _layers(r["model"]),
+             "layers": layer_string(r["model"]),
              "epochs": len(r["history"]), "val_acc": 100 * r["history"][-1]["val_acc"],
              "val_loss": r["history"][-1]["val_loss"],
              "levers": HParams.from_dict(r["hparams"]).levers(ignore=NOT_LEVERS)}
