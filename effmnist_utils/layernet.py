@@ -51,7 +51,7 @@ class LayerNet(nn.Module):
     `norm`: "bn" BatchNorm with a learnable scale and shift, or "bn0" BatchNorm without them
     (normalisation for free: 0 parameters). Examples: "c8 c16 t8 p c16 c16 g",
     "c8 s16 p S16 r2 s24 g" (one separable block applied three times).
-    Note: `models.receptive_field` counts a shared conv once, so it understates a net with `rK`.
+    `models.receptive_field` counts a shared conv once per application (`rK` adds K of them).
     """
 
     def __init__(self, layers: str, dropout: float = 0.0, norm: str = "bn"):

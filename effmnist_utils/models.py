@@ -91,17 +91,53 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _first(value) -> int:
+    """A conv/pool setting given as an int or as a (height, width) pair: its first value."""
+    return value if isinstance(value, int) else value[0]
+
+
+def describe_layer(m: nn.Module) -> str:
+    """A conv's or max-pool's shape in a few words: "3x3", "3x3 dw" (depthwise), "1x1 /2" (2
+    groups), "3x3 stride 2"; a pool's is "2x2"."""
+    k, s = _first(m.kernel_size), _first(m.stride)
+    if isinstance(m, nn.MaxPool2d):
+        return f"{k}x{k}"
+    g = m.groups
+    kind = " dw" if g == m.in_channels > 1 else (f" /{g}" if g > 1 else "")
+    return f"{k}x{k}{kind}" + (f" stride {s}" if s > 1 else "")
+
+
+def layer_receptive_fields(model: nn.Module, size: int = 28) -> list[dict]:
+    """Every conv and max-pool in the order the model applies them (the order they are
+    registered in, as in these Sequential nets; a weight-shared conv once per application), and
+    what one unit of its output sees of a `size` x `size` input:
+    {"layer": "conv3 1x1" / "pool 2x2", "out": output side in pixels, "rf": receptive
+    field in input pixels, "jump": input pixels between neighbouring units, "centre": the input
+    pixel (0-based, may be a half) at the centre of the field of the output's centre unit}.
+    Padding moves a field but does not change its size; the last "rf" is `receptive_field`."""
+    rows, rf, jump, start, n, convs = [], 1, 1, 0.0, size, 0
+    for _, m in model.named_modules(remove_duplicate=False):
+        if not isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            continue
+        k, s, p, d = (_first(v) for v in (m.kernel_size, m.stride, m.padding, m.dilation))
+        rf += (k - 1) * d * jump
+        start += ((k - 1) * d / 2 - p) * jump
+        jump *= s
+        n = (n + 2 * p - d * (k - 1) - 1) // s + 1
+        convs += isinstance(m, nn.Conv2d)
+        name = f"conv{convs}" if isinstance(m, nn.Conv2d) else "pool"
+        if n < 1:
+            raise ValueError(f"{name} ({describe_layer(m)}): a {size}x{size} input is too small for it")
+        rows.append({"layer": f"{name} {describe_layer(m)}", "out": n, "rf": rf, "jump": jump,
+                     "centre": start + (n - 1) // 2 * jump})
+    return rows
+
+
 def receptive_field(model: nn.Module) -> int:
-    """Receptive field in input pixels of one unit of the last conv/pool layer (all unpadded)."""
-    rf, jump = 1, 1
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            s = m.stride if isinstance(m.stride, int) else m.stride[0]
-            d = m.dilation if isinstance(m.dilation, int) else m.dilation[0]
-            rf += (k - 1) * d * jump
-            jump *= s
-    return rf
+    """Receptive field in input pixels of one unit of the last conv/pool layer (a weight-shared
+    conv counted once per application); `layer_receptive_fields` gives it layer by layer."""
+    fields = layer_receptive_fields(model)
+    return fields[-1]["rf"] if fields else 1
 
 
 def spec_diff(old: IterSpec, new: IterSpec) -> dict[str, tuple]:
