@@ -1,0 +1,262 @@
+"""The drawing helpers of issue 17 (what the network sees, the speedrun and lever charts): each
+figure is checked for what it must show, on untrained models, synthetic digits and the recorded
+runs' JSON (no training, no MNIST)."""
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from effmnist_utils import plots  # noqa: E402
+from effmnist_utils import speedtables as T  # noqa: E402
+from effmnist_utils.config import RESULTS_DIR  # noqa: E402
+from effmnist_utils.layernet import LayerNet  # noqa: E402
+from effmnist_utils.loop import predict  # noqa: E402
+from effmnist_utils.models import build_model, layer_receptive_fields, receptive_field  # noqa: E402
+from effmnist_utils.plans import frontier  # noqa: E402
+from effmnist_utils.runs import load_runs  # noqa: E402
+from effmnist_utils.sweeps import lever_steps  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _model(name):
+    torch.manual_seed(0)
+    return build_model(name)
+
+
+def _digit(seed=0):
+    return torch.randn(28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def _image_axes(fig):
+    return [ax for ax in fig.axes if ax.images]
+
+
+# --- per-layer receptive field --------------------------------------------------------------------
+
+def test_layer_receptive_fields_by_hand():
+    """c4 p s8: a 3x3 conv sees 3 px; the 2x2 pool 4 px and doubles the jump; the depthwise 3x3
+    then adds 2 x 2 = 4 px (8), its 1x1 nothing. Output sides 26, 13, 11, 11."""
+    fields = layer_receptive_fields(LayerNet("c4 p s8 g"))
+    assert [(f["layer"], f["out"], f["rf"], f["jump"]) for f in fields] == [
+        ("conv1 3x3", 26, 3, 1), ("pool 2x2", 13, 4, 2), ("conv2 3x3 dw", 11, 8, 2), ("conv3 1x1", 11, 8, 2)]
+    # the centre unit of conv1 (index 12 of 26) sees pixels 12..14; after the pool, unit 6 of 13
+    # covers conv units 12 and 13, centred on pixel 13.5
+    assert [f["centre"] for f in fields] == [13.0, 13.5, 13.5, 13.5]
+
+
+@pytest.mark.parametrize("name, last", [("iter6", 20), ("f8a", 20), ("t1b", 18), ("fast", 25), ("t1f", 26)])
+def test_layer_receptive_fields_grow_to_the_last(name, last):
+    """Never shrinking, growing at every 3x3 conv, and at the last layer the model's receptive
+    field (values by hand: iter6/f8a 3 convs, pool, 3 convs: 20; t1f's S12 r3 counts 4 times)."""
+    fields = layer_receptive_fields(build_model(name))
+    rfs = [f["rf"] for f in fields]
+    assert rfs == sorted(rfs)
+    assert all(b["rf"] > a["rf"] for a, b in zip(fields, fields[1:]) if "3x3" in b["layer"])
+    assert rfs[-1] == receptive_field(build_model(name)) == last
+
+
+# --- first-layer filters ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, channels", [("iter6", 8), ("t1b", 6), ("f20b", 12)])
+def test_filters_one_image_per_first_layer_channel(name, channels):
+    """One image per output channel of the first conv, showing its weights, on one colour scale
+    symmetric about 0."""
+    model = _model(name)
+    fig = plots.plot_filters(model)
+    images = [ax.images[0] for ax in _image_axes(fig)]
+    weight = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight.detach()
+    assert len(images) == channels == len(weight)
+    for im, w in zip(images, weight[:, 0]):
+        assert torch.equal(torch.as_tensor(im.get_array().data), w)
+        low, high = im.get_clim()
+        assert low == -high == pytest.approx(-float(weight.abs().max()))
+
+
+# --- feature maps -----------------------------------------------------------------------------------
+
+def _row_labels(fig):
+    return [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+
+
+@pytest.mark.parametrize("name, sizes, channels", [
+    ("iter6", [26, 24, 22, 22, 9, 7, 5], [8, 16, 28, 8, 16, 16, 28]),
+    ("t1b", [26, 24, 10, 8, 6], [6, 8, 10, 12, 12]),
+])
+def test_feature_maps_one_row_per_conv_block(name, sizes, channels):
+    """The input row, then one row per conv block with its channel count and spatial size."""
+    fig = plots.plot_feature_maps(_model(name), _digit())
+    labels = _row_labels(fig)
+    assert labels[0].startswith("input")
+    found = [re.search(r"→ (\d+) ch · (\d+)×(\d+)$", label).groups() for label in labels[1:]]
+    assert [int(h) for _, h, _ in found] == sizes
+    assert [int(c) for c, _, _ in found] == channels
+
+
+def test_feature_maps_show_the_blocks_outputs():
+    """A map shown is the block's output in eval mode: iter6's first row, channel 2, is
+    conv -> BatchNorm -> ReLU of the digit; the label names the layers since the row above."""
+    model, digit = _model("iter6"), _digit()
+    fig = plots.plot_feature_maps(model, digit, channels=4)
+    rows = [ax for ax in fig.axes if ax.images]
+    with torch.no_grad():
+        expected = model.eval().features[:3](digit.reshape(1, 1, 28, 28))[0]
+    assert torch.allclose(torch.as_tensor(rows[3].images[0].get_array().data), expected[2])
+    assert len(rows) == 1 + 7 * 4  # the input, then 4 maps in each of 7 rows
+    assert "pool 2x2, conv 3x3" in _row_labels(fig)[5]
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_feature_maps_restore_the_mode_and_leave_batchnorm_alone(train):
+    """The model is run in eval mode (a training-mode pass would move BatchNorm's running
+    statistics) and handed back in the mode it came in, with no hooks left."""
+    model = _model("f8a").train(train)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plots.plot_feature_maps(model, _digit())
+    plots.plot_receptive_field(model, _digit())
+    assert all(m.training == train for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_a_uint8_digit_is_normalised_like_a_float_one():
+    from effmnist_utils.loaders import normalise
+
+    u8 = (torch.rand(28, 28, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    a = plots.plot_feature_maps(_model("t1b"), u8)
+    b = plots.plot_feature_maps(_model("t1b"), normalise(u8[None])[0, 0])
+    first = [ax.images[0].get_array().data for ax in a.axes if ax.images][1]
+    again = [ax.images[0].get_array().data for ax in b.axes if ax.images][1]
+    assert (first == again).all()
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(27, 28), torch.zeros(2, 28, 28), torch.zeros(784)])
+def test_a_wrong_image_shape_names_the_expected_one(bad):
+    for plot in (plots.plot_feature_maps, plots.plot_receptive_field):
+        with pytest.raises(ValueError, match=r"28x28.*not \("):
+            plot(_model("t1b"), bad)
+
+
+# --- receptive field on the image -------------------------------------------------------------------
+
+def _squares(fig):
+    return [p for p in fig.axes[0].patches if isinstance(p, plt.Rectangle)]
+
+
+def test_receptive_field_one_square_per_size():
+    """iter6's fields 3, 5, 7, 7 (the 1x1 conv4 shares conv3's), 8, 12, 16, 20 px: seven squares of
+    those sides, the 1x1 conv named in the 7 px square's legend entry."""
+    fig = plots.plot_receptive_field(_model("iter6"), _digit())
+    squares = _squares(fig)
+    assert [p.get_width() for p in squares] == [3, 5, 7, 8, 12, 16, 20]
+    assert [p.get_height() for p in squares] == [3, 5, 7, 8, 12, 16, 20]
+    assert "conv4 1x1" in squares[2].get_label() and squares[2].get_label().startswith("7×7 px")
+
+
+def test_receptive_field_is_clipped_to_the_image():
+    """t2c's second pool makes its last field 32 px: drawn as the whole 28 px image, marked."""
+    fig = plots.plot_receptive_field(_model("t2c"), _digit())
+    last = _squares(fig)[-1]
+    assert (last.get_x(), last.get_y(), last.get_width()) == (-0.5, -0.5, 28)
+    assert last.get_label().startswith("32×32 px (clipped)")
+
+
+# --- confident mistakes -----------------------------------------------------------------------------
+
+def _probs(rows):
+    """Rows of (predicted digit, its probability): the rest of the mass spread over the others."""
+    out = torch.zeros(len(rows), 10)
+    for i, (digit, p) in enumerate(rows):
+        out[i] = (1 - p) / 9
+        out[i, digit] = p
+    return out
+
+
+def test_confident_mistakes_only_wrong_ones_most_confident_first():
+    probs = _probs([(3, 0.90), (1, 0.60), (7, 0.95), (4, 0.99), (9, 0.80), (2, 0.70)])
+    targets = torch.tensor([3, 7, 1, 4, 4, 5])  # images 0 and 3 right; 1, 2, 4, 5 wrong
+    fig = plots.plot_confident_mistakes(torch.zeros(6, 28, 28), probs, targets, n=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["1 → 7  95.0%", "4 → 9  80.0%", "5 → 2  70.0%"]
+    assert fig._suptitle.get_text().startswith("4 of 6 digits misclassified; the 3 most confident")
+
+
+def test_confident_mistakes_refuse_log_probabilities():
+    probs = _probs([(3, 0.9), (1, 0.6)])
+    with pytest.raises(ValueError, match="probabilities"):
+        plots.plot_confident_mistakes(torch.zeros(2, 28, 28), probs.log(), torch.tensor([3, 2]))
+    with pytest.raises(ValueError, match="N x 10"):
+        plots.plot_confident_mistakes(torch.zeros(3, 28, 28), probs, torch.tensor([3, 2]))
+
+
+def test_predict_probs_agrees_with_predict():
+    """Softmax rows summing to 1 whose argmax is `loop.predict`'s answer; the mode restored."""
+    model = _model("t1b").train()
+    g = torch.Generator().manual_seed(0)
+    loader = [(torch.randn(5, 1, 28, 28, generator=g), torch.arange(5)) for _ in range(2)]
+    probs, targets = plots.predict_probs(model, loader)
+    assert model.training
+    assert probs.shape == (10, 10) and torch.allclose(probs.sum(1), torch.ones(10))
+    preds, again = predict(model, loader)
+    assert torch.equal(probs.argmax(1), preds) and torch.equal(targets, again)
+
+
+# --- the speedrun and the levers --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def speedruns():
+    return load_runs(RESULTS_DIR / "speedrun" / "cpu") + load_runs(RESULTS_DIR / "speedrun" / "cuda")
+
+
+def _lines(ax):
+    return {line.get_label(): line for line in ax.lines}
+
+
+def test_speedrun_one_point_per_seed_and_the_goal_lines(speedruns):
+    fig = plots.plot_speedrun(speedruns)
+    panels = {ax.get_title().split(":")[0]: ax for ax in fig.axes if ax.get_title()}
+    assert set(panels) == {"cpu", "cuda"}
+    for kind, ax in panels.items():
+        mine = [r for r in speedruns if T.device_kind(r) == kind]
+        points = sorted(tuple(xy) for c in ax.collections if c.get_gid() == "seeds" for xy in c.get_offsets())
+        assert points == sorted((r["train_seconds"], 100 * r["final_test_acc"]) for r in mine)
+        lines = _lines(ax)
+        assert list(lines[f"goal: mean ≥ {T.GOAL_MEAN:.2f} %"].get_ydata()) == [99.40, 99.40]
+        assert list(lines[f"goal: every seed ≥ {T.GOAL_MIN:.2f} %"].get_ydata()) == [99.30, 99.30]
+        limit = {"cpu": 60, "cuda": 2}[kind]
+        assert list(lines[f"goal: ≤ {limit} s of training"].get_xdata()) == [limit, limit]
+
+
+def test_speedrun_draws_the_goals_it_is_given(speedruns):
+    fig = plots.plot_speedrun([r for r in speedruns if T.device_kind(r) == "cpu"], goal_seconds={"cpu": 45},
+                              goal_acc=99.5, min_acc=99.2)
+    (ax,) = [ax for ax in fig.axes if ax.get_title()]
+    assert {round(line.get_ydata()[0], 2) for line in ax.lines if line.get_label().startswith("goal: mean")} == {99.5}
+    assert [line.get_xdata()[0] for line in ax.lines if "s of training" in line.get_label()] == [45]
+
+
+@pytest.fixture(scope="module")
+def lever_rows():
+    return lever_steps(load_runs(RESULTS_DIR / frontier.SEARCH.folder), frontier.LEVER_STEPS)
+
+
+@pytest.mark.parametrize("noise", [0.1, 0.15])
+def test_levers_one_bar_per_row_on_a_band_of_the_noise(lever_rows, noise):
+    fig = plots.plot_levers(lever_rows, noise=noise)
+    ax = fig.axes[0]
+    bars = ax.containers[0]
+    assert [b.get_width() for b in bars] == [r["delta"] for r in lever_rows]
+    (band,) = [p for p in ax.patches if p.get_label().startswith("noise")]
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((-noise, noise))
+    inside = [abs(r["delta"]) <= noise for r in lever_rows]
+    assert [tuple(b.get_facecolor()) == matplotlib.colors.to_rgba("grey") for b in bars] == inside
+    assert [t.get_text().split("\n")[0] for t in ax.get_yticklabels()] == [r["lever"] for r in lever_rows]
