@@ -134,17 +134,19 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
     model's mean should sit above and left of. Each point: {'params', 'acc', 'label'}."""
     fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
     labels = sorted({p["label"] for p in points})
-    for label in labels:
+    colours = plt.cm.tab20(range(20))  # 20 distinct colours, and a second marker past them
+    for k, label in enumerate(labels):
         pts = [p for p in points if p["label"] == label]
-        ax.scatter([p["params"] for p in pts], [p["acc"] for p in pts], s=22, alpha=0.75, label=label)
+        ax.scatter([p["params"] for p in pts], [p["acc"] for p in pts], s=22, alpha=0.75, label=label,
+                   color=colours[k % 20], marker="os"[k // 20 % 2])
     if reference:
         ax.scatter([r["params"] for r in reference], [r["acc"] for r in reference], marker="x",
                    s=60, color="black", label="original study (single run)")
     if goals:
         ax.scatter(*zip(*goals), marker="^", s=70, facecolors="none", edgecolors="red",
                    label="frontier goals (mean of seeds)")
-    ax.axhline(target, color="grey", linestyle="--", linewidth=1)
-    ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
+    ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g} %")
+    ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label=f"budget {budget:,} parameters")
     ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",
            title="Accuracy against parameters, one point per run")
     ax.grid(alpha=0.3)
