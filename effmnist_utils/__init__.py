@@ -12,13 +12,13 @@ from .config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Au
                      auto_tag)
 from .data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .loaders import DeviceLoader, MnistData, ReferenceLoader, make_data
-from .loop import TrainingError, evaluate, fit, predict
+from .loop import TrainingError, evaluate, fit, predict, predict_probs
 from .models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, IterSpec, LayerNet,
                      build_model, count_params, layer_receptive_fields, layer_table, receptive_field,
                      spec_diff)
 from .plots import (confusion_matrix, plot_augmented, plot_confident_mistakes, plot_confusion, plot_curves,
                     plot_feature_maps, plot_filters, plot_levers, plot_misclassified, plot_params_vs_accuracy,
-                    plot_receptive_field, plot_speedrun, predict_probs, show_images)
+                    plot_receptive_field, plot_speedrun, show_images)
 from .runs import compare_with_recorded, describe_run, load_runs, recorded_times, train_run
 from .runtime import pick_device
 

@@ -71,11 +71,22 @@ def evaluate(model, loader) -> tuple[float, float]:
 
 
 @torch.no_grad()
+def predict_probs(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities N x 10, true labels) on the CPU in the loader's order (the models output
+    log-probabilities); the model's train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        probs, targets = zip(*[(model(x).float().exp().cpu(), y.cpu()) for x, y in loader])
+    finally:
+        model.train(was_training)
+    return torch.cat(probs), torch.cat(targets)
+
+
 def predict(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted labels, true labels) on the CPU, in the loader's order."""
-    model.eval()
-    preds, targets = zip(*[(model(x).argmax(1).cpu(), y.cpu()) for x, y in loader])
-    return torch.cat(preds), torch.cat(targets)
+    probs, targets = predict_probs(model, loader)
+    return probs.argmax(1), targets
 
 
 def _bar(iterable, total, desc, enabled):

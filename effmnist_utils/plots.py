@@ -285,20 +285,6 @@ def plot_receptive_field(model: nn.Module, image: torch.Tensor, title: str = "")
 
 # --- which digits the model gets wrong, and how sure it was -------------------------------------
 
-@torch.no_grad()
-def predict_probs(model: nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    """(probabilities N x 10, true labels) on the CPU in the loader's order: `loop.predict`'s pass
-    with the whole softmax kept (the models output log-probabilities) instead of its argmax; the
-    model's train/eval mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
-        probs, targets = zip(*[(model(x).float().exp().cpu(), y.cpu()) for x, y in loader])
-    finally:
-        model.train(was_training)
-    return torch.cat(probs), torch.cat(targets)
-
-
 def plot_confident_mistakes(images: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor,
                             n: int = 20, cols: int = 10):
     """The misclassified digits, most confident first: each titled 'true → predicted' and the
@@ -316,8 +302,11 @@ def plot_confident_mistakes(images: torch.Tensor, probs: torch.Tensor, targets: 
     shown = wrong[confidence[wrong].argsort(descending=True, stable=True)][:n]
     titles = [f"{int(targets[i])} → {int(preds[i])}  {confidence[i]:.1%}" for i in shown]
     fig = show_images(images[shown], titles, cols=min(cols, max(1, len(shown))))
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + 0.35)  # room for the headline above the digits' titles
     fig.suptitle(f"{len(wrong)} of {len(targets):,} digits misclassified; the {len(shown)} most confident "
-                 f"(true → predicted, the model's probability for its answer)", y=1.05)
+                 f"(true → predicted, the model's probability for its answer)", y=0.99, va="top", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, height / (height + 0.35)))
     return fig
 
 
@@ -364,24 +353,29 @@ def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedtab
 
 
 def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each lever measured"):
-    """Each lever's effect as a horizontal bar, labelled with the lever and its two variants: the
-    change in validation accuracy (points) from 'before' to 'after' (`sweeps.lever_steps`' rows), on a grey band of ±`noise`
-    points around 0 (one seed on 5,000 validation images: about ±0.1); bars outside the band are
-    green (better) or red (worse), those inside grey."""
+    """Each lever's effect as a horizontal bar labelled with the lever (its two variants are in
+    the rows, `sweeps.lever_steps`' output, and in the tables of results/): the change in
+    validation accuracy (points) from 'before' to 'after', on a grey band of ±`noise` points
+    around 0 (one seed on 5,000 validation images: about ±0.1); bars outside the band are green
+    (better) or red (worse), those inside grey. Compact, so that a notebook stays small."""
     if not rows:
         raise ValueError("no lever rows to plot (sweeps.lever_steps returns them)")
     deltas = [r["delta"] for r in rows]
     colours = ["grey" if abs(d) <= noise else "tab:green" if d > 0 else "tab:red" for d in deltas]
-    fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.4), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(7, 0.2 * len(rows) + 0.9), dpi=DPI)
     ax.axvspan(-noise, noise, color="grey", alpha=0.2, label=f"noise: ±{noise:g} points")
-    bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.6)
-    ax.bar_label(bars, labels=[f"{d:+.2f}" for d in deltas], padding=3, fontsize=8)
+    bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.7)
+    ax.bar_label(bars, labels=[f"{d:+.2f}" for d in deltas], padding=2, fontsize=7)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(rows)), [f"{r['lever']}\n{r['before']} → {r['after']}" for r in rows], fontsize=8)
+    model = [r["after"].split("-")[0] for r in rows]  # the network the step was measured on
+    ax.set_yticks(range(len(rows)), [r["lever"] if r["lever"].startswith(m) else f"{m}: {r['lever']}"
+                                     for r, m in zip(rows, model)], fontsize=7)
     ax.invert_yaxis()  # the table's order, top to bottom
     span = max(noise, *map(abs, deltas))
-    ax.set(xlim=(-1.25 * span, 1.25 * span), xlabel="change in validation accuracy (points)", title=title)
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set(xlim=(-1.3 * span, 1.3 * span))
+    ax.set_xlabel("change in validation accuracy (points)", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

@@ -198,16 +198,22 @@ def test_confident_mistakes_refuse_log_probabilities():
         plots.plot_confident_mistakes(torch.zeros(3, 28, 28), probs, torch.tensor([3, 2]))
 
 
-def test_predict_probs_agrees_with_predict():
-    """Softmax rows summing to 1 whose argmax is `loop.predict`'s answer; the mode restored."""
+def test_predict_probs_are_the_eval_mode_softmax_in_order():
+    """Rows summing to 1 that are the eval-mode model's probabilities, batch after batch, with
+    the labels beside them; `predict` answers their argmax; the train mode is restored."""
+    from effmnist_utils.loop import predict_probs
+
     model = _model("t1b").train()
     g = torch.Generator().manual_seed(0)
-    loader = [(torch.randn(5, 1, 28, 28, generator=g), torch.arange(5)) for _ in range(2)]
-    probs, targets = plots.predict_probs(model, loader)
+    loader = [(torch.randn(5, 1, 28, 28, generator=g), torch.arange(5) + 5 * k) for k in range(2)]
+    probs, targets = predict_probs(model, loader)
     assert model.training
     assert probs.shape == (10, 10) and torch.allclose(probs.sum(1), torch.ones(10))
-    preds, again = predict(model, loader)
-    assert torch.equal(probs.argmax(1), preds) and torch.equal(targets, again)
+    with torch.no_grad():
+        expected = torch.cat([model.eval()(x).exp() for x, _ in loader])
+    assert torch.allclose(probs, expected) and torch.equal(targets, torch.arange(10))
+    model.train()
+    assert torch.equal(predict(model, loader)[0], expected.argmax(1))
 
 
 # --- the speedrun and the levers --------------------------------------------------------------------
@@ -259,4 +265,8 @@ def test_levers_one_bar_per_row_on_a_band_of_the_noise(lever_rows, noise):
     assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((-noise, noise))
     inside = [abs(r["delta"]) <= noise for r in lever_rows]
     assert [tuple(b.get_facecolor()) == matplotlib.colors.to_rgba("grey") for b in bars] == inside
-    assert [t.get_text().split("\n")[0] for t in ax.get_yticklabels()] == [r["lever"] for r in lever_rows]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == len(lever_rows)
+    assert labels[0] == "f8a: one-cycle lr (peak 0.01) instead of the original step schedule"
+    tiny = plots.plot_levers([{**lever_rows[0], "lever": "t1c: peak lr 0.01 -> 0.02", "after": "t1c-oc02-e8"}])
+    assert [t.get_text() for t in tiny.axes[0].get_yticklabels()] == ["t1c: peak lr 0.01 -> 0.02"]  # named once
