@@ -47,8 +47,10 @@ def find_run(model: str = "f8a", runs: str | Path | None = None) -> Path:
 
 def load_run(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode with the run's final weights, the run's record) from a results JSON
-    and the `.pt` next to it."""
+    and the `.pt` next to it (either file may be named)."""
     path = Path(path)
+    if path.suffix == ".pt":  # the weights were named: their results file is beside them
+        path = path.with_suffix(".json")
     if not path.is_file():
         raise DeployError(f"{path}: no such run file (runs are in {RUNS_DIR})")
     try:

@@ -214,3 +214,11 @@ def test_a_photos_exif_orientation_is_applied(tmp_path):
     from_photo, expected = prepare_digit(tmp_path / "photo.png"), prepare_digit(upright)
     assert torch.allclose(from_photo, expected)
     assert not torch.allclose(prepare_digit(np.asarray(stored)), expected)  # the tag matters
+
+
+def test_load_run_takes_the_weights_file_too():
+    """Naming the run's .pt gives the same run as its .json (it used to fail with a UnicodeDecodeError)."""
+    by_json, record = load_run(RUN)
+    by_pt, again = load_run(RUN.with_suffix(".pt"))
+    assert again == record
+    assert all(torch.equal(a, b) for a, b in zip(by_json.state_dict().values(), by_pt.state_dict().values()))
