@@ -1,4 +1,4 @@
-"""Command line: `python -m effmnist_utils {list,train,plan,report,bench,predict,export}` (--help)."""
+"""Command line: `python -m effmnist_utils {list,train,plan,report,bench,predict,export,serve}` (--help)."""
 from __future__ import annotations
 
 import argparse
@@ -97,12 +97,19 @@ def _add_deploy(sub) -> None:
                    help="with --bench: record the measurement in results/deploy/ (the README's table)")
 
 
+def _add_serve(sub) -> None:
+    s = sub.add_parser("serve", help="the draw-a-digit page (web/): the int8 model answers in your browser",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--port", type=non_negative_int, default=8000, help="0: any free port")
+    s.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to open it from another device")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m effmnist_utils",
                      description="Train and list the EfficientMnist-Under20K models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="the models and their parameter counts")
-    for add in (_add_train, _add_plan, _add_speed, _add_deploy):
+    for add in (_add_train, _add_plan, _add_speed, _add_deploy, _add_serve):
         add(sub)
     return parser
 
@@ -204,10 +211,25 @@ def cmd_export(args) -> int:
     return run(action)
 
 
+def cmd_serve(args) -> int:
+    from . import web
+
+    def action():
+        server = web.make_server(web.check(web.WEB_DIR), args.host, args.port, verbose=True)
+        print(f"serving the draw-a-digit page at {web.url(server)} (Ctrl-C stops it)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+        finally:
+            server.server_close()
+    return run(action)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"list": cmd_list, "train": cmd_train, "plan": cmd_plan, "report": cmd_report,
-                "bench": cmd_bench, "predict": cmd_predict, "export": cmd_export}
+                "bench": cmd_bench, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
     return commands[args.command](args)
 
 
