@@ -90,7 +90,7 @@ class DrawPad:
         if self.uploads:
             print("your photos:", ", ".join(name for name, _ in self.uploads))
             return [(name, image, None) for name, image in self.uploads]
-        print(f"nothing drawn or uploaded: {self.default[0]} instead (draw above, then run this cell again)")
+        print(f"nothing drawn or uploaded: reading {self.default[0]} instead (draw above, then run this cell again)")
         return [self.default]
 
 

@@ -390,7 +390,7 @@ def test_without_a_frontend_the_pad_returns_at_once_with_the_default(f8a, mnist,
     images = pad.images()
     assert time.perf_counter() - start < 5
     assert images == [default]
-    assert "nothing drawn or uploaded: a test digit instead" in capsys.readouterr().out
+    assert "nothing drawn or uploaded: reading a test digit instead" in capsys.readouterr().out
 
 
 def test_on_colab_the_pad_answers_through_the_output_bridge(f8a, mnist, monkeypatch):
