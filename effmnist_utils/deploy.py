@@ -4,8 +4,8 @@
 the functions that export, quantise or benchmark; loading a run and predicting need only torch.
 The int8 model is statically quantised with onnxruntime's tools (QOperator format: QLinearConv
 and friends, per-tensor scales, MinMax calibration on training images, never on test images),
-and both ONNX files have their tensor names shortened, which for a 7.6K-parameter model is a
-third of the int8 file.
+and both ONNX files have their tensor names shortened and their annotations dropped, which for
+a 7.6K-parameter model is a sizeable part of the file.
 """
 from __future__ import annotations
 
