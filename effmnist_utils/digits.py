@@ -127,11 +127,16 @@ def prepare_steps(image) -> list[tuple[str, np.ndarray]]:
             ("centred by centre of mass in 28x28", _paste_centred(box))]
 
 
+def as_input(field: np.ndarray) -> torch.Tensor:
+    """A prepared 28x28 field in [0, 1] (`prepare_steps`' last image) -> the 1 x 1 x 28 x 28
+    float tensor a model takes, normalised as in training."""
+    return ((torch.from_numpy(field) - MEAN) / STD)[None, None].float()
+
+
 def prepare_digit(image) -> torch.Tensor:
     """An image (path, PIL image, array) -> a 1 x 1 x 28 x 28 float tensor, prepared like MNIST
     (see `prepare_steps`) and normalised as in training; ValueError for unusable input."""
-    field = torch.from_numpy(prepare_steps(image)[-1][1])
-    return ((field - MEAN) / STD)[None, None].float()
+    return as_input(prepare_steps(image)[-1][1])
 
 
 def as_drawing(digit, size: int = 200, box: int = 120, at: tuple[int, int] = (20, 60)) -> np.ndarray:

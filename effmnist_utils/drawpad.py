@@ -16,7 +16,7 @@ import binascii
 import io
 
 from .deploy import top_k
-from .digits import prepare_digit, prepare_steps
+from .digits import as_input, prepare_steps
 from .web import WEB_DIR
 
 COLAB_DRAW, COLAB_FILES = "effmnist.drawpad.draw", "effmnist.drawpad.files"  # callback names
@@ -51,8 +51,8 @@ class DrawPad:
     def answer(self, image) -> dict:
         """{"top3": [[digit, probability], ...], "field": the 28x28 image, flat} or {"message"}."""
         try:
-            field = prepare_steps(image)[-1][1]
-            best = top_k(self.model, prepare_digit(image))[0]
+            field = prepare_steps(image)[-1][1]  # prepared once: shown, and answered
+            best = top_k(self.model, as_input(field))[0]
         except ValueError as exc:
             return {"message": f"Nothing to read ({exc})."}
         return {"top3": [[d, round(p, 4)] for d, p in best],

@@ -35,6 +35,13 @@ def _print_epoch(row: dict) -> None:
     print(f"epoch {row['epoch']}: {accs} ({row['seconds']:.1f} s)", flush=True)
 
 
+def recipe_diff(here: dict, there: dict | None) -> list[tuple[str, object, object]]:
+    """The settings in which two runs' `hparams` differ: [(name, value here, value there)]."""
+    ours = HParams.from_dict(here).flat()
+    theirs = HParams.from_dict(there).flat() if there else {}
+    return [(k, v, theirs.get(k)) for k, v in ours.items() if theirs.get(k) != v]
+
+
 class RunConflict(TrainingError):
     """A finished run with other settings already has this run's name."""
 
@@ -47,9 +54,7 @@ def check_name_free(path: Path, hp: HParams) -> bool:
     recorded = json.loads(path.read_text()).get("hparams")
     if recorded == hp.to_dict():
         return True
-    other = HParams.from_dict(recorded).flat() if recorded else {}
-    diff = ", ".join(f"{k} {other.get(k)!r} there, {v!r} here" for k, v in hp.flat().items()
-                     if other.get(k) != v)
+    diff = ", ".join(f"{k} {b!r} there, {a!r} here" for k, a, b in recipe_diff(hp.to_dict(), recorded))
     raise RunConflict(f"{path} holds a finished run with other settings ({diff}); give this run "
                       "another tag (train --tag), another --out-dir, or delete that file to replace it.")
 
@@ -143,21 +148,18 @@ def compare_with_recorded(record: dict, run_dir=RUNS_DIR, label: str = "this run
         return f"no recorded run of {record['model']} seed {record['seed']} in {run_dir}"
     lines = [f"recorded run {twin['name']}: {_where(twin)}", f"{label}: {_where(record)}"]
     if record["hparams"] != twin["hparams"]:
-        theirs = HParams.from_dict(twin["hparams"]).flat()
-        diff = ", ".join(f"{k} {v!r} here, {theirs.get(k)!r} there"
-                         for k, v in HParams.from_dict(record["hparams"]).flat().items()
-                         if theirs.get(k) != v)
-        lines.append(f"{label}: the recipe differs from the recorded one ({diff}): no epoch is "
-                     "expected to match")
+        diff = ", ".join(f"{k} {a!r} here, {b!r} there" for k, a, b in recipe_diff(record["hparams"], twin["hparams"]))
+        lines.append(f"{label}: the recipe differs from the recorded one ({diff}): no epoch is expected to match")
     else:
         same = sum(a["test_acc"] == b["test_acc"] for a, b in zip(record["history"], twin["history"]))
         lines.append(f"epochs whose test accuracy equals the recorded run's: {same} of "
                      f"{len(record['history'])}")
-    mean, std = _mean_std([100 * r["final_test_acc"] for r in seeds])
-    finals = ", ".join(f"{100 * r['final_test_acc']:.2f}" for r in sorted(seeds, key=lambda r: r["seed"]))
+    seeds.sort(key=lambda r: r["seed"])
+    finals = [100 * r["final_test_acc"] for r in seeds]
+    mean, std = _mean_std(finals)
     lines.append(f"final-epoch test accuracy: {label} {100 * record['final_test_acc']:.2f} %; recorded seeds "
-                 f"{', '.join(str(r['seed']) for r in sorted(seeds, key=lambda r: r['seed']))}: "
-                 f"{finals} % (mean {mean:.2f} ± {std:.2f} %)")
+                 f"{', '.join(str(r['seed']) for r in seeds)}: {', '.join(f'{a:.2f}' for a in finals)} % "
+                 f"(mean {mean:.2f} ± {std:.2f} %)")
     return "\n".join(lines)
 
 
