@@ -1,11 +1,13 @@
-"""Command line: `python -m effmnist_utils {list,train,plan,report,bench,predict,export,serve}` (--help)."""
+"""Command line: `python -m effmnist_utils {list,train,plan,report,bench,robustness,predict,export,serve}`
+(--help)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from .cli import Parser, model_name, non_negative_int, positive_int, run, shard, writable_dir
+from .cli import (Parser, model_name, non_negative_int, positive_int, run, run_variant, shard,
+                  writable_dir)
 from .models import MODELS, build_model, count_params
 
 
@@ -75,13 +77,25 @@ def _add_speed(sub) -> None:
                    help="record into results/bench/ (the README's speed table); default: print only")
 
 
+def _add_robustness(sub) -> None:
+    r = sub.add_parser("robustness", help="recorded runs on the corruption suite (MNIST-C's 15 families)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("runs", nargs="*", help="recorded runs' JSONs (default: every run in results/runs)")
+    r.add_argument("--record", action="store_true",
+                   help="write each run's scores beside it, in robustness/<name>.json (the README's "
+                        "table reads results/runs/robustness); default: print only")
+    r.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    r.add_argument("--data-dir", default=None)
+
+
 def _add_deploy(sub) -> None:
     p = sub.add_parser("predict", help="your own digit: prepare images like MNIST's and predict them",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...): a digit, any colours and size")
-    p.add_argument("--model", type=model_name, default="f8a",
-                   help="use this model's recorded run with the lowest seed (never the run with the best "
-                        "test accuracy: that would be choosing on the test set)")
+    p.add_argument("--model", type=run_variant, default=None,
+                   help="use this model's (or variant's, e.g. f8a-robust) recorded run with the lowest seed "
+                        "(never the run with the best test accuracy: that would be choosing on the test "
+                        "set); default: f8a-robust if it meets its robustness goal, else f8a")
     p.add_argument("--run", default=None, help="a recorded run's JSON (its .pt beside it); overrides --model")
     e = sub.add_parser("export", help="export a recorded run to ONNX (and int8); needs the [deploy] extra",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -109,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Train and list the EfficientMnist-Under20K models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="the models and their parameter counts")
-    for add in (_add_train, _add_plan, _add_speed, _add_deploy, _add_serve):
+    for add in (_add_train, _add_plan, _add_speed, _add_robustness, _add_deploy, _add_serve):
         add(sub)
     return parser
 
@@ -152,6 +166,29 @@ def cmd_bench(args) -> int:
         print(format_bench(result))
         if args.record:
             print(f"recorded in {save_bench(result)}")
+    return run(action)
+
+
+def cmd_robustness(args) -> int:
+    from tqdm import tqdm
+
+    from . import robustness
+    from .config import RUNS_DIR
+    from .runtime import as_device
+
+    def action():
+        paths = [Path(p) for p in args.runs] or sorted(RUNS_DIR.glob("*_seed*.json"))
+        bad = [str(p) for p in paths if not p.is_file()]
+        if bad:
+            raise ValueError(f"no such run file: {', '.join(bad)} (recorded runs are in {RUNS_DIR})")
+        device, scores = as_device(args.device), []
+        for path in tqdm(paths, desc="robustness", unit="run"):
+            scores.append(robustness.record_run(path, device, args.data_dir) if args.record
+                          else robustness.score_run(path, device, args.data_dir))
+        print(robustness.render_table(robustness.summarise(scores)))
+        print(robustness.legend())
+        if args.record:
+            print(f"recorded {len(scores)} runs' scores in robustness/ beside their results files")
     return run(action)
 
 
@@ -229,7 +266,7 @@ def cmd_serve(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"list": cmd_list, "train": cmd_train, "plan": cmd_plan, "report": cmd_report,
-                "bench": cmd_bench, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
+                "bench": cmd_bench, "robustness": cmd_robustness, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
     return commands[args.command](args)
 
 

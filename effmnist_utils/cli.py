@@ -48,6 +48,12 @@ def model_name(text: str) -> str:
     return text
 
 
+def run_variant(text: str) -> str:
+    """A model, or a model's variant `<model>-<tag>` (e.g. f8a-robust)."""
+    model_name(text.split("-", 1)[0])
+    return text
+
+
 def writable_dir(text: str) -> Path:
     path = Path(text)
     try:

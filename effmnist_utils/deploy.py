@@ -30,19 +30,31 @@ class DeployError(ValueError):
 
 
 def find_run(model: str = "f8a", runs: str | Path | None = None) -> Path:
-    """The JSON of the recorded run of `model` with the LOWEST seed. Not the most accurate one:
-    choosing a run by its test accuracy and then reporting that accuracy is selection on the test set."""
-    build_model(model)  # an unknown name raises a ValueError listing the known ones
+    """The JSON of the recorded run of `model` (a model, or a model's variant such as
+    `f8a-robust`: `<model>-<tag>`) with the LOWEST seed. Not the most accurate one: choosing a run
+    by its test accuracy and then reporting that accuracy is selection on the test set."""
+    build_model(model.split("-", 1)[0])  # an unknown model raises a ValueError listing the known ones
     runs = Path(runs) if runs is not None else RUNS_DIR
     found = []
     for path in runs.glob(f"{model}_seed*.json"):
         record = json.loads(path.read_text())
-        if record.get("model") == model and path.with_suffix(".pt").is_file():
+        if record.get("name", "").rsplit("_seed", 1)[0] == model and path.with_suffix(".pt").is_file():
             found.append((int(record["seed"]), path))
     if not found:
         raise DeployError(f"no recorded run of {model} (JSON + .pt) in {runs}; pass --run with the "
-                          f"JSON that `python -m effmnist_utils train {model}` writes")
+                          f"JSON that `python -m effmnist_utils train {model.split('-', 1)[0]}` writes")
     return min(found)[1]
+
+
+def default_model(runs: str | Path | None = None) -> tuple[str, str]:
+    """(the variant `predict` uses by default, why): the robust < 8K model when its recorded runs
+    meet the robustness goal (`robustness.goal`), else the < 8K frontier model."""
+    from . import robustness
+
+    g = robustness.goal(robustness.summarise(robustness.load_scores(runs if runs is not None else RUNS_DIR)))
+    if g["met"]:
+        return g["robust"], "the default: the robust < 8K model, which meets the robustness goal"
+    return g["reference"], f"the default: the < 8K frontier model ({g['robust']}: robustness goal {g['why']})"
 
 
 def load_run(path: str | Path) -> tuple[torch.nn.Module, dict]:
@@ -83,13 +95,17 @@ def _prepare(image) -> torch.Tensor:
         raise DeployError(str(exc) if str(exc).startswith(str(image)) else f"{image}: {exc}") from None
 
 
-def predict_files(images, model: str = "f8a", run: str | Path | None = None) -> str:
+def predict_files(images, model: str | None = None, run: str | Path | None = None) -> str:
     """Prepare each image like MNIST (`digits.prepare_digit`), predict it with the run at `run`
-    (default: `model`'s recorded run with the lowest seed) and return one line per image."""
+    (default: `model`'s recorded run with the lowest seed; `model` defaults to `default_model()`)
+    and return one line per image, after one that names the model used and why."""
+    why = "the run given" if run is not None else "the model asked for"
+    if run is None and model is None:
+        model, why = default_model()
     path = Path(run) if run is not None else find_run(model)
     net, record = load_run(path)
     batch = torch.cat([_prepare(image) for image in images])  # any bad image fails before output
-    lines = [f"model {record['name']} ({count_params(net):,} parameters, {path})"]
+    lines = [f"model {record['name']} ({count_params(net):,} parameters, {path}; {why})"]
     for image, best in zip(images, top_k(net, batch)):
         lines.append(f"{image}: {best[0][0]}   top 3: " + ", ".join(f"{d} {p:.1%}" for d, p in best))
     return "\n".join(lines)

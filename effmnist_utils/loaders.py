@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .corrupt import gaussian_blur
 from .data import MEAN, STD, load_mnist
 
 VAL_SPLIT_SEED = 20_000  # fixed, so the validation images are the same for every run seed
@@ -41,22 +42,60 @@ class Augment:
     original study's per-sample pipeline: with probability `zoom_p` a sample is centre-cropped to
     `crop` x `crop` and resized back (bilinear, a 28/22 = 1.27x zoom), then every sample is rotated
     by an angle uniform in +-`degrees` (nearest, as torchvision's RandomRotation), black fill.
-    `translate` > 0 (a frontier lever) also shifts it by up to that many pixels in x and y, drawn
-    after the original's numbers so that its runs are unchanged. Random numbers come from a CPU
-    generator, so a seed gives the same batch on every device.
+    Random numbers come from a CPU generator, so a seed gives the same batch on every device.
+
+    Levers beyond the original, each off at 0 and drawn after the numbers of those before it,
+    so that a run without them is unchanged:
+      `translate`  a shift of up to that many pixels in x and y (in the rotation's resampling);
+      `scale`      the digit's size times a factor uniform in 1 +- `scale`, and
+      `shear`      a horizontal shear uniform in +-`shear` (both in the same resampling);
+      `elastic`    elastic distortion (Simard et al. 2003): a random displacement field smoothed by
+                   a Gaussian of sigma 4 px and scaled by `elastic` (34 is their choice), bilinear;
+    and, on the pixels (in [0, 1]), each applied to a random share of the batch:
+      `thickness`  with this probability a stroke 1 px thicker or thinner (3x3 dilation or
+                   erosion, half each);
+      `blur`       for half the images a Gaussian blur of sigma uniform in [0, `blur`] px;
+      `lift`       for half the images the background lifted to a grey uniform in [0, `lift`]
+                   (ink stays white): brighter, lower-contrast paper;
+      `noise`      for half the images Gaussian noise of sigma uniform in [0, `noise`];
+      `erase`      with this probability a random rectangle (2-15 % of the image) filled with a
+                   random grey (random erasing, Zhong et al. 2017).
     """
 
     zoom_p: float = 0.1
     crop: int = 22
     degrees: float = 15.0
     translate: float = 0.0
+    scale: float = 0.0
+    shear: float = 0.0
+    elastic: float = 0.0
+    thickness: float = 0.0
+    blur: float = 0.0
+    lift: float = 0.0
+    noise: float = 0.0
+    erase: float = 0.0
+
+    def __post_init__(self):
+        for name in ("zoom_p", "thickness", "erase"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a probability: it must be in [0, 1], not {getattr(self, name)}")
+        for name in ("degrees", "translate", "scale", "shear", "elastic", "blur", "lift", "noise"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
+        if self.scale >= 1 or self.lift >= 1:
+            raise ValueError("scale and lift must be below 1 (a factor 1 - scale > 0, a grey below white)")
+
+    @property
+    def _pixel_levers(self) -> bool:
+        return bool(self.thickness or self.blur or self.lift or self.noise or self.erase)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if not (self.zoom_p or self.degrees or self.translate):
+        if not (self.zoom_p or self.degrees or self.translate or self.scale or self.shear
+                or self.elastic or self._pixel_levers):
             return x  # no augmentation: no resampling either
-        n = x.shape[0]
-        zoomed = (torch.rand(n, generator=generator) < self.zoom_p).to(x.device)
-        angle = ((torch.rand(n, generator=generator) * 2 - 1) * math.radians(self.degrees)).to(x.device)
+        n, g = x.shape[0], generator
+        zoomed = (torch.rand(n, generator=g) < self.zoom_p).to(x.device)
+        angle = ((torch.rand(n, generator=g) * 2 - 1) * math.radians(self.degrees)).to(x.device)
         if zoomed.any():
             s = self.crop / x.shape[-1]  # output pixel -> input pixel of the central crop
             theta = x.new_tensor([[s, 0.0, 0.0], [0.0, s, 0.0]]).expand(int(zoomed.sum()), 2, 3)
@@ -65,10 +104,78 @@ class Augment:
         cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
         shift_x = shift_y = zero
         if self.translate:  # pixels -> normalised coordinates (the image spans 2 units)
-            shift = (torch.rand(2, n, generator=generator) * 2 - 1) * (2 * self.translate / x.shape[-1])
+            shift = (torch.rand(2, n, generator=g) * 2 - 1) * (2 * self.translate / x.shape[-1])
             shift_x, shift_y = shift.to(x.device)
         theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
-        return _warp(x, theta.to(x.dtype), "nearest")
+        if self.scale or self.shear:  # output -> input: rotate after undoing the size and shear
+            size = (1 + (torch.rand(n, generator=g) * 2 - 1) * self.scale).to(x.device)
+            k = ((torch.rand(n, generator=g) * 2 - 1) * self.shear).to(x.device)
+            extra = torch.stack([torch.stack([1 / size, k / size], 1),
+                                 torch.stack([zero, 1 / size], 1)], 1)
+            theta = torch.cat([theta[:, :, :2] @ extra, theta[:, :, 2:]], 2)
+        x = _warp(x, theta.to(x.dtype), "nearest")
+        if self.elastic:
+            x = _elastic(x, self.elastic, g)
+        return self._pixels(x, g) if self._pixel_levers else x
+
+    def _pixels(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n, dev = x.shape[0], x.device
+        p = x * STD + MEAN  # [0, 1]
+
+        def draw(*shape):
+            return torch.rand(*shape, generator=g).to(dev)
+
+        def chosen(share, values):  # per image: `values` where chosen, else the image unchanged
+            return torch.where((draw(n) < share).view(n, 1, 1, 1), values, p)
+
+        if self.thickness:
+            thick = torch.where((draw(n) < 0.5).view(n, 1, 1, 1), F.max_pool2d(p, 3, 1, 1),
+                                -F.max_pool2d(-p, 3, 1, 1))
+            p = chosen(self.thickness, thick)
+        if self.blur:
+            sigma = (draw(n) * self.blur).clamp_min(1e-3)
+            taps = torch.arange(-3, 4, dtype=p.dtype, device=dev)
+            k = torch.exp(-taps ** 2 / (2 * sigma.view(n, 1) ** 2))
+            k = k / k.sum(1, keepdim=True)
+            q = F.conv2d(F.pad(p.view(1, n, *p.shape[2:]), (3, 3, 0, 0)), k.view(n, 1, 1, 7), groups=n)
+            q = F.conv2d(F.pad(q, (0, 0, 3, 3)), k.view(n, 1, 7, 1), groups=n).view_as(p)
+            p = chosen(0.5, q)
+        if self.lift:
+            b = (draw(n) * self.lift).view(n, 1, 1, 1)
+            p = chosen(0.5, b + (1 - b) * p)
+        if self.noise:
+            sigma = (draw(n) * self.noise).view(n, 1, 1, 1)
+            p = chosen(0.5, (p + sigma * torch.randn(p.shape, generator=g).to(dev)).clamp(0, 1))
+        if self.erase:
+            area = 0.02 + 0.13 * draw(n)
+            aspect = torch.exp((draw(n) * 2 - 1) * math.log(3))
+            size = p.shape[-1]
+            h = (area * aspect).sqrt().mul(size).clamp(1, size)
+            w = (area / aspect).sqrt().mul(size).clamp(1, size)
+            top, left = draw(n) * (size - h), draw(n) * (size - w)
+            grey = draw(n).view(n, 1, 1, 1)
+            r = torch.arange(size, device=dev, dtype=p.dtype)
+            inside = ((r.view(1, -1, 1) >= top.view(n, 1, 1)) & (r.view(1, -1, 1) < (top + h).view(n, 1, 1))
+                      & (r.view(1, 1, -1) >= left.view(n, 1, 1)) & (r.view(1, 1, -1) < (left + w).view(n, 1, 1)))
+            p = chosen(self.erase, torch.where(inside.unsqueeze(1), grey, p))
+        return (p - MEAN) / STD
+
+
+ELASTIC_SIGMA = 4.0  # px: the smoothing of the elastic displacement field (Simard et al. 2003)
+
+
+def _elastic(x: torch.Tensor, alpha: float, g: torch.Generator) -> torch.Tensor:
+    """Elastic distortion of normalised images: a uniform random displacement field per image,
+    smoothed (sigma ELASTIC_SIGMA px) and scaled by `alpha` px, resampled bilinearly, black fill."""
+    n, size = x.shape[0], x.shape[-1]
+    field = (torch.rand(n, 2, size, size, generator=g) * 2 - 1).to(x.device, x.dtype)
+    field = gaussian_blur(field.view(2 * n, 1, size, size), ELASTIC_SIGMA).view(n, 2, size, size)
+    identity = F.affine_grid(torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(n, 2, 3),
+                             list(x.shape), align_corners=False)
+    grid = identity + (alpha * 2 / size) * field.permute(0, 2, 3, 1)  # px -> normalised units
+    black = -MEAN / STD
+    return F.grid_sample(x - black, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=False) + black
 
 
 class DeviceLoader:
@@ -165,6 +272,14 @@ class ReferenceLoader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
 
 
+def validation_split(images, labels, val_size: int):
+    """((held-out images, labels), (the rest)): a fixed random choice of `val_size` of the training
+    images (the same for every run seed; seeded by VAL_SPLIT_SEED)."""
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
+    held, rest = perm[:val_size], perm[val_size:]
+    return (images[held], labels[held]), (images[rest], labels[rest])
+
+
 @dataclass
 class MnistData:
     """The loaders of one run: `train` (augmented), `test`, and `val` when a split was held out."""
@@ -194,9 +309,7 @@ def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
         raise ValueError(f"val_size must be between 0 and {len(y_train) - 1}, not {val_size}")
     val = None
     if val_size:
-        perm = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
-        x_val, y_val = x_train[perm[:val_size]], y_train[perm[:val_size]]
-        x_train, y_train = x_train[perm[val_size:]], y_train[perm[val_size:]]
+        (x_val, y_val), (x_train, y_train) = validation_split(x_train, y_train, val_size)
         val = DeviceLoader(x_val, y_val, eval_batch_size, device)
     if train_subset:
         x_train, y_train = x_train[:train_subset], y_train[:train_subset]

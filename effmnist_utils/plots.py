@@ -379,3 +379,72 @@ def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each le
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+# --- robustness (issue 19) ----------------------------------------------------------------------
+
+def plot_corruptions(examples: dict[str, torch.Tensor], clean: torch.Tensor | None = None, per_row: int = 8):
+    """A grid of corrupted digits: one row per family (`examples`: family -> uint8 N x 28 x 28),
+    the clean images first when given."""
+    rows = ([("clean", clean)] if clean is not None else []) + list(examples.items())
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 0.8, len(rows) * 0.85), dpi=DPI,
+                             squeeze=False)
+    for (name, images), line in zip(rows, axes):
+        for k, ax in enumerate(line):
+            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([]), ax.set_yticks([])
+        line[0].set_ylabel(name.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(left=0.2, wspace=0.05, hspace=0.08)
+    return fig
+
+
+def plot_robustness(rows: list[dict], highlight: tuple[str, ...] = ()):
+    """Two panels against parameters (log scale), one point per model (`robustness.summarise`
+    rows): clean test accuracy, and the mean accuracy over the corruption families; `highlight`
+    variants are labelled in bold."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI)
+    for ax, key, title in ((axes[0], "clean", "clean test images"),
+                           (axes[1], "mean", "mean over the 15 corruption families")):
+        for r in rows:
+            bold = r["variant"] in highlight
+            ax.scatter(r["params"], r[key], s=40 if bold else 22, color="tab:red" if bold else "tab:blue")
+            ax.annotate(r["variant"], (r["params"], r[key]), fontsize=7, xytext=(3, 2),
+                        textcoords="offset points", fontweight="bold" if bold else "normal")
+        ax.set(xscale="log", xlabel="parameters", ylabel="accuracy (%)", title=title)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Each model's mean over its recorded seeds (final epoch)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_family_accuracy(rows: list[dict], families: list[str], chosen: tuple[str, ...] = ()):
+    """Accuracy per corruption family (bars, one group per family) for a few models
+    (`robustness.summarise` rows); families in `chosen` are marked with a star."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(11, 3.8), dpi=DPI)
+    width = 0.8 / len(rows)
+    x = np.arange(len(families))
+    for k, r in enumerate(rows):
+        ax.bar(x + k * width, [r["families"][f] for f in families], width, label=r["variant"])
+    ax.set_xticks(x + 0.4 - width / 2, [f.replace("_", " ") + (" *" if f in chosen else "") for f in families],
+                  rotation=40, ha="right", fontsize=8)
+    ax.set(ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy on each corruption family"
+           + (" (* chosen families)" if chosen else ""))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=len(rows))
+    fig.tight_layout()
+    return fig
+
+
+def plot_tradeoff(rows: list[dict], x: str = "val_acc", y: str = "chosen", labels: str = "tag"):
+    """Clean against corrupted accuracy across recipes: one point per row, labelled."""
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=DPI)
+    for r in rows:
+        ax.scatter(r[x], r[y], color="tab:purple")
+        ax.annotate(r[labels], (r[x], r[y]), fontsize=8, xytext=(3, 2), textcoords="offset points")
+    ax.set(xlabel="clean validation accuracy (%)", ylabel="twin: mean over the chosen families (%)",
+           title="Clean against corrupted accuracy, one point per recipe")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

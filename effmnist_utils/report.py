@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import robustness
 from .config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .models import ORIGINAL_ACC, build_model, count_params
 from .runs import check_params, load_runs, render_table, summarise_runs, variant
@@ -76,6 +77,10 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     deployed = load_benchmarks(Path(results_dir) / "deploy")
     if deployed:
         out["deploy-table"] = render_deploy_table(deployed)
+    scores = robustness.summarise(robustness.load_scores(run_dir))
+    if scores:
+        out["robustness-table"] = (robustness.render_table(scores) + "\n\n" + robustness.legend() + ".\n\n"
+                                   + robustness.render_goal(robustness.goal(scores)))
     return out
 
 
@@ -91,4 +96,10 @@ def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=R
         text = replace_block(text, marker, body, str(readme))
     path.write_text(text)
     params_figure(load_runs(run_dir)).savefig(figure, dpi=110)
+    scores = robustness.summarise(robustness.load_scores(run_dir))
+    if scores:
+        from .plots import plot_robustness
+
+        plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.ROBUST)).savefig(
+            Path(figure).parent / "robustness.png", dpi=110)
     return generated["results-table"]

@@ -19,13 +19,15 @@ from .runs import check_name_free, train_run
 
 @dataclass(frozen=True)
 class Planned:
-    """One run of a plan: its settings, the tag that names its recipe, and how the loop reads
-    numbers (every epoch, or only at the end with untimed warm-up steps first: a timed run)."""
+    """One run of a plan: its settings, the tag that names its recipe, how the loop reads
+    numbers (every epoch, or only at the end with untimed warm-up steps first: a timed run), and
+    whether its finished weights are also scored on the corruption suite."""
 
     hp: HParams
     tag: str = ""
     evaluate_every_epoch: bool = True
     warm_up_steps: int = 0
+    robustness: bool = False  # also score it on the corruption suite (`robustness.record_run`)
 
     @property
     def name(self) -> str:
@@ -77,5 +79,20 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
             continue
         bar.update()
         log(f"{run.name}: finished in {time.perf_counter() - start:.0f} s")
+        _score([run], out_dir, device, data_dir, log)
     bar.close()
+    _score(todo, out_dir, device, data_dir, log)
     return [json.loads(p.read_text()) for p in (out_dir / f"{n}.json" for n in names) if p.exists()]
+
+
+def _score(runs: list[Planned], out_dir: Path, device, data_dir, log) -> None:
+    """Score the finished runs that ask for it on the corruption suite, where not done yet."""
+    from . import robustness
+    from .runtime import as_device
+
+    for run in runs:
+        path = out_dir / f"{run.name}.json"
+        if run.robustness and path.exists() and not robustness.is_current(path):
+            score = robustness.record_run(path, as_device(device), data_dir)
+            log(f"{run.name}: corruption suite ({score['split']}) mean {score['mean']:.2%}, "
+                f"clean {score['clean']:.2%}")

@@ -42,6 +42,15 @@ def recipe_diff(here: dict, there: dict | None) -> list[tuple[str, object, objec
     return [(k, v, theirs.get(k)) for k, v in ours.items() if theirs.get(k) != v]
 
 
+def same_settings(a: dict | None, b: dict | None) -> bool:
+    """Whether two recorded `hparams` define the same run. Read back through HParams, so that a
+    setting added since one was recorded counts at its default (which leaves runs unchanged)."""
+    try:
+        return a is not None and b is not None and HParams.from_dict(a) == HParams.from_dict(b)
+    except (TypeError, ValueError):
+        return False
+
+
 class RunConflict(TrainingError):
     """A finished run with other settings already has this run's name."""
 
@@ -52,7 +61,7 @@ def check_name_free(path: Path, hp: HParams) -> bool:
     if not path.exists():
         return False
     recorded = json.loads(path.read_text()).get("hparams")
-    if recorded == hp.to_dict():
+    if same_settings(recorded, hp.to_dict()):
         return True
     diff = ", ".join(f"{k} {b!r} there, {a!r} here" for k, a, b in recipe_diff(hp.to_dict(), recorded))
     raise RunConflict(f"{path} holds a finished run with other settings ({diff}); give this run "
@@ -147,7 +156,7 @@ def compare_with_recorded(record: dict, run_dir=RUNS_DIR, label: str = "this run
     if twin is None:
         return f"no recorded run of {record['model']} seed {record['seed']} in {run_dir}"
     lines = [f"recorded run {twin['name']}: {_where(twin)}", f"{label}: {_where(record)}"]
-    if record["hparams"] != twin["hparams"]:
+    if not same_settings(record["hparams"], twin["hparams"]):
         diff = ", ".join(f"{k} {a!r} here, {b!r} there" for k, a, b in recipe_diff(record["hparams"], twin["hparams"]))
         lines.append(f"{label}: the recipe differs from the recorded one ({diff}): no epoch is expected to match")
     else:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from effmnist_utils import deploy
 from effmnist_utils.data import MEAN, STD
 from effmnist_utils.config import RUNS_DIR
 from effmnist_utils.deploy import DeployError, find_run, load_run, top_k
@@ -222,3 +223,33 @@ def test_load_run_takes_the_weights_file_too():
     by_pt, again = load_run(RUN.with_suffix(".pt"))
     assert again == record
     assert all(torch.equal(a, b) for a, b in zip(by_json.state_dict().values(), by_pt.state_dict().values()))
+
+
+def _scores(folder, variant, seeds, clean, chosen, held_out):
+    from effmnist_utils import robustness
+
+    (folder / "robustness").mkdir(parents=True, exist_ok=True)
+    fam = {f: (chosen if f in robustness.CHOSEN else held_out) for f in robustness.FAMILIES}
+    for s in seeds:
+        score = {"name": f"{variant}_seed{s}", "model": "f8a", "params": 7598, "seed": s, "split": "test",
+                 "suite": robustness.SUITE, "clean": clean, "families": fam, **robustness.means(fam)}
+        (folder / "robustness" / f"{variant}_seed{s}.json").write_text(json.dumps(score))
+
+
+def test_predict_defaults_to_the_robust_model_only_when_it_meets_its_goal(tmp_path):
+    """The default model is f8a-robust when its scores meet the robustness goal, else f8a, and
+    the reason is given; `find_run` finds a variant by its name."""
+    _scores(tmp_path, "f8a", (1, 2, 3), 0.9956, 0.80, 0.60)
+    _scores(tmp_path, "f8a-robust", (1, 2), 0.9955, 0.95, 0.90)
+    name, why = deploy.default_model(tmp_path)
+    assert name == "f8a" and "seeds" in why  # two seeds are not enough
+    _scores(tmp_path, "f8a-robust", (3,), 0.9955, 0.95, 0.90)
+    name, why = deploy.default_model(tmp_path)
+    assert name == "f8a-robust" and "meets the robustness goal" in why
+    for s in (2, 1):
+        (tmp_path / f"f8a-robust_seed{s}.json").write_text(json.dumps({"name": f"f8a-robust_seed{s}", "seed": s}))
+        (tmp_path / f"f8a-robust_seed{s}.pt").write_bytes(b"")
+    (tmp_path / "f8a_seed1.json").write_text(json.dumps({"name": "f8a_seed1", "seed": 1}))
+    (tmp_path / "f8a_seed1.pt").write_bytes(b"")
+    assert find_run("f8a-robust", tmp_path).name == "f8a-robust_seed1.json"
+    assert find_run("f8a", tmp_path).name == "f8a_seed1.json"

@@ -1,0 +1,166 @@
+"""The corruption suite, the robustness records and the rule that picks the robust recipe."""
+import json
+
+import pytest
+import torch
+
+from effmnist_utils import corrupt, robustness
+from effmnist_utils.__main__ import main
+from effmnist_utils.config import HParams
+from effmnist_utils.loaders import Augment, normalise
+from effmnist_utils.plans import robust
+from effmnist_utils.runs import same_settings
+from helpers import ROOT
+
+# families whose output depends on the seed (the others are fixed transformations)
+RANDOM = {"shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear", "rotate", "translate",
+          "fog", "spatter", "dotted_line", "zigzag"}
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    return mnist[1][0][:64]
+
+
+@pytest.mark.parametrize("family", corrupt.FAMILIES)
+def test_each_corruption_is_deterministic_keeps_shape_and_range_and_changes_the_image(family, digits):
+    a, b = corrupt.corrupt_u8(digits, family, seed=7), corrupt.corrupt_u8(digits, family, seed=7)
+    assert torch.equal(a, b)
+    assert a.shape == digits.shape and a.dtype == torch.uint8
+    x = digits.float().unsqueeze(1) / 255
+    y = corrupt.corrupt(x, family, seed=7)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    changed = (a != digits).flatten(1).any(1)
+    assert changed.all(), f"{family} left {int((~changed).sum())} of 64 images unchanged"
+    assert (a.float() - digits.float()).abs().mean() > 2  # far more than rounding (< 0.5): visible
+
+
+@pytest.mark.parametrize("family", sorted(RANDOM))
+def test_random_families_depend_on_the_seed(family, digits):
+    assert not torch.equal(corrupt.corrupt_u8(digits, family, 1), corrupt.corrupt_u8(digits, family, 2))
+
+
+def test_translate_shifts_by_three_pixels_each_way(digits):
+    out = corrupt.corrupt_u8(digits[:16], "translate", 3)
+    padded = torch.nn.functional.pad(digits[:16], (3, 3, 3, 3))
+    for img, shifted in zip(padded, out):
+        options = [img[3 - dy:31 - dy, 3 - dx:31 - dx] for dx in (-3, 3) for dy in (-3, 3)]
+        assert any(torch.equal(shifted, o) for o in options)
+
+
+def test_stripe_inverts_the_outer_quarters_and_brightness_lifts_the_background(digits):
+    x = digits.float().unsqueeze(1) / 255
+    assert torch.allclose(corrupt.stripe(corrupt.stripe(x, None), None), x, atol=1e-6)
+    assert torch.equal(corrupt.stripe(x, None)[..., 7:21], x[..., 7:21])
+    bright = corrupt.brightness(x, None)
+    assert torch.allclose(bright[x == 0], torch.tensor(0.5))
+
+
+def test_scale_shrinks_the_ink(digits):
+    x = digits.float().unsqueeze(1) / 255
+    rows_with_ink = lambda im: (im.amax(-1) > 0.5).sum().item()  # noqa: E731
+    before = sum(rows_with_ink(im) for im in x)
+    after = sum(rows_with_ink(im) for im in corrupt.scale(x, None))
+    assert 0.6 < after / before < 0.8
+
+
+def test_canny_edges_outlines_the_strokes(digits):
+    x = digits.float().unsqueeze(1) / 255
+    edges = corrupt.canny_edges(x, None)
+    assert set(edges.unique().tolist()) <= {0.0, 1.0}
+    inside = torch.nn.functional.max_pool2d(x, 5, 1, 2) > 0.3  # near the ink
+    assert edges[~inside].sum() == 0 and edges.sum() > 0
+
+
+def test_corrupt_refuses_bad_input(digits):
+    with pytest.raises(ValueError, match="unknown corruption 'snow'"):
+        corrupt.corrupt_u8(digits, "snow", 1)
+    with pytest.raises(ValueError, match="expected images N x 1 x 28 x 28"):
+        corrupt.corrupt(torch.zeros(2, 28, 28), "fog", 1)
+
+
+def test_families_are_split_before_scoring_and_the_suites_differ(digits):
+    assert len(robustness.CHOSEN) + len(robustness.HELD_OUT) == len(corrupt.FAMILIES) == 15
+    test_images, _ = robustness.clean_images("test")
+    val_images, _ = robustness.clean_images("val")
+    assert len(test_images) == 10_000 and len(val_images) == 5_000
+    assert robustness.split_of({"hparams": HParams(val_size=5000).to_dict()}) == "val"
+    assert robustness.split_of({"hparams": HParams().to_dict()}) == "test"
+    with pytest.raises(ValueError, match="split must be one of"):
+        robustness.clean_images("train")
+
+
+def _row(tag, val, chosen, held_out):
+    return {"tag": tag, "val_acc": val, "chosen": chosen, "held_out": held_out, "levers": {}}
+
+
+def test_choice_rule_uses_the_chosen_families_and_keeps_clean_accuracy():
+    rows = [_row(robust.BASE_TAG, 99.50, 70, 70), _row("a", 99.45, 85, 60), _row("b", 99.30, 95, 95),
+            _row("c", 99.48, 80, 99)]
+    assert robust.choose(rows)["tag"] == "a"  # b costs clean accuracy; c's held-out score plays no part
+    assert robust.choose(rows[:1])["tag"] == robust.BASE_TAG
+
+
+def _summary(variant, clean, chosen, held_out, seeds=3):
+    return {"variant": variant, "split": "test", "seeds": list(range(1, seeds + 1)), "clean": clean,
+            "mean_chosen": chosen, "mean_held_out": held_out}
+
+
+@pytest.mark.parametrize("robust_row, met", [
+    (_summary("f8a-robust", 99.55, 90.0, 85.0), True),
+    (_summary("f8a-robust", 99.45, 90.0, 85.0), False),  # clean accuracy below 99.50
+    (_summary("f8a-robust", 99.55, 90.0, 75.0), False),  # held-out error 25 > half of 40
+    (_summary("f8a-robust", 99.55, 90.0, 85.0, seeds=2), False),
+])
+def test_goal_needs_clean_accuracy_and_half_the_error_on_both_family_sets(robust_row, met):
+    reference = _summary("f8a", 99.56, 80.0, 60.0)  # errors 20 and 40: the goal is <= 10 and <= 20
+    g = robustness.goal([reference, robust_row])
+    assert g["met"] is met
+    assert ("not met" in robustness.render_goal(g)) is not met
+
+
+def test_goal_is_not_met_without_scores():
+    assert robustness.goal([])["met"] is False
+
+
+def test_augment_levers_change_the_batch_and_refuse_bad_values(mnist):
+    x = normalise(mnist[0][0][:32])
+    base = Augment()(x, torch.Generator().manual_seed(0))
+    for lever, value in robust.HALF.items():
+        out = Augment(**{lever: value})(x, torch.Generator().manual_seed(0))
+        assert out.shape == x.shape and not torch.equal(out, base), lever
+        assert out.min() >= normalise(torch.zeros(1, 1, 1, dtype=torch.uint8)).item() - 1e-5
+    with pytest.raises(ValueError, match="erase is a probability"):
+        Augment(erase=2)
+    with pytest.raises(ValueError, match="blur must be >= 0"):
+        Augment(blur=-1)
+
+
+def test_runs_recorded_before_the_new_levers_keep_their_names():
+    old = HParams(model="f8a").to_dict()
+    for lever in ("scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"):
+        del old["augment"][lever]
+    assert same_settings(old, HParams(model="f8a").to_dict())
+    assert not same_settings(old, HParams(model="f8a", augment=Augment(noise=0.1)).to_dict())
+
+
+def test_robust_finalists_wait_for_the_search(tmp_path):
+    with pytest.raises(ValueError, match="plan robust-search"):
+        robust.finalists(tmp_path)
+
+
+@pytest.mark.slow
+def test_cli_scores_a_recorded_run_and_writes_only_with_record(tmp_path, capsys):
+    src = ROOT / "results" / "runs" / "t1e_seed1"
+    for suffix in (".json", ".pt"):
+        (tmp_path / f"t1e_seed1{suffix}").write_bytes(src.with_suffix(suffix).read_bytes())
+    run = tmp_path / "t1e_seed1.json"
+    assert main(["robustness", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "| t1e | 984 | 1 |" in out and "held out" in out
+    assert not (tmp_path / "robustness").exists()
+    assert main(["robustness", str(run), "--record"]) == 0
+    score = json.loads((tmp_path / "robustness" / "t1e_seed1.json").read_text())
+    recorded = json.loads(run.read_text())["final_test_acc"]
+    assert score["clean"] == pytest.approx(recorded, abs=1e-9)  # the same weights, the same test set
+    assert set(score["families"]) == set(corrupt.FAMILIES) and score["split"] == "test"
