@@ -94,11 +94,13 @@ def _row(tag, val, chosen, held_out):
     return {"tag": tag, "val_acc": val, "chosen": chosen, "held_out": held_out, "levers": {}}
 
 
-def test_choice_rule_uses_the_chosen_families_and_keeps_clean_accuracy():
-    rows = [_row(robust.BASE_TAG, 99.50, 70, 70), _row("a", 99.45, 85, 60), _row("b", 99.30, 95, 95),
-            _row("c", 99.48, 80, 99)]
-    assert robust.choose(rows)["tag"] == "a"  # b costs clean accuracy; c's held-out score plays no part
-    assert robust.choose(rows[:1])["tag"] == robust.BASE_TAG
+def test_choice_rule_takes_the_most_accurate_recipe_with_half_the_chosen_error():
+    rows = [_row(robust.BASE_TAG, 99.50, 80, 70), _row("a", 99.45, 90, 60), _row("b", 99.30, 95, 95),
+            _row("c", 99.48, 89, 99), _row("d", 99.20, 98, 50)]
+    # c misses half the base's chosen-family error (11 > 20 / 2), whatever its held-out score
+    assert robust.choose(rows)["tag"] == "a"
+    assert robust.choose([rows[0], rows[2], rows[4]])["tag"] == "b"
+    assert robust.choose([rows[0], rows[3]])["tag"] == robust.BASE_TAG
 
 
 def _summary(variant, clean, chosen, held_out, seeds=3):
