@@ -7,7 +7,8 @@ precision), `loop` (the one training loop), `runs` (train and record one run, re
 `runner` (execute planned runs, skipping recorded ones), `plans` (every study as data),
 `sweeps` / `speedtables` (tables of many runs), `report` (the README's generated parts), `plots`,
 `bench` (loader speed), `digits` / `deploy` / `deploy_bench` (using a model), `web` / `browser` /
-`drawpad` (the draw-a-digit page, driving it in Chromium, the notebook's drawing pad).
+`drawpad` (the draw-a-digit page, driving it in Chromium, the notebook's drawing pad), `corrupt` /
+`robustness` (the corruption suite and each run's scores on it).
 """
 from .config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
                      auto_tag)

@@ -29,6 +29,14 @@ def _conv(kind: str, in_ch: int, out_ch: int, groups: int) -> list[nn.Module]:
     return convs + ([nn.ChannelShuffle(groups)] if groups > 1 else [])
 
 
+class Standardise(nn.Module):
+    """Each image minus its own mean, divided by its own standard deviation (a blank image stays 0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean((1, 2, 3), keepdim=True)
+        return (x - mean) / (x.var((1, 2, 3), keepdim=True, unbiased=False) + 1e-2).sqrt()
+
+
 class LayerNet(nn.Module):
     """A small CNN written as a string of layers, for the frontier beyond the original study.
 
@@ -46,6 +54,9 @@ class LayerNet(nn.Module):
                    conv weights (it must keep its channel count); each application has its own
                    norm (2N parameters with norm "bn", none with "bn0"), as its statistics differ;
       `p`          2x2 max-pool;
+      `i`          first, if at all: every image standardised on its own (minus its mean, divided by
+                   its standard deviation; 0 parameters), so that a uniformly brighter or
+                   lower-contrast image reaches the first conv unchanged;
       `g`          the head, last and once: global average pool, then Linear to 10.
     Every conv token is followed by the norm and ReLU (and Dropout2d when `dropout` > 0).
     `norm`: "bn" BatchNorm with a learnable scale and shift, or "bn0" BatchNorm without them
@@ -63,8 +74,12 @@ class LayerNet(nn.Module):
         if not tokens or tokens[-1] != "g" or "g" in tokens[:-1]:
             raise ValueError(f"layers must end with the head 'g' (and have it once): {layers!r}")
         mods, in_ch, shared = [], 1, None  # shared: the previous conv token's convs, for `rK`
-        for tok in tokens[:-1]:
-            if tok == "p":
+        for k, tok in enumerate(tokens[:-1]):
+            if tok == "i":
+                if k:
+                    raise ValueError(f"'i' (standardise each image) must be the first token in {layers!r}")
+                mods.append(Standardise())
+            elif tok == "p":
                 mods.append(nn.MaxPool2d(2))
                 shared = None
             elif m := _REPEAT.fullmatch(tok):
@@ -105,6 +120,7 @@ FRONTIER_SPECS: dict[str, tuple] = {
     "f8a": ("c8 c10 c16 t8 p c12 c16 c16 g", 0.0),  # the 1x1 transition + pool after 3 convs
     "f8b": ("c8 c10 t8 p c12 c14 c16 c16 g", 0.0),  # ... after 2 convs (pool earlier)
     "f8d": ("c8 c10 c16 t8 p c12 c16 c16 g", 0.05),  # f8a with 5 % Dropout2d after every conv
+    "f8i": ("i c8 c10 c16 t8 p c12 c16 c16 g", 0.0),  # f8a on each image standardised (issue 19)
     "f5a": ("c6 c8 c12 t8 p c10 c12 c12 g", 0.0),
     "f5s": ("c8 c12 p s16 s24 s32 s32 g", 0.0),  # depthwise-separable after the pool
     # Issue 12, below 2,000 parameters (plan tiny-search, results/tiny). t2a is the base:

@@ -100,6 +100,6 @@ def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=R
     if scores:
         from .plots import plot_robustness
 
-        plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.ROBUST)).savefig(
+        plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
             Path(figure).parent / "robustness.png", dpi=110)
     return generated["results-table"]

@@ -208,12 +208,22 @@ def legend() -> str:
 # clean test accuracy >= 99.50 % and has at most half the reference's error on the corrupted
 # families, the chosen and the held-out ones alike.
 GOAL_CLEAN, GOAL_ERROR_SHARE, GOAL_SEEDS = 99.50, 0.5, 3
-REFERENCE, ROBUST = "f8a", "f8a-robust"
+REFERENCE, ROBUST_TAG = "f8a", "robust"  # the robust model's runs are tagged ROBUST_TAG
 
 
-def goal(rows: list[dict], robust: str = ROBUST, reference: str = REFERENCE) -> dict:
-    """Whether `robust` meets the goal against `reference` (`summarise` rows of the test suite):
-    the numbers and a verdict; `met` is False while either is missing or has too few seeds."""
+def robust_variant(rows: list[dict]) -> str:
+    """The variant tagged ROBUST_TAG among `rows` (`<model>-robust`), "f8a-robust" while none is."""
+    found = sorted({r["variant"] for r in rows if r["variant"].endswith(f"-{ROBUST_TAG}")})
+    if len(found) > 1:
+        raise ValueError(f"more than one robust variant recorded: {', '.join(found)}")
+    return found[0] if found else f"{REFERENCE}-{ROBUST_TAG}"
+
+
+def goal(rows: list[dict], robust: str | None = None, reference: str = REFERENCE) -> dict:
+    """Whether `robust` (default: the recorded robust variant) meets the goal against `reference`
+    (`summarise` rows of the test suite): the numbers and a verdict; `met` is False while either
+    is missing or has too few seeds."""
+    robust = robust or robust_variant(rows)
     by = {r["variant"]: r for r in rows if r["split"] == "test"}
     out = {"robust": robust, "reference": reference, "met": False}
     if robust not in by or reference not in by:

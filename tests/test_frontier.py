@@ -116,3 +116,19 @@ def test_frontier_finalists_carry_the_frontier_recipe():
     for name, recipe in RECIPES.items():
         hp = HParams.for_model(name)
         assert {k: hp.flat()[k] for k in recipe} == recipe, name
+
+
+def test_standardised_input_ignores_a_uniform_shift_in_brightness_and_contrast(mnist):
+    """`i` (f8i) standardises each image: a brighter, lower-contrast copy of a digit gives nearly
+    the same output, where the same weights without it (f8a, trained) change their answers."""
+    from effmnist_utils.config import RUNS_DIR
+    digits = mnist[1][0][:64].float() / 255
+    x, shifted = (((p - MEAN) / STD).unsqueeze(1) for p in (digits, 0.3 + 0.5 * digits))
+    f8a, f8i = build_model("f8a").eval(), build_model("f8i").eval()
+    f8a.load_state_dict(torch.load(RUNS_DIR / "f8a_seed1.pt", weights_only=True))
+    f8i.load_state_dict(dict(zip(f8i.state_dict(), f8a.state_dict().values())))  # the same weights
+    with torch.no_grad():
+        assert (f8i(x).exp() - f8i(shifted).exp()).abs().max() < 0.05
+        assert (f8a(x).argmax(1) != f8a(shifted).argmax(1)).sum() > 10
+    with pytest.raises(ValueError, match="'i' .* must be the first token"):
+        LayerNet("c8 i c8 g")
