@@ -383,18 +383,25 @@ def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each le
 
 # --- robustness (issue 19) ----------------------------------------------------------------------
 
-def plot_corruptions(examples: dict[str, torch.Tensor], clean: torch.Tensor | None = None, per_row: int = 8):
+def plot_corruptions(examples: dict[str, torch.Tensor], clean: torch.Tensor | None = None, per_row: int = 6):
     """A grid of corrupted digits: one row per family (`examples`: family -> uint8 N x 28 x 28),
-    the clean images first when given."""
+    the clean images first when given; drawn as one image, which keeps a notebook small."""
     rows = ([("clean", clean)] if clean is not None else []) + list(examples.items())
-    fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 0.8, len(rows) * 0.85), dpi=DPI,
-                             squeeze=False)
-    for (name, images), line in zip(rows, axes):
-        for k, ax in enumerate(line):
-            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([]), ax.set_yticks([])
-        line[0].set_ylabel(name.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
-    fig.subplots_adjust(left=0.2, wspace=0.05, hspace=0.08)
+    gap, side = 2, 28
+    sheet = torch.full((len(rows) * (side + gap), per_row * (side + gap)), 128, dtype=torch.uint8)
+    for r, (_, images) in enumerate(rows):
+        for k in range(per_row):
+            top, left = r * (side + gap), k * (side + gap)
+            sheet[top:top + side, left:left + side] = images[k]
+    # one pixel of a digit per pixel of the figure: noisy images compress badly when resampled
+    fig, ax = plt.subplots(figsize=(sheet.shape[1] / DPI + 1.3, sheet.shape[0] / DPI + 0.2), dpi=DPI)
+    ax.imshow(sheet, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([r * (side + gap) + side / 2 for r in range(len(rows))],
+                  [name.replace("_", " ") for name, _ in rows], fontsize=8)
+    ax.set_xticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.subplots_adjust(left=1.2 / (sheet.shape[1] / DPI + 1.3), right=0.99, top=0.99, bottom=0.01)
     return fig
 
 
@@ -437,14 +444,20 @@ def plot_family_accuracy(rows: list[dict], families: list[str], chosen: tuple[st
     return fig
 
 
-def plot_tradeoff(rows: list[dict], x: str = "val_acc", y: str = "chosen", labels: str = "tag"):
-    """Clean against corrupted accuracy across recipes: one point per row, labelled."""
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=DPI)
+def plot_tradeoff(rows: list[dict], x: str = "val_acc", ys=(("chosen", "chosen families"),
+                                                             ("held_out", "held-out families")),
+                  labels: str = "tag"):
+    """Clean against corrupted accuracy across recipes: per row one point for each of `ys`
+    (key, legend), the points of one recipe joined by a line and labelled once."""
+    fig, ax = plt.subplots(figsize=(8, 4.6), dpi=DPI)
+    for k, (key, name) in enumerate(ys):
+        ax.scatter([r[x] for r in rows], [r[key] for r in rows], color=f"C{k}", label=name, zorder=3)
     for r in rows:
-        ax.scatter(r[x], r[y], color="tab:purple")
-        ax.annotate(r[labels], (r[x], r[y]), fontsize=8, xytext=(3, 2), textcoords="offset points")
-    ax.set(xlabel="clean validation accuracy (%)", ylabel="twin: mean over the chosen families (%)",
-           title="Clean against corrupted accuracy, one point per recipe")
+        ax.plot([r[x]] * len(ys), [r[key] for key, _ in ys], color="grey", linewidth=0.6, zorder=1)
+        ax.annotate(r[labels], (r[x], r[ys[0][0]]), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    ax.set(xlabel="clean validation accuracy (%)", ylabel="validation twin: mean accuracy (%)",
+           title="Clean against corrupted accuracy, one recipe per column of points")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
