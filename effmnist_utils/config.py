@@ -170,7 +170,3 @@ RECIPES: dict[str, dict] = {name: FRONTIER_RECIPE for name in ("f20b", "f8a", "f
 # picks t1e at peak lr 0.01 below 1,000 (its own recipe: the frontier recipe).
 RECIPES.update({name: {**FRONTIER_RECIPE, "lr": 0.02} for name in ("t2a", "t1b")})
 RECIPES["t1e"] = FRONTIER_RECIPE
-
-# The robust < 8K model (plan robust-search, results/search/robust-ranking.md, notebook 10): f8a on
-# each image standardised, with the frontier recipe; its recorded runs are tagged `robust`.
-RECIPES["f8i"] = FRONTIER_RECIPE

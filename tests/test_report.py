@@ -90,13 +90,17 @@ def test_tables_refuse_wrong_parameter_counts_and_no_runs(runs, tmp_path):
 
 def test_recorded_runs_are_full_runs_of_the_models_recipe(runs):
     """Only full-length runs on all 60k images, each with its model's own recipe (the original's
-    for the iterations, RECIPES for the frontier) and no tag, are in the table: no smoke or
-    proxy runs."""
+    for the iterations, RECIPES for the frontier) and no tag, or the robust recipe's finalists
+    (tag `robust`, as plan robust trains them), are in the table: no smoke or proxy runs."""
+    from effmnist_utils.config import RESULTS_DIR
+    from effmnist_utils.plans import robust
+
+    finalists = {p.name: p.hp for p in robust.finalists(RESULTS_DIR)}  # tagged "robust": its recipe
     for r in runs:
         hp = HParams.from_dict(r["hparams"])
         assert hp.optim.epochs == len(r["history"]) == 20, r["name"]
-        assert hp.train_subset == 0 and hp.val_size == 0 and r["tag"] == "", r["name"]
-        assert hp == HParams.for_model(r["model"], seed=r["seed"]), r["name"]
+        assert hp.train_subset == 0 and hp.val_size == 0 and r["tag"] in ("", "robust"), r["name"]
+        assert hp == (finalists[r["name"]] if r["tag"] else HParams.for_model(r["model"], seed=r["seed"])), r["name"]
 
 
 def test_summary_refuses_mixed_recipes(runs):
