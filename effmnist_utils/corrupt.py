@@ -47,8 +47,8 @@ def _eye(n, device):
     return torch.eye(2, device=device).expand(n, 2, 2).clone()
 
 
-def _gauss_kernel(sigma: float, radius: int | None = None) -> torch.Tensor:
-    radius = radius if radius is not None else max(1, math.ceil(3 * sigma))
+def _gauss_kernel(sigma: float) -> torch.Tensor:
+    radius = max(1, math.ceil(3 * sigma))
     k = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
     return k / k.sum()
 
@@ -272,14 +272,19 @@ FAMILIES = {f.__name__: f for f in (
     translate, stripe, fog, spatter, dotted_line, zigzag, canny_edges)}
 
 
+def _family(name: str):
+    if name not in FAMILIES:
+        raise ValueError(f"unknown corruption {name!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
 def corrupt(x: torch.Tensor, family: str, seed: int) -> torch.Tensor:
     """Family `family` applied to float images in [0, 1] (N x 1 x 28 x 28) with random numbers
     from `seed`."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown corruption {family!r}; known: {', '.join(FAMILIES)}")
+    apply = _family(family)
     if x.ndim != 4 or tuple(x.shape[1:]) != (1, SIZE, SIZE):
         raise ValueError(f"expected images N x 1 x {SIZE} x {SIZE}, got {tuple(x.shape)}")
-    return FAMILIES[family](x, torch.Generator().manual_seed(seed))
+    return apply(x, torch.Generator().manual_seed(seed))
 
 
 CHUNK = 2000  # images corrupted at once; part of the suite's definition (one generator runs on)
@@ -289,11 +294,9 @@ def corrupt_u8(images_u8: torch.Tensor, family: str, seed: int, device="cpu") ->
     """uint8 images N x 28 x 28 (MNIST's) corrupted by `family` in chunks of CHUNK images on
     `device` (one generator runs through the chunks in order), rounded back to uint8 on the CPU,
     as a saved data set would be."""
-    g = torch.Generator().manual_seed(seed)
-    if family not in FAMILIES:
-        raise ValueError(f"unknown corruption {family!r}; known: {', '.join(FAMILIES)}")
+    apply, g = _family(family), torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, len(images_u8), CHUNK):
         x = images_u8[start:start + CHUNK].to(device).float().unsqueeze(1) / 255
-        out.append((FAMILIES[family](x, g) * 255).round().clamp(0, 255).to(torch.uint8).squeeze(1).cpu())
+        out.append((apply(x, g) * 255).round().clamp(0, 255).to(torch.uint8).squeeze(1).cpu())
     return torch.cat(out) if out else images_u8.clone()

@@ -19,6 +19,7 @@ import torch
 from .config import RUNS_DIR
 from .digits import prepare_digit
 from .models import build_model, count_params
+from .runs import variant
 
 OPSET = 17
 INT8_GOAL_BYTES = 12_000  # the goal for the int8 f8a file: "under 12 KB"
@@ -38,7 +39,7 @@ def find_run(model: str = "f8a", runs: str | Path | None = None) -> Path:
     found = []
     for path in runs.glob(f"{model}_seed*.json"):
         record = json.loads(path.read_text())
-        if record.get("name", "").rsplit("_seed", 1)[0] == model and path.with_suffix(".pt").is_file():
+        if "name" in record and variant(record) == model and path.with_suffix(".pt").is_file():
             found.append((int(record["seed"]), path))
     if not found:
         raise DeployError(f"no recorded run of {model} (JSON + .pt) in {runs}; pass --run with the "

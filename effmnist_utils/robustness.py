@@ -28,6 +28,8 @@ from .config import RUNS_DIR, VAL_SIZE
 from .corrupt import CHUNK, FAMILIES, corrupt_u8
 from .data import load_mnist
 from .loaders import EVAL_BATCH_SIZE, DeviceLoader, validation_split
+from .loop import evaluate as evaluate_loader
+from .runs import variant
 from .runtime import cpu_model
 
 # Fixed before any model was scored: one of each related pair is held out.
@@ -63,19 +65,13 @@ def clean_images(split: str, data_dir=None) -> tuple[torch.Tensor, torch.Tensor]
 @lru_cache(maxsize=32)
 def suite_images(split: str, family: str, data_dir=None) -> torch.Tensor:
     """The uint8 images of one family of a suite (deterministic: seeded by split and family)."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown corruption {family!r}; known: {', '.join(FAMILIES)}")
     images, _ = clean_images(split, data_dir)
     return corrupt_u8(images, family, SPLITS[split] + list(FAMILIES).index(family))
 
 
-@torch.no_grad()
 def accuracy(model, images_u8, labels, device="cpu") -> float:
     """The share of `images_u8` (uint8 N x 28 x 28) that `model` labels right."""
-    loader = DeviceLoader(images_u8, labels, EVAL_BATCH_SIZE, device)
-    model.eval()
-    correct = sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
-    return correct / len(labels)
+    return evaluate_loader(model, DeviceLoader(images_u8, labels, EVAL_BATCH_SIZE, device))[1]
 
 
 def evaluate(model, split: str = "val", device="cpu", data_dir=None, families=tuple(FAMILIES)) -> dict:
@@ -173,11 +169,11 @@ def summarise(scores: list[dict]) -> list[dict]:
     its seeds, the means over families and the seeds; fewest parameters first."""
     groups = defaultdict(list)
     for s in scores:
-        groups[s["name"].rsplit("_seed", 1)[0]].append(s)
+        groups[variant(s)].append(s)
     rows = []
-    for variant, ss in groups.items():
+    for name, ss in groups.items():
         mean = lambda get: 100 * statistics.mean(get(s) for s in ss)  # noqa: E731
-        rows.append({"variant": variant, "model": ss[0]["model"], "params": ss[0]["params"],
+        rows.append({"variant": name, "model": ss[0]["model"], "params": ss[0]["params"],
                      "split": ss[0]["split"], "seeds": sorted(s["seed"] for s in ss),
                      "clean": mean(lambda s: s["clean"]),
                      "families": {f: mean(lambda s, f=f: s["families"][f]) for f in FAMILIES},
