@@ -479,15 +479,39 @@ def test_serve_serves_the_page_with_the_types_browsers_need(tmp_path):
     assert types[""].startswith("text/html")
 
 
+def _int8_graph(path):
+    """(the graph without its numbers, {initializer: array}) of an ONNX file."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    del model.graph.initializer[:]
+    return model.SerializeToString(), weights
+
+
 @pytest.mark.slow
 def test_the_committed_model_is_what_export_writes(tmp_path):
-    """web/'s int8 model is, byte for byte, what `export --int8` writes from the recorded run today:
-    it cannot go stale silently."""
+    """web/'s int8 model is what `export --int8` writes from the recorded run today: the same graph
+    (every node, attribute, input and output) and the same numbers, each quantised integer within
+    one step (or 0.01 %) and each scale within 0.01 % (calibration's float sums round differently on other CPU
+    models, which moves a few rounding boundaries), so it cannot go stale silently: a retrained
+    run or another quantisation moves far more than that."""
     pytest.importorskip("onnxruntime")
     from effmnist_utils.deploy import export_run
 
     fresh = export_run(RUN, tmp_path, int8=True)["int8"]
     assert fresh.name == web.MODEL_FILE
-    assert fresh.read_bytes() == (web.WEB_DIR / web.MODEL_FILE).read_bytes(), (
-        f"web/{web.MODEL_FILE} differs from a fresh export: run `python -m effmnist_utils export "
-        f"{RUN.relative_to(web.REPO_ROOT)} --int8` and copy exports/{web.MODEL_FILE} to web/")
+    fix = (f"run `python -m effmnist_utils export {RUN.relative_to(web.REPO_ROOT)} --int8` and copy "
+           f"exports/{web.MODEL_FILE} to web/")
+    (graph, weights), (committed_graph, committed) = _int8_graph(fresh), _int8_graph(web.WEB_DIR / web.MODEL_FILE)
+    assert graph == committed_graph and weights.keys() == committed.keys(), f"the graph differs: {fix}"
+    for name, value in weights.items():
+        old = committed[name]
+        assert value.dtype == old.dtype and value.shape == old.shape, f"{name} differs: {fix}"
+        if np.issubdtype(value.dtype, np.integer):
+            steps = np.abs(value.astype(np.int64) - old.astype(np.int64))
+            allowed = np.maximum(1, 1e-4 * np.abs(old.astype(np.int64)))  # int32 biases: their scale's 0.01 %
+            assert (steps <= allowed).all(), f"{name} moves by up to {steps.max()} steps: {fix}"
+        else:
+            np.testing.assert_allclose(value, old, rtol=1e-4, err_msg=f"{name} differs: {fix}")
