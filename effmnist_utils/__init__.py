@@ -19,7 +19,7 @@ from .models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, It
                      build_model, count_params, layer_receptive_fields, layer_table, receptive_field,
                      spec_diff)
 from .plots import (confusion_matrix, plot_augmented, plot_confident_mistakes, plot_confusion, plot_curves,
-                    plot_feature_maps, plot_filters, plot_levers, plot_misclassified, plot_params_vs_accuracy,
+                    plot_feature_maps, plot_filters, plot_lever_times, plot_levers, plot_misclassified, plot_params_vs_accuracy,
                     plot_receptive_field, plot_speedrun, show_images)
 from .runs import compare_with_recorded, describe_run, load_runs, recorded_times, train_run
 from .runtime import pick_device

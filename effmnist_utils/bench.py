@@ -1,14 +1,18 @@
 """Side-by-side speed of the original study's per-sample pipeline and the fast loader (a
 benchmark, not a test), through the one training loop (`loop.fit`).
 
-Each variant trains the same model for the same number of batches in one process on one device
-(after untimed warm-up steps), in alternating rounds so that drift in the machine's speed hits
-all alike. Nothing is written unless asked (`save_bench`, `bench --record`).
+Each variant trains the same model for the same number of batches on one device (after untimed
+warm-up steps), in alternating rounds so that drift in the machine's speed hits all alike, each
+measurement in a fresh process: one lever (`allocator="keep"`) lasts for a process's life, and
+none may inherit another's compiled code or memory. Nothing is written unless asked
+(`save_bench`, `bench --record`).
 """
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,33 +23,49 @@ from .data import load_mnist
 from .loaders import DeviceLoader, make_data
 from .loop import evaluate, fit
 from .models import build_model
-from .runtime import as_device, device_name, seed_everything, synchronize
+from .runtime import as_device, cpu_model, device_name, seed_everything, synchronize
 
-# The levers timed against the original pipeline: name -> settings on top of the original recipe
-VARIANTS = {"reference": {"loader": "reference"}, "fast": {},
-            "fast+compile": {"compile_mode": "default"}, "fast+bf16": {"precision": "bf16"}}
+# The levers timed against the original pipeline: name -> settings on top of the original recipe.
+# "keep" (glibc keeps freed memory) changes no number; compile and bf16 change the last digits.
+KEEP = {"allocator": "keep"}
+VARIANTS = {"reference": {"loader": "reference"}, "reference+keep": {"loader": "reference", **KEEP},
+            "fast": {}, "fast+keep": KEEP, "fast+keep+compile": {**KEEP, "compile_mode": "default"},
+            "fast+keep+bf16": {**KEEP, "precision": "bf16"}}
 EVAL_BATCHES = (1000, 256)  # why 256 is the default evaluation batch
 
 
-def _train_rate(hp: HParams, data, warmup: int, device) -> float:
-    """Images per second of one epoch of `data.train` (`batches` batches), after `warmup`
-    untimed steps: fit's own clock, evaluation apart."""
+def train_rate(hp: HParams, warmup: int, device="cpu", data_dir=None) -> float:
+    """Images per second of one epoch of `hp`'s training data, after `warmup` untimed steps:
+    fit's own clock, evaluation apart. In this process (`_train_rate_apart`: in a fresh one)."""
+    device = as_device(device)
+    data = make_data(device, data_dir, hp.optim.batch_size, 1, 0, hp.train_subset, hp.loader, hp.augment)
     seed_everything(hp.seed)
     model = build_model(hp.model).to(device)
     history = fit(model, data, hp, progress=False, evaluate_every_epoch=False, warm_up_steps=warmup)
     return data.train.num_images / history[0]["train_seconds"]
 
 
+def _train_rate_apart(hp: HParams, warmup: int, device: str, data_dir) -> float:
+    code = ("import json, sys; from effmnist_utils.bench import train_rate; "
+            "from effmnist_utils.config import HParams; a = json.load(sys.stdin); "
+            "print(train_rate(HParams.from_dict(a['hp']), a['warmup'], a['device'], a['data_dir']))")
+    args = {"hp": hp.to_dict(), "warmup": warmup, "device": device,
+            "data_dir": None if data_dir is None else str(data_dir)}
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(args), capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise RuntimeError(f"the benchmark's process for {hp} failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def _train_rates(model_name, variants, rounds, batches, warmup, batch_size, device, data_dir, progress):
     hps = {name: HParams.for_model(model_name, epochs=1, batch_size=batch_size,
                                    train_subset=batches * batch_size).with_(**VARIANTS[name])
            for name in variants}
-    data = {name: make_data(device, data_dir, batch_size, 1, 0, hp.train_subset, hp.loader, hp.augment)
-            for name, hp in hps.items()}
     rates = {name: [] for name in variants}
     for r in range(rounds):
         for name in variants:
-            rates[name].append(_train_rate(hps[name], data[name], warmup, device))
+            rates[name].append(_train_rate_apart(hps[name], warmup, str(device), data_dir))
             if progress:
                 print(f"round {r + 1}/{rounds} {name:>13}: {rates[name][-1]:8.0f} img/s", flush=True)
     return rates
@@ -72,7 +92,7 @@ def bench(model_name="iter6", batches=100, rounds=3, warmup=10, batch_size=128, 
                          progress)
     median = {k: statistics.median(v) for k, v in rates.items()}
     _, (x_test, y_test), _ = load_mnist(data_dir)
-    return {"model": model_name, "device": device_name(device), "torch": torch.__version__,
+    return {"model": model_name, "device": device_name(device), "cpu": cpu_model(), "torch": torch.__version__,
             "batches": batches, "batch_size": batch_size, "rounds": rounds,
             "train_img_per_s": median, "train_img_per_s_all": rates,
             "ratio_vs_reference": {k: v / median["reference"] for k, v in median.items()},
@@ -116,6 +136,7 @@ def render_bench(benches: list[dict]) -> str:
     for b in benches:
         rate, ev, ref = b["train_img_per_s"], b["eval_img_per_s"], b["train_img_per_s"]["reference"]
         cells = [f"{rate[v]:,.0f} ({rate[v] / ref:.2f}×)" if v in rate else "—" for v in shown]
-        lines.append(f"| {b['device']} | {b['model']} | {ref:,.0f} | " + " | ".join(cells) + " | "
+        where = b["device"] + (f", {b['cpu']}" if b["device"].startswith("cpu") and "cpu" in b else "")
+        lines.append(f"| {where} | {b['model']} | {ref:,.0f} | " + " | ".join(cells) + " | "
                      + " / ".join(f"{ev[str(k)]:,.0f}" for k in EVAL_BATCHES) + " |")
     return "\n".join(lines)

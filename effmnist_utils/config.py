@@ -27,6 +27,7 @@ GPU_RUNS_DIR = RESULTS_DIR / "gpu"  # one run per notebook model on a GPU, for t
 # results/ is a deliberate act (--record, or an explicit out_dir / --out-dir).
 SCRATCH_DIR = Path("effmnist-runs")
 COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune-no-cudagraphs")  # "": eager
+ALLOCATORS = ("default", "keep")  # "keep": the C allocator keeps freed memory (runtime.keep_freed_memory)
 
 
 def record_dir(sub: str = "") -> Path:
@@ -88,11 +89,14 @@ class HParams:
     channels_last: bool = False  # NHWC memory format for the model and its training batches
     compile_mode: str = ""  # torch.compile mode (COMPILE_MODES) for training steps; "": eager
     cudnn_benchmark: bool = False  # let cuDNN time its algorithms and pick the fastest (CUDA)
+    # a speed lever that changes no number: where the host's memory comes from
+    allocator: str = "default"  # "keep": glibc keeps the memory it frees (runtime.keep_freed_memory)
 
     def __post_init__(self):
         _one_of("loader", self.loader, ("fast", "reference"))
         _one_of("precision", self.precision, ("fp32", "bf16"))
         _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
+        _one_of("allocator", self.allocator, ALLOCATORS)
         if self.loader == "reference" and self.augment != Augment():
             raise ValueError("augmentation settings other than the original's need loader='fast' "
                              "(the original's per-sample pipeline knows only its own)")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import HParams, Optim
-from .runtime import autocast, synchronize
+from .runtime import autocast, keep_freed_memory, synchronize
 
 
 class TrainingError(RuntimeError):
@@ -118,7 +118,7 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
     synchronize(device)
     start = time.perf_counter()
     for i, (x, y) in enumerate(bar):
-        loss, out = train_step(step_model or model, optimizer, _layout(x, hp), y, hp.precision,
+        loss, out = train_step(model if step_model is None else step_model, optimizer, _layout(x, hp), y, hp.precision,
                                hp.optim.label_smoothing)
         if hp.optim.schedule == "onecycle":
             scheduler.step()
@@ -208,6 +208,8 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     exactly as an uninterrupted run (same device).
     """
     torch.backends.cudnn.benchmark = hp.cudnn_benchmark  # process-wide: set by every run
+    if hp.allocator == "keep":
+        keep_freed_memory()  # process-wide and for good: later runs of this process keep it too
     if hp.channels_last:
         model.to(memory_format=torch.channels_last)
     step_model = model

@@ -1,6 +1,7 @@
 """Stateless plots: each takes data (a history, predictions, images) and returns a figure."""
 from __future__ import annotations
 
+import math
 import statistics
 import textwrap
 
@@ -376,6 +377,35 @@ def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each le
     ax.set_xlabel("change in validation accuracy (points)", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lever_times(rows: list[dict], noise: float = 0.1, title: str = "What each lever did to the training time"):
+    """Each lever's speed-up (training seconds before / after, log scale) as a horizontal bar
+    labelled with the lever and, at the bar's end, its change in validation accuracy; within
+    ±`noise` (a same-run's timing varies by about ±10 %) a bar is grey, faster green, slower red.
+    `rows`: `sweeps.lever_steps` with training seconds."""
+    if not rows or any(r["seconds_before"] is None or r["seconds_after"] is None for r in rows):
+        raise ValueError("plot_lever_times needs lever rows with training seconds (sweeps.lever_steps of timed runs)")
+    speedups = [r["seconds_before"] / r["seconds_after"] for r in rows]
+    colours = ["grey" if abs(math.log(x)) <= math.log(1 + noise) else "tab:green" if x > 1 else "tab:red"
+               for x in speedups]
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1.0), dpi=DPI)
+    ax.axvspan(1 / (1 + noise), 1 + noise, color="grey", alpha=0.2, label=f"timing noise: ±{noise:.0%}")
+    bars = ax.barh(range(len(rows)), [math.log2(x) for x in speedups], color=colours, height=0.7)
+    ax.bar_label(bars, labels=[f"{x:.2f}×, {r['delta']:+.2f} pts" for x, r in zip(speedups, rows)],
+                 padding=2, fontsize=6)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [r["lever"] for r in rows], fontsize=6)
+    ax.invert_yaxis()
+    span = max(math.log2(1 + noise), *(abs(math.log2(x)) for x in speedups))
+    ticks = [t for t in (0.25, 0.5, 1, 2, 4) if abs(math.log2(t)) <= 1.6 * span]
+    ax.set_xticks([math.log2(t) for t in ticks], [f"{t:g}×" for t in ticks], fontsize=7)
+    ax.set(xlim=(-1.6 * span, 1.6 * span))
+    ax.set_xlabel("speed-up of training (seconds before / after; right is faster)", fontsize=8)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

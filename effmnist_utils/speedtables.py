@@ -24,9 +24,11 @@ def describe(hp: HParams) -> str:
         hp.augment, f"augment {hp.augment}")
     o = hp.optim
     return ", ".join([hp.model, f"{o.epochs} epochs", f"batch {o.batch_size}",
-                      f"one-cycle peak lr {o.lr:g}", aug, hp.precision]
+                      f"one-cycle peak lr {o.lr:g}"] + ["Nesterov SGD"] * (o.optimizer == "sgd")
+                     + [f"label smoothing {o.label_smoothing:g}"] * bool(o.label_smoothing) + [aug, hp.precision]
                      + ["channels_last"] * hp.channels_last + ["cudnn.benchmark"] * hp.cudnn_benchmark
-                     + [f"compile {hp.compile_mode}"] * bool(hp.compile_mode))
+                     + [f"compile {hp.compile_mode}"] * bool(hp.compile_mode)
+                     + ["freed memory kept"] * (hp.allocator == "keep"))
 
 
 def device_kind(record: dict) -> str:
@@ -59,7 +61,17 @@ def _summary(device: str, name: str, rs: list[dict]) -> dict:
             "test_mean": mean, "test_min": min(test), "val_mean": statistics.mean(val) if val else None,
             "train_seconds": secs, "load_seconds": statistics.mean(r["load_seconds"] for r in rs),
             "warm_up_seconds": statistics.mean(r["warm_up_seconds"] for r in rs),
-            "goal_seconds": limit, "met": not misses, "misses": misses}
+            "goal_seconds": limit, "met": not misses, "misses": misses, "cpus": _cpus(rs)}
+
+
+def _cpus(rs: list[dict]) -> str:
+    """The CPU models a group's runs were timed on (records older than the field: "not recorded")."""
+    return " + ".join(sorted({r.get("cpu") or "not recorded" for r in rs}))
+
+
+def _where(summary: dict) -> str:
+    """The device, and for a CPU the model(s) it was timed on: the seconds are that machine's."""
+    return summary["device"] + (f", {summary['cpus']}" if summary["kind"] == "cpu" else "")
 
 
 def _recipe(summary: dict) -> str:
@@ -80,7 +92,7 @@ def render_speed_table(summaries: list[dict]) -> str:
         goal = (f"mean ≥ {GOAL_MEAN:.2f} %, every seed ≥ {GOAL_MIN:.2f} %, ≤ {s['goal_seconds']:g} s"
                 if s["goal_seconds"] else "no goal for this device")
         met = f"yes ({goal})" if s["met"] else f"no: {'; '.join(s['misses'])} ({goal})"
-        rows.append(f"| {s['device']} | {_recipe(s)} | {s['params']:,} | {', '.join(map(str, s['seeds']))} "
+        rows.append(f"| {_where(s)} | {_recipe(s)} | {s['params']:,} | {', '.join(map(str, s['seeds']))} "
                     f"| {accs} | {s['test_mean']:.2f} % | {s['test_min']:.2f} % | {_seconds(s['train_seconds'])} "
                     f"| {s['load_seconds']:.1f} / {s['warm_up_seconds']:.1f} | {met} |")
     return markdown("| device | recipe | params | seeds | test accuracy per seed | mean | min | training s "
@@ -89,11 +101,12 @@ def render_speed_table(summaries: list[dict]) -> str:
 
 def render_search(summaries: list[dict]) -> str:
     """A search on the validation split: each candidate's recipe, validation accuracy (mean over
-    its seeds) and mean training seconds, in the order given."""
-    return markdown("| run | recipe | params | seeds | val acc (mean) | training s (mean) | warm-up s |",
-                    "llrlrrr",
+    its seeds), mean training seconds and the CPU model they were timed on, in the order given."""
+    return markdown("| run | recipe | params | seeds | val acc (mean) | training s (mean) | warm-up s | timed on |",
+                    "llrlrrrl",
                     [f"| {s['variant']} | {_recipe(s)} | {s['params']:,} | {', '.join(map(str, s['seeds']))} "
-                     f"| {s['val_mean']:.2f} % | {s['train_seconds']:.1f} | {s['warm_up_seconds']:.1f} |"
+                     f"| {s['val_mean']:.2f} % | {s['train_seconds']:.1f} | {s['warm_up_seconds']:.1f} "
+                     f"| {_where(s)} |"
                      for s in summaries])
 
 

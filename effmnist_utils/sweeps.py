@@ -58,29 +58,42 @@ def render_ranking(rows: list[dict]) -> str:
 
 
 def by_variant(records: list[dict]) -> dict[str, dict]:
-    """variant (a run's name without its seed) -> mean final validation accuracy (%) and mean
-    training seconds over its recorded seeds, and the seeds."""
+    """variant (a run's name without its seed) -> mean final validation accuracy (%), the CPU
+    model its seeds were timed on (None if several; records older than the field count as one,
+    "not recorded"), their mean training seconds (None if untimed or timed on several CPUs),
+    and the seeds."""
     groups = defaultdict(list)
     for r in records:
         groups[variant(r)].append(r)
-    return {v: {"val": statistics.mean(100 * r["history"][-1]["val_acc"] for r in rs),
-                "seconds": statistics.mean(r["train_seconds"] for r in rs) if all(
-                    "train_seconds" in r for r in rs) else None,
-                "seeds": sorted(r["seed"] for r in rs)} for v, rs in groups.items()}
+    out = {}
+    for v, rs in groups.items():
+        cpus = {r.get("cpu") or "not recorded" for r in rs}
+        cpu = cpus.pop() if len(cpus) == 1 else None
+        timed = cpu is not None and all("train_seconds" in r for r in rs)
+        out[v] = {"val": statistics.mean(100 * r["history"][-1]["val_acc"] for r in rs), "cpu": cpu,
+                  "seconds": statistics.mean(r["train_seconds"] for r in rs) if timed else None,
+                  "seeds": sorted(r["seed"] for r in rs)}
+    return out
 
 
 def lever_steps(records: list[dict], steps: list[tuple[str, str, str]]) -> list[dict]:
     """What each lever measured: `steps` are (lever, variant before, variant after), a variant
     being a run's name without its seed; each row gives both variants' final validation accuracy
-    (mean over their seeds), the difference in points and both training times."""
+    (mean over their seeds), the difference in points and both training times: None for both
+    unless both variants were timed on one and the same CPU model (seconds of two machines
+    measure the machines, not the lever)."""
     known = by_variant(records)
     missing = [v for _, a, b in steps for v in (a, b) if v not in known]
     if missing:
         raise ValueError(f"no recorded run of {', '.join(missing)}; run its plan first")
-    return [{"lever": lever, "before": a, "after": b, "val_before": known[a]["val"],
-             "val_after": known[b]["val"], "delta": known[b]["val"] - known[a]["val"],
-             "seconds_before": known[a]["seconds"], "seconds_after": known[b]["seconds"]}
-            for lever, a, b in steps]
+    rows = []
+    for lever, a, b in steps:
+        comparable = known[a]["cpu"] is not None and known[a]["cpu"] == known[b]["cpu"]
+        rows.append({"lever": lever, "before": a, "after": b, "val_before": known[a]["val"],
+                     "val_after": known[b]["val"], "delta": known[b]["val"] - known[a]["val"],
+                     "seconds_before": known[a]["seconds"] if comparable else None,
+                     "seconds_after": known[b]["seconds"] if comparable else None})
+    return rows
 
 
 def render_lever_steps(rows: list[dict], seconds: bool = False) -> str:
@@ -94,6 +107,7 @@ def render_lever_steps(rows: list[dict], seconds: bool = False) -> str:
                 f"{r['val_after']:.2f} % | {r['delta']:+.2f} |")
         if seconds:
             a, b = r["seconds_before"], r["seconds_after"]
-            line += f" {a:.1f} → {b:.1f} | {a / b:.2f}× |"
+            line += (f" {a:.1f} → {b:.1f} | {a / b:.2f}× |" if a and b else
+                     " not comparable: timed on different CPUs | — |")
         lines.append(line)
     return markdown(head, aligns, lines)

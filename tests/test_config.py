@@ -50,7 +50,7 @@ def test_unknown_settings_are_all_named():
     ({"epochs": 0}, "epochs"), ({"batch_size": -1}, "batch_size"), ({"step_size": 0}, "step_size"),
     ({"optimizer": "lion"}, "optimizer"), ({"schedule": "cosine"}, "schedule"), ({"lr": 0}, "lr"),
     ({"label_smoothing": 1.0}, "label_smoothing"), ({"precision": "fp16"}, "precision"),
-    ({"loader": "slow"}, "loader"),
+    ({"loader": "slow"}, "loader"), ({"allocator": "jemalloc"}, "allocator"),
 ])
 def test_invalid_values_are_refused_naming_the_setting(settings, named):
     """Out-of-range or unknown values are refused when the HParams is built, naming the setting
@@ -144,7 +144,8 @@ def test_every_recorded_kind_of_run_is_there():
 
 
 # Augmentation levers added by the robustness study (issue 19), off by default: earlier records lack them.
-ADDED_LATER = {"augment": {"scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"}}
+ADDED_LATER = {"augment": {"scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"},
+               "": {"allocator"}}  # "": HParams' own settings
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -159,7 +160,9 @@ def test_results_file_loads_and_is_named_by_its_hparams(path):
         missing = set(full[group]) - set(record["hparams"][group])
         assert missing <= ADDED_LATER.get(group, set()), missing
         full[group] = {k: v for k, v in full[group].items() if k not in missing}
-    assert full == record["hparams"]
+    missing = set(full) - set(record["hparams"])
+    assert missing <= ADDED_LATER[""], missing
+    assert {k: v for k, v in full.items() if k not in missing} == record["hparams"]
     assert record["name"] == run_name(hp, record["tag"]) == path.stem
     assert (record["model"], record["seed"]) == (hp.model, hp.seed)
     assert len(record["history"]) == (1 if "migrated" in record else hp.optim.epochs)

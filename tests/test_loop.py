@@ -1,6 +1,10 @@
 """The training loop: reproducibility, exact resume, refusals, bf16 autocast, and real accuracy."""
+import json
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +35,32 @@ def test_same_seed_same_history(short_run, tmp_path):
     _assert_same_weights(again.state_dict(), weights)
     _, other, _, _ = train_run(SHORT.with_(seed=2), "cpu", out_dir=tmp_path / "b", progress=False)
     assert without_timing(other) != without_timing(history)
+
+
+@pytest.mark.slow
+def test_keeping_freed_memory_changes_no_number(short_run, tmp_path):
+    """allocator="keep" (glibc keeps freed memory: a speed lever) trains exactly the same losses,
+    accuracies and weights. In a child process: the setting lasts for the process's life."""
+    _, model, history, _ = short_run
+    code = ("import sys; sys.path.insert(0, 'tests'); from helpers import SHORT; "
+            "from effmnist_utils.runs import train_run; "
+            f"train_run(SHORT.with_(allocator='keep'), 'cpu', out_dir={str(tmp_path)!r}, progress=False)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=300)
+    record = json.loads((tmp_path / f"{run_name(SHORT)}.json").read_text())
+    assert record["hparams"]["allocator"] == "keep"
+    assert without_timing(record["history"]) == without_timing(history)
+    _assert_same_weights(torch.load(tmp_path / f"{run_name(SHORT)}.pt", weights_only=True), model.state_dict())
+
+
+def test_keep_freed_memory_names_the_fix_without_glibc(monkeypatch):
+    """Where the C library has no mallopt (macOS, Windows) "keep" is refused, naming the default."""
+    from effmnist_utils import runtime
+
+    def no_libc(name):
+        raise OSError(name)
+    monkeypatch.setattr(runtime.ctypes, "CDLL", no_libc)
+    with pytest.raises(ValueError, match="allocator 'keep' needs Linux.*use allocator='default'"):
+        runtime.keep_freed_memory()
 
 
 @pytest.mark.slow
@@ -100,6 +130,32 @@ def test_non_finite_loss_stops_the_run():
     model.register_forward_hook(lambda module, inputs, output: output * float("nan"))
     with pytest.raises(TrainingError, match="learning rate"):
         fit(model, data, HParams.for_model("iter6", epochs=1, train_subset=256), progress=False)
+
+
+def test_a_step_model_without_len_takes_the_steps():
+    """torch.compile's wrapper raises on len() (so bool() of it raises too): the epoch must take
+    its steps through the wrapper it is given, never test the wrapper's truth."""
+    class Wrapper(torch.nn.Module):  # like OptimizedModule: forwards to the model, refuses len()
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.inner(x)
+
+        def __len__(self):
+            raise TypeError("no len()")
+
+    from effmnist_utils.loop import train_epoch
+    hp = HParams.for_model("iter6", epochs=1, train_subset=256)
+    data = make_data("cpu", batch_size=hp.optim.batch_size, train_subset=256)
+    model = build_model("iter6")
+    wrapper = Wrapper(model)
+    optimizer = make_optimizer(model, hp.optim)
+    train_epoch(model, optimizer, make_scheduler(optimizer, hp.optim, len(data.train)), data.train, hp, 1,
+                False, wrapper)
+    assert wrapper.calls == len(data.train)
 
 
 @pytest.mark.slow

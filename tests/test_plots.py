@@ -1,6 +1,7 @@
 """The drawing helpers of issue 17 (what the network sees, the speedrun and lever charts): each
 figure is checked for what it must show, on untrained models, synthetic digits and the recorded
 runs' JSON (no training, no MNIST)."""
+import math
 import re
 
 import matplotlib
@@ -270,3 +271,21 @@ def test_levers_one_bar_per_row_on_a_band_of_the_noise(lever_rows, noise):
     assert labels[0] == "f8a: one-cycle lr (peak 0.01) instead of the original step schedule"
     tiny = plots.plot_levers([{**lever_rows[0], "lever": "t1c: peak lr 0.01 -> 0.02", "after": "t1c-oc02-e8"}])
     assert [t.get_text() for t in tiny.axes[0].get_yticklabels()] == ["t1c: peak lr 0.01 -> 0.02"]  # named once
+
+
+def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():
+    """One bar per lever: log2 of its speed-up, green faster than the noise, red slower, grey
+    within it, labelled with the speed-up and the accuracy change; rows without seconds refused."""
+    row = {"lever": "x", "before": "a", "after": "b", "val_before": 99.0, "val_after": 99.1, "delta": 0.1}
+    rows = [{**row, "lever": "2x", "seconds_before": 40.0, "seconds_after": 20.0},
+            {**row, "lever": "same", "seconds_before": 40.0, "seconds_after": 38.0},
+            {**row, "lever": "slower", "seconds_before": 20.0, "seconds_after": 40.0, "delta": -0.2}]
+    ax = plots.plot_lever_times(rows, noise=0.1).axes[0]
+    bars = ax.containers[0]
+    assert [b.get_width() for b in bars] == pytest.approx([1.0, math.log2(40 / 38), -1.0])
+    assert [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars] == [
+        matplotlib.colors.to_hex(c) for c in ("tab:green", "grey", "tab:red")]
+    assert [t.get_text() for t in ax.texts] == ["2.00×, +0.10 pts", "1.05×, +0.10 pts", "0.50×, -0.20 pts"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2x", "same", "slower"]
+    with pytest.raises(ValueError, match="training seconds"):
+        plots.plot_lever_times([{**rows[0], "seconds_after": None}])

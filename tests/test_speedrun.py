@@ -66,6 +66,17 @@ def test_speed_table_shows_goal_and_misses():
     assert not T.summarise([_rec(1, 0.996)])[0]["met"]  # one seed is not five
 
 
+def test_tables_say_which_cpu_timed_a_row():
+    """Seconds are a machine's: each CPU row names its CPU model(s); records older than the field
+    say "not recorded"."""
+    rows = T.summarise([{**_rec(1, 0.994, val=0.994), "cpu": "Intel X"}, {**_rec(2, 0.994, val=0.994), "cpu": "AMD Y"},
+                        _rec(3, 0.994, val=0.994), _rec(1, 0.994, kind="cuda", val=0.994)])
+    cpu_line, cuda_line = T.render_search(rows).splitlines()[2:]
+    assert cpu_line.endswith("| cpu (fake), AMD Y + Intel X + not recorded |")
+    assert cuda_line.endswith("| cuda (fake) |")
+    assert T.render_speed_table(rows).splitlines()[2].startswith("| cpu (fake), AMD Y + Intel X + not recorded |")
+
+
 def test_the_rule_takes_the_fastest_qualifying_run_then_the_fastest_close_one():
     rows = T.summarise([_rec(1, 0.99, 20.0, name="fast-slow", val=0.9960),
                         _rec(1, 0.99, 10.0, name="fast-wrong", val=0.9930),

@@ -50,3 +50,17 @@ def test_lever_steps_measure_after_minus_before_over_seeds():
     assert "×" not in sweeps.render_lever_steps(rows)  # no speed columns unless asked
     with pytest.raises(ValueError, match="no recorded run of m-c"):
         sweeps.lever_steps(recs, [("lever y", "m-a", "m-c")])
+
+
+def test_lever_steps_compare_seconds_only_on_one_cpu_model():
+    """Seconds of two machines measure the machines: a variant timed on two CPU models, or two
+    variants timed on different ones, give no speed-up; the accuracy is still compared."""
+    def on(name, cpu, seconds):
+        return {**_record(name, 0.99, seconds=seconds), "cpu": cpu}
+    recs = [on("m-a_seed1", "Intel", 20.0), on("m-b_seed1", "AMD", 10.0),
+            on("m-c_seed1", "Intel", 30.0), on("m-c_seed2", "AMD", 40.0), on("m-d_seed1", "Intel", 5.0)]
+    rows = sweeps.lever_steps(recs, [("across", "m-a", "m-b"), ("mixed", "m-c", "m-d"), ("same", "m-a", "m-d")])
+    assert [(r["seconds_before"], r["seconds_after"]) for r in rows] == [(None, None), (None, None), (20.0, 5.0)]
+    table = sweeps.render_lever_steps(rows, seconds=True)
+    assert "| across | m-a → m-b | 99.00 % | 99.00 % | +0.00 | not comparable: timed on different CPUs | — |" in table
+    assert "| same | m-a → m-d | 99.00 % | 99.00 % | +0.00 | 20.0 → 5.0 | 4.00× |" in table

@@ -40,7 +40,11 @@ BF = {"precision": "bf16", "channels_last": True}
 # The CPU search (2 cores). Stage 1: the lever ladder, one change at a time from the frontier
 # recipe compressed to 5 epochs; stage 2: the speed-shaped model's epochs, augmentation, batch
 # and depth; stage 3: more epochs at batch 512, peak lr, another shape; stage 4: a second seed
-# of a close call, compile.
+# of a close call, compile. Stage 5, over seeds 1-3 (its deltas are the size of one seed's noise):
+# the time that stage 4's runs left inside the goal spent on epochs (10 to 16, at batch 512 and
+# 1024), and two levers of the fastest CIFAR-10 scripts: label smoothing, Nesterov SGD. Stage 6,
+# over seeds 1-3 on a CPU with AMX units (the search's CPU column says which), with glibc keeping
+# freed memory (a lever that changes no number; `bench` measures it side by side): 16 and 20 epochs.
 CPU_STAGES = {
     "1": {"e5-b128-aug": timed("f8a", batch_size=128, lr=0.01, augment=ORIG),
           "e5-b256-aug": timed("f8a", augment=ORIG),
@@ -58,14 +62,21 @@ CPU_STAGES = {
           "e6-b512-bf16-cl": timed("fastpool", 6, 512, 0.02, **BF)},
     "4": {"e10-b512-bf16-cl-aug-compile": timed("fast", 10, 512, 0.02, ORIG, compile_mode="default", **BF),
           "e5-b256": timed("fast")},
+    "5": {f"e{e}-b512-bf16-cl-aug": timed("fast", e, 512, 0.02, ORIG, **BF) for e in (10, 12, 14, 16)}
+    | {"e12-b512-ls1-bf16-cl-aug": timed("fast", 12, 512, 0.02, ORIG, label_smoothing=0.1, **BF),
+       "e12-b512-sgd2-bf16-cl-aug": timed("fast", 12, 512, 0.2, ORIG, optimizer="sgd", **BF),
+       "e16-b1024-bf16-cl-aug": timed("fast", 16, 1024, 0.028, ORIG, **BF)},
+    "6": {f"e{e}-b512-bf16-cl-aug-keep": timed("fast", e, 512, 0.02, ORIG, allocator="keep", **BF)
+          for e in (16, 20)},
 }
+STAGE_SEEDS = {"5": (1, 2, 3), "6": (1, 2, 3)}  # the other stages: seed 1
 SECOND_SEED = "e10-b512-bf16-cl-aug"  # stage 4 also runs stage 2's close call with seed 2
 
 
 def _cpu_stage(name):
     def runs(root: Path) -> list[Planned]:
         extra = _planned({SECOND_SEED: CPU_STAGES["2"][SECOND_SEED]}, seeds=(2,)) if name == "4" else []
-        return _planned(CPU_STAGES[name]) + extra
+        return _planned(CPU_STAGES[name], STAGE_SEEDS.get(name, (1,))) + extra
     return runs
 
 
@@ -88,6 +99,15 @@ CPU_STEPS = [
     ("peak lr 0.04 instead of 0.02", "fast-e12-b512-bf16-cl", "fast-e12-b512-lr04-bf16-cl"),
     ("full-resolution first conv, two pools (fastpool), 6 epochs", "fast-e12-b512-bf16-cl",
      "fastpool-e6-b512-bf16-cl"),
+    ("14 epochs instead of 12 (batch 512)", "fast-e12-b512-bf16-cl-aug", "fast-e14-b512-bf16-cl-aug"),
+    ("16 epochs instead of 14 (batch 512)", "fast-e14-b512-bf16-cl-aug", "fast-e16-b512-bf16-cl-aug"),
+    ("label smoothing 0.1 (12 epochs)", "fast-e12-b512-bf16-cl-aug", "fast-e12-b512-ls1-bf16-cl-aug"),
+    ("Nesterov SGD (peak lr 0.2) instead of Adam (12 epochs)", "fast-e12-b512-bf16-cl-aug",
+     "fast-e12-b512-sgd2-bf16-cl-aug"),
+    ("batch 1024 (peak lr 0.028) instead of 512 (16 epochs)", "fast-e16-b512-bf16-cl-aug",
+     "fast-e16-b1024-bf16-cl-aug"),
+    ("20 epochs instead of 16 (batch 512, freed memory kept)", "fast-e16-b512-bf16-cl-aug-keep",
+     "fast-e20-b512-bf16-cl-aug-keep"),
 ]
 
 # The GPU search. Stage a (accuracy: model, epochs, batch, augmentation), eager fp32 with
