@@ -393,7 +393,8 @@ def plot_lever_times(rows: list[dict], noise: float = 0.1, title: str = "What ea
     colours = ["grey" if abs(math.log(x)) <= math.log(1 + noise) else "tab:green" if x > 1 else "tab:red"
                for x in speedups]
     fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1.0), dpi=DPI)
-    ax.axvspan(1 / (1 + noise), 1 + noise, color="grey", alpha=0.2, label=f"timing noise: ±{noise:.0%}")
+    ax.axvspan(-math.log2(1 + noise), math.log2(1 + noise), color="grey", alpha=0.2,
+               label=f"timing noise: ±{noise:.0%}")  # the bars are log2 of the speed-up
     bars = ax.barh(range(len(rows)), [math.log2(x) for x in speedups], color=colours, height=0.7)
     ax.bar_label(bars, labels=[f"{x:.2f}×, {r['delta']:+.2f} pts" for x, r in zip(speedups, rows)],
                  padding=2, fontsize=6)

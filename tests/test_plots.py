@@ -287,5 +287,7 @@ def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():
         matplotlib.colors.to_hex(c) for c in ("tab:green", "grey", "tab:red")]
     assert [t.get_text() for t in ax.texts] == ["2.00×, +0.10 pts", "1.05×, +0.10 pts", "0.50×, -0.20 pts"]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["2x", "same", "slower"]
+    band = ax.patches[0].get_x(), ax.patches[0].get_x() + ax.patches[0].get_width()  # the noise band
+    assert band == pytest.approx((-math.log2(1.1), math.log2(1.1)))  # on the bars' log2 axis
     with pytest.raises(ValueError, match="training seconds"):
         plots.plot_lever_times([{**rows[0], "seconds_after": None}])
