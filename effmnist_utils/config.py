@@ -53,6 +53,11 @@ class Optim:
     gamma: float = 0.1
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    # knowledge distillation: the loss is (1 - distill) x the labels' loss + distill x the KL
+    # divergence from `teacher`'s softened predictions (loop.DISTILL_TEMPERATURE); `teacher` is a
+    # recorded run, its results file relative to results/ without ".json" ("runs/f20b_seed1")
+    distill: float = 0.0
+    teacher: str = ""
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "step_size"):
@@ -64,6 +69,12 @@ class Optim:
             raise ValueError(f"lr must be positive, not {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if not 0 <= self.distill <= 1:
+            raise ValueError(f"distill must be in [0, 1], not {self.distill}")
+        if bool(self.teacher) != (self.distill > 0):
+            raise ValueError("distill and teacher go together: a weight in (0, 1] needs a teacher run "
+                             f"(teacher='runs/f20b_seed1'), and a teacher a weight (got distill={self.distill}, "
+                             f"teacher={self.teacher!r})")
 
 
 def _one_of(name, value, allowed):

@@ -44,13 +44,28 @@ def make_scheduler(optimizer, optim: Optim, steps_per_epoch: int):
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=optim.step_size, gamma=optim.gamma)
 
 
-def train_step(model, optimizer, x, y, precision: str = "fp32", label_smoothing: float = 0.0):
-    """One optimisation step on a batch; returns (loss, log-probabilities), still on the device."""
+DISTILL_TEMPERATURE = 4.0  # softens both sides' predictions (Hinton, Vinyals & Dean 2015)
+
+
+def train_step(model, optimizer, x, y, precision: str = "fp32", label_smoothing: float = 0.0,
+               teacher=None, distill: float = 0.0):
+    """One optimisation step on a batch; returns (loss, log-probabilities), still on the device.
+    With a `teacher` (a model in eval mode) the loss mixes in, with weight `distill`, the KL
+    divergence of the student's softened prediction from the teacher's on the same batch,
+    scaled by the temperature squared so that its gradients keep their size."""
     with autocast(x.device, precision):
         out = model(x).float()
+        if teacher is not None:
+            with torch.no_grad():
+                soft = teacher(x).float()
     # the models output log-probabilities, which cross_entropy's log_softmax leaves unchanged
     loss = (F.cross_entropy(out, y, label_smoothing=label_smoothing) if label_smoothing
             else F.nll_loss(out, y))
+    if teacher is not None:
+        t = DISTILL_TEMPERATURE
+        kl = F.kl_div(F.log_softmax(out / t, 1), F.log_softmax(soft / t, 1), log_target=True,
+                      reduction="batchmean")
+        loss = (1 - distill) * loss + distill * t * t * kl
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -104,7 +119,7 @@ def _layout(x: torch.Tensor, hp: HParams) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool,
-                step_model=None, lean: bool = False) -> dict:
+                step_model=None, lean: bool = False, teacher=None) -> dict:
     """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy and
     the seconds from its first step to its last. `step_model` (default `model`) takes the steps:
     a compiled wrapper of `model`. `lean` (a timed run): no progress bar, no running accuracy and
@@ -118,8 +133,8 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
     synchronize(device)
     start = time.perf_counter()
     for i, (x, y) in enumerate(bar):
-        loss, out = train_step(model if step_model is None else step_model, optimizer, _layout(x, hp), y, hp.precision,
-                               hp.optim.label_smoothing)
+        loss, out = train_step(model if step_model is None else step_model, optimizer, _layout(x, hp), y,
+                               hp.precision, hp.optim.label_smoothing, teacher, hp.optim.distill)
         if hp.optim.schedule == "onecycle":
             scheduler.step()
         # accumulate on the device; reading a number back every batch would stall a GPU
@@ -193,8 +208,9 @@ def load_checkpoint(path: Path, hp, model, optimizer, scheduler) -> list[dict]:
 
 def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: bool = False,
         progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
-        evaluate_every_epoch: bool = True, warm_up_steps: int = 0) -> list[dict]:
-    """Train `model` on `data.train` as `hp` says; return one dict per epoch.
+        evaluate_every_epoch: bool = True, warm_up_steps: int = 0, teacher=None) -> list[dict]:
+    """Train `model` on `data.train` as `hp` says; return one dict per epoch. `teacher`: the
+    model of `hp.optim.teacher` (`runs.load_teacher`), which it needs exactly then.
 
     Each epoch records the learning rate, train loss/accuracy (running, augmented), its training
     seconds (first step to last), validation loss/accuracy when `data.val` exists, test
@@ -207,6 +223,11 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     `checkpoint` the state is saved after every epoch; `resume` continues from it and ends
     exactly as an uninterrupted run (same device).
     """
+    if (teacher is not None) != bool(hp.optim.teacher):
+        raise ValueError(f"settings with teacher {hp.optim.teacher!r} need its model as `teacher` "
+                         "(runs.load_teacher loads it), and a teacher model needs settings that name it")
+    if teacher is not None:
+        teacher.eval().requires_grad_(False)
     torch.backends.cudnn.benchmark = hp.cudnn_benchmark  # process-wide: set by every run
     if hp.allocator == "keep":
         keep_freed_memory()  # process-wide and for good: later runs of this process keep it too
@@ -226,7 +247,7 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     for epoch in range(len(history) + 1, hp.optim.epochs + 1):
         start, last = time.perf_counter(), epoch == hp.optim.epochs
         row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress, step_model,
-                          lean=not evaluate_every_epoch)
+                          lean=not evaluate_every_epoch, teacher=teacher)
         if warm_seconds is not None and epoch == 1:
             row["warm_up_seconds"] = warm_seconds
         if data.val is not None and (evaluate_every_epoch or last):

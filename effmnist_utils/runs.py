@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .config import (GPU_RUNS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, describe_levers,
+from .config import (GPU_RUNS_DIR, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, describe_levers,
                      run_name)
 from .loaders import make_data
 from .loop import TrainingError, fit
@@ -96,9 +96,10 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     if progress:
         print(f"{name}: {count_params(model):,} parameters on {device_name(device)}; {data.source}",
               flush=True)
+    teacher = load_teacher(hp, device) if hp.optim.teacher else None
     history = fit(model, data, hp, checkpoint=ckpt, resume=resume, progress=progress,
                   on_epoch=_print_epoch if progress else None,
-                  evaluate_every_epoch=evaluate_every_epoch, warm_up_steps=warm_up_steps)
+                  evaluate_every_epoch=evaluate_every_epoch, warm_up_steps=warm_up_steps, teacher=teacher)
     record = {"name": name, "model": hp.model, "tag": tag, "params": count_params(model),
               "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
               "train_seconds": sum(r["train_seconds"] for r in history),
@@ -112,6 +113,26 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     (out_dir / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
     ckpt.unlink(missing_ok=True)
     return model, history, record, data
+
+
+def load_teacher(hp: HParams, device, results_dir=RESULTS_DIR) -> torch.nn.Module:
+    """The model of the recorded run `hp.optim.teacher` (relative to `results_dir`), on `device`
+    in eval mode. It must not have trained on `hp`'s validation images: the held-out images are
+    the first `val_size` of one fixed permutation, so a teacher that held out at least as many
+    never saw them."""
+    from .deploy import load_run  # deploy imports this module
+
+    path = Path(results_dir) / f"{hp.optim.teacher}.json"
+    if not path.is_file():
+        raise ValueError(f"teacher {hp.optim.teacher!r}: no recorded run at {path}; name a results file "
+                         "relative to results/ without .json, e.g. 'runs/f20b_seed1'")
+    model, record = load_run(path)
+    held_out = record["hparams"]["val_size"]
+    if hp.val_size > held_out:
+        raise ValueError(f"teacher {hp.optim.teacher!r} held out {held_out:,} images but this run chooses on "
+                         f"{hp.val_size:,}: the teacher trained on some of them; use a teacher recorded with "
+                         f"val_size >= {hp.val_size}")
+    return model.to(device)
 
 
 def load_runs(run_dir=RUNS_DIR) -> list[dict]:

@@ -3,6 +3,7 @@ lever measured between two variants, and the markdown of both. The plans (`plans
 runs; this module only reads records."""
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 
@@ -58,7 +59,8 @@ def render_ranking(rows: list[dict]) -> str:
 
 
 def by_variant(records: list[dict]) -> dict[str, dict]:
-    """variant (a run's name without its seed) -> mean final validation accuracy (%), the CPU
+    """variant (a run's name without its seed) -> mean final validation accuracy (%) and its
+    standard deviation over the seeds (None for one seed), the CPU
     model its seeds were timed on (None if several; records older than the field count as one,
     "not recorded"), their mean training seconds (None if untimed or timed on several CPUs),
     and the seeds."""
@@ -70,7 +72,9 @@ def by_variant(records: list[dict]) -> dict[str, dict]:
         cpus = {r.get("cpu") or "not recorded" for r in rs}
         cpu = cpus.pop() if len(cpus) == 1 else None
         timed = cpu is not None and all("train_seconds" in r for r in rs)
-        out[v] = {"val": statistics.mean(100 * r["history"][-1]["val_acc"] for r in rs), "cpu": cpu,
+        vals = [100 * r["history"][-1]["val_acc"] for r in rs]
+        out[v] = {"val": statistics.mean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else None,
+                  "cpu": cpu,
                   "seconds": statistics.mean(r["train_seconds"] for r in rs) if timed else None,
                   "seeds": sorted(r["seed"] for r in rs)}
     return out
@@ -89,22 +93,34 @@ def lever_steps(records: list[dict], steps: list[tuple[str, str, str]]) -> list[
     rows = []
     for lever, a, b in steps:
         comparable = known[a]["cpu"] is not None and known[a]["cpu"] == known[b]["cpu"]
-        rows.append({"lever": lever, "before": a, "after": b, "val_before": known[a]["val"],
-                     "val_after": known[b]["val"], "delta": known[b]["val"] - known[a]["val"],
+        ka, kb = known[a], known[b]
+        se = (math.sqrt(ka["sd"] ** 2 / len(ka["seeds"]) + kb["sd"] ** 2 / len(kb["seeds"]))
+              if ka["sd"] is not None and kb["sd"] is not None else None)
+        rows.append({"lever": lever, "before": a, "after": b, "val_before": ka["val"],
+                     "val_after": kb["val"], "delta": kb["val"] - ka["val"], "se": se,
+                     "seeds_before": ka["seeds"], "seeds_after": kb["seeds"],
                      "seconds_before": known[a]["seconds"] if comparable else None,
                      "seconds_after": known[b]["seconds"] if comparable else None})
     return rows
 
 
-def render_lever_steps(rows: list[dict], seconds: bool = False) -> str:
-    """The lever table; `seconds` adds both training times and the speed-up."""
+def render_lever_steps(rows: list[dict], seconds: bool = False, spread: bool = False) -> str:
+    """The lever table; `seconds` adds both training times and the speed-up; `spread` the seeds,
+    the standard error of Δ (from each side's spread over its seeds) and whether Δ is beyond
+    noise: more than twice that error."""
     head = "| lever | from → to | val acc before | val acc after | Δ (points) |"
     aligns, lines = "llrrr", []
     if seconds:
         head, aligns = head + " training s | × faster |", aligns + "rr"
+    if spread:
+        head, aligns = head + " seeds | standard error of Δ | beyond noise (Δ over twice it)? |", aligns + "lrl"
     for r in rows:
         line = (f"| {r['lever']} | {r['before']} → {r['after']} | {r['val_before']:.2f} % | "
                 f"{r['val_after']:.2f} % | {r['delta']:+.2f} |")
+        if spread:
+            seeds = (f"{', '.join(map(str, r['seeds_before']))} → {', '.join(map(str, r['seeds_after']))}")
+            line += (f" {seeds} | {r['se']:.2f} | {'yes' if abs(r['delta']) > 2 * r['se'] else 'no: within noise'} |"
+                     if r["se"] is not None else f" {seeds} | — | unknown: one seed |")
         if seconds:
             a, b = r["seconds_before"], r["seconds_after"]
             line += (f" {a:.1f} → {b:.1f} | {a / b:.2f}× |" if a and b else

@@ -145,7 +145,7 @@ def test_every_recorded_kind_of_run_is_there():
 
 # Augmentation levers added by the robustness study (issue 19), off by default: earlier records lack them.
 ADDED_LATER = {"augment": {"scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"},
-               "": {"allocator"}}  # "": HParams' own settings
+               "optim": {"distill", "teacher"}, "": {"allocator"}}  # "": HParams' own settings
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -176,3 +176,12 @@ def test_recorded_weights_load_into_the_recorded_model(path):
     state = torch.load(path.with_suffix(".pt"), map_location="cpu", weights_only=True)
     model.load_state_dict(state)  # (a GPU run's tensors were saved on the GPU)
     assert count_params(model) == record["params"]
+
+
+@pytest.mark.parametrize("settings, problem", [
+    ({"distill": 0.5}, "needs a teacher run"), ({"teacher": "runs/f20b_seed1"}, "a teacher a weight"),
+    ({"distill": 1.5, "teacher": "runs/f20b_seed1"}, "distill must be in"),
+])
+def test_distillation_needs_a_weight_and_a_teacher_together(settings, problem):
+    with pytest.raises(ValueError, match=problem):
+        HParams.for_model("f8a", **settings)

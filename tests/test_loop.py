@@ -158,6 +158,36 @@ def test_a_step_model_without_len_takes_the_steps():
     assert wrapper.calls == len(data.train)
 
 
+def _distilled_step(labels, distill, teacher=True):
+    torch.manual_seed(0)
+    student, mentor = build_model("iter5"), build_model("iter6").eval()
+    optimizer = make_optimizer(student, HParams().optim)
+    x = torch.randn(16, 1, 28, 28)
+    loss, _ = train_step(student, optimizer, x, labels, teacher=mentor if teacher else None, distill=distill)
+    return loss.item(), [p.detach().clone() for p in student.parameters()]
+
+
+def test_distillation_weight_one_learns_from_the_teacher_alone():
+    """At weight 1 the labels play no part (any labels, one step, the same loss and weights); at
+    weight 0 the teacher plays none; in between, both do."""
+    y, other = torch.arange(16) % 10, (torch.arange(16) + 3) % 10
+    for distill, same in ((1.0, True), (0.5, False)):
+        (a, wa), (b, wb) = _distilled_step(y, distill), _distilled_step(other, distill)
+        assert (a == b and all(torch.equal(p, q) for p, q in zip(wa, wb))) is same, distill
+    plain, with_teacher = _distilled_step(y, 0.0, teacher=False), _distilled_step(y, 0.0)
+    assert plain[0] == with_teacher[0] and all(torch.equal(p, q) for p, q in zip(plain[1], with_teacher[1]))
+    assert _distilled_step(y, 0.5)[0] != plain[0]
+
+
+def test_fit_refuses_a_teacher_its_settings_do_not_name():
+    data = make_data("cpu", train_subset=256)
+    hp = HParams.for_model("iter5", epochs=1, train_subset=256)
+    with pytest.raises(ValueError, match="runs.load_teacher"):
+        fit(build_model("iter5"), data, hp, progress=False, teacher=build_model("iter6"))
+    with pytest.raises(ValueError, match="runs.load_teacher"):
+        fit(build_model("iter5"), data, hp.with_(distill=0.5, teacher="runs/x_seed1"), progress=False)
+
+
 @pytest.mark.slow
 def test_fit_records_validation_every_epoch_and_test_once(tmp_path):
     """With a validation split, every epoch records validation; the test set only the last. Each

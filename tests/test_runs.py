@@ -180,3 +180,32 @@ def test_compare_with_recorded_says_when_the_recipe_differs():
     text = compare_with_recorded(fresh)
     assert "this run: the recipe differs from the recorded one (epochs 1 here, 20 there)" in text
     assert "equals the recorded run's" not in text
+
+
+def _teacher(tmp_path, val_size):
+    """A recorded teacher run (results file and weights) under tmp_path/levers."""
+    folder = tmp_path / "levers"
+    folder.mkdir(exist_ok=True)
+    model = build_model("iter6")
+    hp = HParams.for_model("iter6", val_size=val_size)
+    (folder / "iter6-t_seed1.json").write_text(json.dumps({"name": "iter6-t_seed1", "model": "iter6",
+                                                           "seed": 1, "hparams": hp.to_dict()}))
+    torch.save(model.state_dict(), folder / "iter6-t_seed1.pt")
+    return model
+
+
+def test_a_teacher_is_a_recorded_run_that_never_saw_the_validation_images(tmp_path):
+    """The teacher loads from its run, in eval mode with its weights; one that held out fewer
+    images than the student chooses on (it trained on some of them), or no run at all, is refused
+    with the fix."""
+    from effmnist_utils.runs import load_teacher
+
+    original = _teacher(tmp_path, val_size=10_000)
+    student = HParams.for_model("iter5", val_size=5_000, distill=0.5, teacher="levers/iter6-t_seed1")
+    teacher = load_teacher(student, "cpu", results_dir=tmp_path)
+    assert not teacher.training
+    assert all(torch.equal(a, b) for a, b in zip(teacher.state_dict().values(), original.state_dict().values()))
+    with pytest.raises(ValueError, match="held out 10,000 images but this run chooses on 20,000"):
+        load_teacher(student.with_(val_size=20_000), "cpu", results_dir=tmp_path)
+    with pytest.raises(ValueError, match="no recorded run at .*levers/nobody_seed1.json"):
+        load_teacher(student.with_(teacher="levers/nobody_seed1"), "cpu", results_dir=tmp_path)

@@ -64,3 +64,19 @@ def test_lever_steps_compare_seconds_only_on_one_cpu_model():
     table = sweeps.render_lever_steps(rows, seconds=True)
     assert "| across | m-a → m-b | 99.00 % | 99.00 % | +0.00 | not comparable: timed on different CPUs | — |" in table
     assert "| same | m-a → m-d | 99.00 % | 99.00 % | +0.00 | 20.0 → 5.0 | 4.00× |" in table
+
+
+def test_lever_steps_judge_a_delta_by_its_seeds_spread():
+    """With seeds on both sides the table gives Δ's standard error, sqrt(sd_a²/n_a + sd_b²/n_b),
+    and calls Δ beyond noise only above twice it; one seed gives no spread to judge by."""
+    recs = [_record("m-a_seed1", 0.9950), _record("m-a_seed2", 0.9952), _record("m-a_seed3", 0.9954),
+            _record("m-b_seed1", 0.9960), _record("m-b_seed2", 0.9962), _record("m-b_seed3", 0.9964),
+            _record("m-c_seed1", 0.9952), _record("m-c_seed2", 0.9954), _record("m-c_seed3", 0.9956),
+            _record("m-d_seed1", 0.9990)]
+    rows = sweeps.lever_steps(recs, [("far", "m-a", "m-b"), ("near", "m-a", "m-c"), ("one", "m-a", "m-d")])
+    assert rows[0]["se"] == pytest.approx((2 * 0.02 ** 2 / 3) ** 0.5)  # sd 0.02 points on each side
+    table = sweeps.render_lever_steps(rows, spread=True)
+    assert table.splitlines()[0].count("|") == 9  # 8 columns: no stray pipe in a header
+    assert "| far | m-a → m-b | 99.52 % | 99.62 % | +0.10 | 1, 2, 3 → 1, 2, 3 | 0.02 | yes |" in table
+    assert "| near | m-a → m-c | 99.52 % | 99.54 % | +0.02 | 1, 2, 3 → 1, 2, 3 | 0.02 | no: within noise |" in table
+    assert "| one | m-a → m-d | 99.52 % | 99.90 % | +0.38 | 1, 2, 3 → 1 | — | unknown: one seed |" in table
