@@ -58,6 +58,9 @@ class Optim:
     # recorded run, its results file relative to results/ without ".json" ("runs/f20b_seed1")
     distill: float = 0.0
     teacher: str = ""
+    # > 0: the run's weights (and what is evaluated) are an exponential moving average of the
+    # trained ones, updated after every step with this decay (loop.WeightAverage)
+    ema: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "step_size"):
@@ -69,6 +72,8 @@ class Optim:
             raise ValueError(f"lr must be positive, not {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 averages over about 1,000 steps), not {self.ema}")
         if not 0 <= self.distill <= 1:
             raise ValueError(f"distill must be in [0, 1], not {self.distill}")
         if bool(self.teacher) != (self.distill > 0):

@@ -13,6 +13,7 @@ import copy
 import math
 import os
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -114,12 +115,41 @@ def _bar(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=1.0)
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights and BatchNorm statistics, updated
+    after every training step: average <- decay x average + (1 - decay) x current (integer
+    buffers, such as BatchNorm's batch count, are copied)."""
+
+    def __init__(self, model, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        live = model.state_dict()  # the model's own tensors: steps update them in place
+        self._pairs = [(self.state[k], live[k]) for k in self.state if live[k].is_floating_point()]
+        self._copies = [(self.state[k], live[k]) for k in self.state if not live[k].is_floating_point()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_([a for a, _ in self._pairs], [v for _, v in self._pairs], 1 - self.decay)
+        for a, v in self._copies:
+            a.copy_(v)
+
+    @contextmanager
+    def swapped_into(self, model):
+        """`model` holds the average inside the block and its trained weights again after it."""
+        live = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.state)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(live)
+
+
 def _layout(x: torch.Tensor, hp: HParams) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if hp.channels_last else x
 
 
 def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool,
-                step_model=None, lean: bool = False, teacher=None) -> dict:
+                step_model=None, lean: bool = False, teacher=None, ema: WeightAverage | None = None) -> dict:
     """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy and
     the seconds from its first step to its last. `step_model` (default `model`) takes the steps:
     a compiled wrapper of `model`. `lean` (a timed run): no progress bar, no running accuracy and
@@ -135,6 +165,8 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
     for i, (x, y) in enumerate(bar):
         loss, out = train_step(model if step_model is None else step_model, optimizer, _layout(x, hp), y,
                                hp.precision, hp.optim.label_smoothing, teacher, hp.optim.distill)
+        if ema is not None:
+            ema.update()
         if hp.optim.schedule == "onecycle":
             scheduler.step()
         # accumulate on the device; reading a number back every batch would stall a GPU
@@ -185,15 +217,15 @@ def warm_up(step_model, model, loader, hp: HParams, steps: int = 3) -> float:
     return seconds
 
 
-def save_checkpoint(path: Path, hp, model, optimizer, scheduler, history) -> None:
+def save_checkpoint(path: Path, hp, model, optimizer, scheduler, history, ema=None) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"hparams": asdict(hp), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                "history": history}, tmp)
+                "history": history, **({"ema": ema.state} if ema is not None else {})}, tmp)
     os.replace(tmp, path)  # a run killed mid-save keeps the previous checkpoint
 
 
-def load_checkpoint(path: Path, hp, model, optimizer, scheduler) -> list[dict]:
+def load_checkpoint(path: Path, hp, model, optimizer, scheduler, ema=None) -> list[dict]:
     """Restore the state saved after the last finished epoch; return the history so far."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state["hparams"] != asdict(hp):
@@ -203,6 +235,9 @@ def load_checkpoint(path: Path, hp, model, optimizer, scheduler) -> list[dict]:
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
+    if ema is not None:
+        for k, v in state["ema"].items():
+            ema.state[k].copy_(v)
     return state["history"]
 
 
@@ -210,7 +245,9 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
         progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
         evaluate_every_epoch: bool = True, warm_up_steps: int = 0, teacher=None) -> list[dict]:
     """Train `model` on `data.train` as `hp` says; return one dict per epoch. `teacher`: the
-    model of `hp.optim.teacher` (`runs.load_teacher`), which it needs exactly then.
+    model of `hp.optim.teacher` (`runs.load_teacher`), which it needs exactly then. With
+    `hp.optim.ema` every evaluation judges the weights' moving average, and `model` ends
+    holding it.
 
     Each epoch records the learning rate, train loss/accuracy (running, augmented), its training
     seconds (first step to last), validation loss/accuracy when `data.val` exists, test
@@ -240,25 +277,29 @@ def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: 
     warm_seconds = warm_up(step_model, model, data.train, hp, warm_up_steps) if warm_up_steps else None
     optimizer = make_optimizer(model, hp.optim)
     scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
+    ema = WeightAverage(model, hp.optim.ema) if hp.optim.ema else None
     checkpoint = Path(checkpoint) if checkpoint else None
     history: list[dict] = []
     if resume and checkpoint and checkpoint.exists():
-        history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler)
+        history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler, ema)
     for epoch in range(len(history) + 1, hp.optim.epochs + 1):
         start, last = time.perf_counter(), epoch == hp.optim.epochs
         row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress, step_model,
-                          lean=not evaluate_every_epoch, teacher=teacher)
+                          lean=not evaluate_every_epoch, teacher=teacher, ema=ema)
         if warm_seconds is not None and epoch == 1:
             row["warm_up_seconds"] = warm_seconds
-        if data.val is not None and (evaluate_every_epoch or last):
-            row["val_loss"], row["val_acc"] = evaluate(model, data.val)
-        if last or (data.val is None and evaluate_every_epoch):
-            row["test_loss"], row["test_acc"] = evaluate(model, data.test)
+        with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:
+            if data.val is not None and (evaluate_every_epoch or last):
+                row["val_loss"], row["val_acc"] = evaluate(judged, data.val)
+            if last or (data.val is None and evaluate_every_epoch):
+                row["test_loss"], row["test_acc"] = evaluate(judged, data.test)
         row["seconds"] = time.perf_counter() - start
         row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
         history.append(row)
         if on_epoch:
             on_epoch(row)
         if checkpoint:
-            save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history)
+            save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history, ema)
+    if ema is not None:
+        model.load_state_dict(ema.state)  # the run's weights are the ones its numbers judged
     return history

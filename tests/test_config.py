@@ -145,7 +145,7 @@ def test_every_recorded_kind_of_run_is_there():
 
 # Augmentation levers added by the robustness study (issue 19), off by default: earlier records lack them.
 ADDED_LATER = {"augment": {"scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"},
-               "optim": {"distill", "teacher"}, "": {"allocator"}}  # "": HParams' own settings
+               "optim": {"distill", "teacher", "ema"}, "": {"allocator"}}  # "": HParams' own settings
 
 
 @pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")

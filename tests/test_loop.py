@@ -11,7 +11,7 @@ import torch
 
 from effmnist_utils.config import HParams, run_name
 from effmnist_utils.loaders import DeviceLoader, make_data
-from effmnist_utils.loop import (TrainingError, fit, load_checkpoint, make_optimizer,
+from effmnist_utils.loop import (TrainingError, WeightAverage, evaluate, fit, load_checkpoint, make_optimizer,
                                  make_scheduler, save_checkpoint, train_step)
 from effmnist_utils.models import build_model
 from effmnist_utils.runs import train_run
@@ -64,9 +64,11 @@ def test_keep_freed_memory_names_the_fix_without_glibc(monkeypatch):
 
 
 @pytest.mark.slow
-def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
-    """A run interrupted after epoch 2 and resumed ends exactly as an uninterrupted one."""
-    hp = SHORT.with_(epochs=3)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_equals_uninterrupted(ema, tmp_path, monkeypatch):
+    """A run interrupted after epoch 2 and resumed ends exactly as an uninterrupted one (the
+    weights' moving average included)."""
+    hp = SHORT.with_(epochs=3, ema=ema)
     straight, history_a, _, _ = train_run(hp, "cpu", out_dir=tmp_path / "a", progress=False)
 
     set_epoch = DeviceLoader.set_epoch
@@ -156,6 +158,42 @@ def test_a_step_model_without_len_takes_the_steps():
     train_epoch(model, optimizer, make_scheduler(optimizer, hp.optim, len(data.train)), data.train, hp, 1,
                 False, wrapper)
     assert wrapper.calls == len(data.train)
+
+
+def test_weight_average_follows_its_decay():
+    """average <- decay x average + (1 - decay) x current, after every update; integer buffers
+    (BatchNorm's batch count) are copied; swapped in for a block, then the trained weights return."""
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    with torch.no_grad():
+        net[0].weight.fill_(0.0)
+    ema = WeightAverage(net, decay=0.9)
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    net[1].num_batches_tracked += 5
+    ema.update()
+    ema.update()
+    assert ema.state["0.weight"].item() == pytest.approx(0.19)  # 0.9 x 0.1 + 0.1 x 1
+    assert ema.state["1.num_batches_tracked"].item() == 5
+    with ema.swapped_into(net):
+        assert net[0].weight.item() == pytest.approx(0.19)
+    assert net[0].weight.item() == 1.0
+
+
+def test_an_averaged_run_ends_holding_the_weights_it_was_judged_by():
+    """With ema the recorded test accuracy is the average's, and the model ends holding it: not
+    the last trained weights (which a run without ema ends with)."""
+    hp = HParams.for_model("iter5", epochs=1, train_subset=512, batch_size=64)
+    data = make_data("cpu", batch_size=64, train_subset=512)
+    results = {}
+    for ema in (0.0, 0.9):
+        torch.manual_seed(0)
+        model = build_model("iter5")
+        history = fit(model, data, hp.with_(ema=ema), progress=False)
+        results[ema] = model.state_dict(), history[-1]["test_loss"]
+        assert evaluate(model, data.test)[0] == history[-1]["test_loss"]
+    assert results[0.0][1] != results[0.9][1]
+    first = next(k for k, v in results[0.0][0].items() if v.is_floating_point())
+    assert not torch.equal(results[0.0][0][first], results[0.9][0][first])
 
 
 def _distilled_step(labels, distill, teacher=True):
