@@ -23,6 +23,7 @@ from .data import load_mnist
 from .loaders import DeviceLoader, make_data
 from .loop import evaluate, fit
 from .models import build_model
+from .runs import timed_on
 from .runtime import as_device, cpu_model, device_name, seed_everything, synchronize
 
 # The levers timed against the original pipeline: name -> settings on top of the original recipe.
@@ -136,7 +137,7 @@ def render_bench(benches: list[dict]) -> str:
     for b in benches:
         rate, ev, ref = b["train_img_per_s"], b["eval_img_per_s"], b["train_img_per_s"]["reference"]
         cells = [f"{rate[v]:,.0f} ({rate[v] / ref:.2f}×)" if v in rate else "—" for v in shown]
-        where = b["device"] + (f", {b['cpu']}" if b["device"].startswith("cpu") and "cpu" in b else "")
+        where = b["device"] + (f", {timed_on(b)}" if b["device"].startswith("cpu") else "")
         lines.append(f"| {where} | {b['model']} | {ref:,.0f} | " + " | ".join(cells) + " | "
                      + " / ".join(f"{ev[str(k)]:,.0f}" for k in EVAL_BATCHES) + " |")
     return "\n".join(lines)

@@ -209,6 +209,12 @@ def recorded_times(name: str, run_dirs=(RUNS_DIR, GPU_RUNS_DIR)) -> str:
     return "\n".join(lines) or f"no recorded runs of {name}"
 
 
+def timed_on(record: dict) -> str:
+    """The CPU model a record (a run or a benchmark) was measured on; "not recorded" for records
+    older than the field."""
+    return record.get("cpu") or "not recorded"
+
+
 def variant(record: dict) -> str:
     """A recorded run's model and recipe tag without the seed: what its seeds are grouped by."""
     return record["name"].rsplit("_seed", 1)[0]

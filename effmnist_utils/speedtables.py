@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from .config import MAX_PARAMS, TARGET_ACC, HParams
 from .loaders import Augment
-from .runs import variant
+from .runs import timed_on, variant
 from .sweeps import markdown
 
 GOAL_SECONDS = {"cpu": 60.0, "cuda": 2.0}  # the wall-clock goals (training only), per device kind
@@ -66,7 +66,7 @@ def _summary(device: str, name: str, rs: list[dict]) -> dict:
 
 def _cpus(rs: list[dict]) -> str:
     """The CPU models a group's runs were timed on (records older than the field: "not recorded")."""
-    return " + ".join(sorted({r.get("cpu") or "not recorded" for r in rs}))
+    return " + ".join(sorted({timed_on(r) for r in rs}))
 
 
 def _where(summary: dict) -> str:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from .config import SEEDS, VAL_SIZE, HParams, describe_levers
 from .layernet import FRONTIER_SPECS
 from .runner import Planned
-from .runs import variant
+from .runs import timed_on, variant
 
 NOT_LEVERS = ("model", "seed", "epochs", "val_size")  # what a proxy's own settings are
 
@@ -69,7 +69,7 @@ def by_variant(records: list[dict]) -> dict[str, dict]:
         groups[variant(r)].append(r)
     out = {}
     for v, rs in groups.items():
-        cpus = {r.get("cpu") or "not recorded" for r in rs}
+        cpus = {timed_on(r) for r in rs}
         cpu = cpus.pop() if len(cpus) == 1 else None
         timed = cpu is not None and all("train_seconds" in r for r in rs)
         vals = [100 * r["history"][-1]["val_acc"] for r in rs]

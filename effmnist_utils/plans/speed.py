@@ -25,7 +25,8 @@ ORIG, NONE = Augment(), T.NO_AUGMENT
 
 def timed(model, epochs=5, batch_size=256, lr=0.014, augment=NONE, val_size=VAL_SIZE, seed=1,
           **compute) -> HParams:
-    """A speedrun recipe: `compute` takes precision, channels_last, compile_mode, cudnn_benchmark."""
+    """A speedrun recipe: `compute` takes precision, channels_last, compile_mode, cudnn_benchmark,
+    allocator, and any other setting (label_smoothing, optimizer)."""
     return HParams.for_model(model, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
                              schedule="onecycle", val_size=val_size, **vars(augment), **compute)
 
