@@ -190,3 +190,5 @@ RECIPES: dict[str, dict] = {name: FRONTIER_RECIPE for name in ("f20b", "f8a", "f
 # picks t1e at peak lr 0.01 below 1,000 (its own recipe: the frontier recipe).
 RECIPES.update({name: {**FRONTIER_RECIPE, "lr": 0.02} for name in ("t2a", "t1b")})
 RECIPES["t1e"] = FRONTIER_RECIPE
+# t1b's own stage-1 levers put together (plan frontier-levers) train with t1b's recipe
+RECIPES.update({name: RECIPES["t1b"] for name in ("t1j", "t1k")})

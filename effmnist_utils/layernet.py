@@ -146,6 +146,9 @@ FRONTIER_SPECS: dict[str, tuple] = {
     "t1g": ("c4 s8/2 p s8/2 s12/2 s12/2 s16/4 g", 0.0),  # grouped 1x1s (+shuffle): depth, width
     "t1h": ("c4 c6 p s8 s12 s12 g", 0.0),  # f5s's shape: two full 3x3 convs first
     "t1i": ("c4 s8 p s8 s12 t20 g", 0.0),  # narrow, a 1x1 expansion last (RF only 14)
+    # Issue 21, below 1,000 parameters: t1b's own stage-1 levers put together (plan frontier-levers)
+    "t1j": ("c6 s8 p s10 s12 p S12 g", 0.0),  # t1b with a second pool before its last layer: RF 18 -> 24
+    "t1k": ("c8 s8 p s10 s12 p S12 g", 0.0, "bn0"),  # ... and BN without scale/shift buys c8 first
     # The speedrun's shapes (plans.speed): fewer multiply-adds per image than f8a at a similar
     # accuracy, for training against the clock.
     "fast": ("d16 C16 p C32 C32 g", 0.0),  # a strided first conv (28 -> 14), one pool

@@ -129,10 +129,12 @@ def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
 
 def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
                             budget: int = MAX_PARAMS, target: float = 100 * TARGET_ACC,
-                            goals: list[tuple[int, float]] | None = None):
+                            goals: list[tuple[int, float]] | None = None,
+                            raised_goals: list[tuple[int, float]] | None = None):
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the original study's
     single runs) are drawn as crosses; `goals` (budget, target mean %) as open triangles, which a
-    model's mean should sit above and left of. Each point: {'params', 'acc', 'label'}."""
+    model's mean should sit above and left of, and `raised_goals` as filled ones. Each point:
+    {'params', 'acc', 'label'}."""
     fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
     labels = sorted({p["label"] for p in points})
     colours = plt.cm.tab20(range(20))  # 20 distinct colours, and a second marker past them
@@ -145,7 +147,9 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
                    s=60, color="black", label="original study (single run)")
     if goals:
         ax.scatter(*zip(*goals), marker="^", s=70, facecolors="none", edgecolors="red",
-                   label="frontier goals (mean of seeds)")
+                   label="frontier goals (mean of ≥ 3 seeds)")
+    if raised_goals:
+        ax.scatter(*zip(*raised_goals), marker="^", s=70, color="red", label="raised goals (mean of ≥ 5 seeds)")
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g} %")
     ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label=f"budget {budget:,} parameters")
     ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",
@@ -353,26 +357,37 @@ def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedtab
     return fig
 
 
-def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each lever measured"):
+def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each lever measured",
+                spread: bool = False):
     """Each lever's effect as a horizontal bar labelled with the lever (its two variants are in
     the rows, `sweeps.lever_steps`' output, and in the tables of results/): the change in
     validation accuracy (points) from 'before' to 'after', on a grey band of ±`noise` points
     around 0 (one seed on 5,000 validation images: about ±0.1); bars outside the band are green
-    (better) or red (worse), those inside grey. Compact, so that a notebook stays small."""
+    (better) or red (worse), those inside grey. `spread` (rows over several seeds): each bar's own
+    noise instead of the band, an error bar of twice its standard error, grey when Δ lies within
+    it. Compact, so that a notebook stays small."""
     if not rows:
         raise ValueError("no lever rows to plot (sweeps.lever_steps returns them)")
+    if spread and any(r.get("se") is None for r in rows):
+        raise ValueError("spread=True needs every row over several seeds on both sides (its 'se'); "
+                         "plot one-seed rows with a noise band instead (spread=False)")
     deltas = [r["delta"] for r in rows]
-    colours = ["grey" if abs(d) <= noise else "tab:green" if d > 0 else "tab:red" for d in deltas]
+    bounds = [2 * r["se"] for r in rows] if spread else [noise] * len(rows)
+    colours = ["grey" if abs(d) <= b else "tab:green" if d > 0 else "tab:red" for d, b in zip(deltas, bounds)]
     fig, ax = plt.subplots(figsize=(7, 0.2 * len(rows) + 0.9), dpi=DPI)
-    ax.axvspan(-noise, noise, color="grey", alpha=0.2, label=f"noise: ±{noise:g} points")
-    bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.7)
+    if spread:
+        bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.7, xerr=bounds,
+                       error_kw={"elinewidth": 1, "capsize": 2}, label="twice the standard error of Δ")
+    else:
+        ax.axvspan(-noise, noise, color="grey", alpha=0.2, label=f"noise: ±{noise:g} points")
+        bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.7)
     ax.bar_label(bars, labels=[f"{d:+.2f}" for d in deltas], padding=2, fontsize=7)
     ax.axvline(0, color="black", linewidth=0.8)
     model = [r["after"].split("-")[0] for r in rows]  # the network the step was measured on
     ax.set_yticks(range(len(rows)), [r["lever"] if r["lever"].startswith(m) else f"{m}: {r['lever']}"
                                      for r, m in zip(rows, model)], fontsize=7)
     ax.invert_yaxis()  # the table's order, top to bottom
-    span = max(noise, *map(abs, deltas))
+    span = max(noise, *(abs(d) + (b if spread else 0) for d, b in zip(deltas, bounds)))
     ax.set(xlim=(-1.3 * span, 1.3 * span))
     ax.set_xlabel("change in validation accuracy (points)", fontsize=8)
     ax.set_title(title, fontsize=9)

@@ -9,18 +9,23 @@ from .config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, 
 from .models import ORIGINAL_ACC, build_model, count_params
 from .runs import check_params, load_runs, render_table, summarise_runs, variant
 
-# (parameter budget, mean %): the frontier's five goals, < 20K to < 5K, then the tiny networks' two
+# (parameter budget, mean %): the frontier's five goals, < 20K to < 5K, then the tiny networks' two,
+# each judged over at least 3 seeds ...
 FRONTIER_GOALS = [(MAX_PARAMS, 99.60), (8_000, 99.50), (5_000, 99.40), (2_000, 99.30), (1_000, 99.00)]
+# ... and the raised goals beyond them (github issue "Raise the accuracy-per-parameter frontier"),
+# over at least 5
+RAISED_GOALS = [(MAX_PARAMS, 99.70), (8_000, 99.62), (5_000, 99.55), (2_000, 99.45), (1_000, 99.05)]
+RAISED_SEEDS = 5
 
 
-def render_goals(rows: list[dict], goals=FRONTIER_GOALS) -> str:
+def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3) -> str:
     """For each frontier goal (budget, target mean), the best model under the budget recorded
-    with at least 3 seeds (`summarise_runs` rows), its mean ± std and whether that mean, unrounded,
-    meets the goal."""
-    lines = ["| budget | goal: mean final-epoch accuracy | best model under it (≥ 3 seeds) | params "
-             "| mean ± std | met? |", "|---|---:|---|---:|---:|---|"]
+    with at least `min_seeds` seeds (`summarise_runs` rows), its mean ± std and whether that
+    mean, unrounded, meets the goal."""
+    lines = ["| budget | goal: mean final-epoch accuracy | best model under it "
+             f"(≥ {min_seeds} seeds) | params | mean ± std | met? |", "|---|---:|---|---:|---:|---|"]
     for budget, target in goals:
-        under = [r for r in rows if r["params"] < budget and r["n"] >= 3]
+        under = [r for r in rows if r["params"] < budget and r["n"] >= min_seeds]
         if not under:
             lines.append(f"| < {budget:,} | ≥ {target:.2f} % | none recorded | | | no |")
             continue
@@ -39,7 +44,8 @@ def params_figure(runs: list[dict]):
     points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": variant(r)}
               for r in runs]
     reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in ORIGINAL_ACC.items()]
-    return plot_params_vs_accuracy(points, reference, target=100 * TARGET_ACC, goals=FRONTIER_GOALS)
+    return plot_params_vs_accuracy(points, reference, target=100 * TARGET_ACC, goals=FRONTIER_GOALS,
+                                   raised_goals=RAISED_GOALS)
 
 
 def replace_block(text: str, marker: str, body: str, where: str) -> str:
@@ -66,7 +72,8 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     rows = summarise_runs(runs)
     gpu_dir = Path(results_dir) / GPU_RUNS_DIR.name
     gpu_rows = summarise_runs(load_runs(gpu_dir)) if gpu_dir.is_dir() else []
-    out = {"results-table": render_table(rows, gpu_rows), "goals-table": render_goals(rows)}
+    out = {"results-table": render_table(rows, gpu_rows), "goals-table": render_goals(rows),
+           "raised-goals-table": render_goals(rows, RAISED_GOALS, RAISED_SEEDS)}
     benches = load_benches(Path(results_dir) / "bench")
     if benches:
         out["bench-table"] = render_bench(benches)

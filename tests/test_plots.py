@@ -5,6 +5,7 @@ import math
 import re
 
 import matplotlib
+from matplotlib.container import BarContainer
 
 matplotlib.use("Agg")
 
@@ -271,6 +272,24 @@ def test_levers_one_bar_per_row_on_a_band_of_the_noise(lever_rows, noise):
     assert labels[0] == "f8a: one-cycle lr (peak 0.01) instead of the original step schedule"
     tiny = plots.plot_levers([{**lever_rows[0], "lever": "t1c: peak lr 0.01 -> 0.02", "after": "t1c-oc02-e8"}])
     assert [t.get_text() for t in tiny.axes[0].get_yticklabels()] == ["t1c: peak lr 0.01 -> 0.02"]  # named once
+
+
+def test_levers_with_spread_judge_each_bar_by_its_own_standard_error():
+    """spread=True: no common band; each bar's error bar is twice its row's standard error and
+    the bar is grey only when Δ lies within it; rows of one seed (no 'se') are refused."""
+    row = {"lever": "x", "before": "f8a-v10k", "after": "f8a-x-v10k", "val_before": 99.4}
+    rows = [{**row, "lever": "beyond", "delta": 0.10, "se": 0.03},
+            {**row, "lever": "within", "delta": -0.10, "se": 0.06}]
+    ax = plots.plot_levers(rows, spread=True).axes[0]
+    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [b.get_width() for b in bars] == [0.10, -0.10]
+    assert not [p for p in ax.patches if p.get_label().startswith("noise")]
+    assert [tuple(b.get_facecolor()) for b in bars] == [matplotlib.colors.to_rgba("tab:green"),
+                                                       matplotlib.colors.to_rgba("grey")]
+    segments = bars.errorbar.lines[2][0].get_segments()  # the error bars' lines, one per bar
+    assert [s[1][0] - s[0][0] for s in segments] == pytest.approx([0.12, 0.24])
+    with pytest.raises(ValueError, match="spread=True needs every row over several seeds"):
+        plots.plot_levers([{**rows[0], "se": None}], spread=True)
 
 
 def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():

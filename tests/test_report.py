@@ -121,7 +121,7 @@ def test_write_report_fills_the_markers_and_draws_the_figure(tmp_path, runs):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results-table:start -->\nold table\n<!-- results-table:end -->\n"
                       "middle\n<!-- goals-table:start -->\nold goals\n<!-- goals-table:end -->\n"
-                      "end\n")
+                      "<!-- raised-goals-table:start -->\n<!-- raised-goals-table:end -->\nend\n")
     figure = tmp_path / "figure.png"
     no_bench = tmp_path / "no-results"  # no bench/ under it: no speed table, no markers needed
     table = report.write_report(readme, run_dir, no_bench, figure)
@@ -157,3 +157,5 @@ def test_readme_goals_table_judges_the_mean(runs):
                                goals=[(200, 99.60)]).endswith("| yes |")
     assert "none recorded" in report.render_goals([dict(row, n=2)], goals=[(200, 99.60)])
     assert "none recorded" in report.render_goals([row], goals=[(100, 99.0)])  # not under budget
+    assert "none recorded" in report.render_goals([row], goals=[(200, 99.0)], min_seeds=5)
+    assert report.render_goals([dict(row, n=5)], goals=[(200, 99.0)], min_seeds=5).endswith("(5 seeds) | yes |")

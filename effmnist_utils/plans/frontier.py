@@ -82,6 +82,10 @@ def seeds_of(models, seeds=SEEDS) -> list[Planned]:
 
 
 FINALISTS = ("f20b", "f8a", "f5s")  # chosen by the search (notebook 07)
+# Each goal's model (report.FRONTIER_GOALS), the best under its budget over seeds 1-3, and the two
+# seeds more that judge the raised goals over five.
+GOAL_MODELS = ("f20b", "f8a", "f5s", "t2a", "t1b")
+MORE_SEEDS = (4, 5)
 NOTEBOOK_MODELS = ("iter6", "f8a", "iter1", "iter2", "iter3", "iter4", "iter5")
 
 
@@ -107,15 +111,35 @@ LEVER_CANDIDATES = {"v10k": {}, "kd5-v10k": {"distill": 0.5, "teacher": f"levers
                     "el10-v10k": {"elastic": 10}, "ema999-v10k": {"ema": 0.999}}
 
 
+# Then the row furthest below its goal, t1b (< 1,000 parameters: +0.12 points to go), with the same
+# teacher, and the augmentation's strength against model size: rotation up to 8 degrees instead of
+# the original's 15 (a network this small may have more to gain from easier images than f8a), then,
+# as 8 degrees did worse (seeds 1-3), stronger: up to 20 degrees, or the original's plus a size
+# change of up to ±10 % and a shear of up to ±0.15.
+TINY_LEVER_CANDIDATES = {"v10k": {}, "kd5-v10k": LEVER_CANDIDATES["kd5-v10k"], "rot8-v10k": {"degrees": 8},
+                         "rot20-v10k": {"degrees": 20}, "sc10-sh15-v10k": {"scale": 0.1, "shear": 0.15}}
+# Then where t1b's parameters go: the levers that helped its budget's base in the tiny search's
+# stage 1 (one seed each, results/tiny/ranking.md) put together on t1b, with t1b's recipe.
+TINY_ARCHITECTURES = ("t1j", "t1k")
+LEVER_MODELS = {"f8a": LEVER_CANDIDATES, "t1b": TINY_LEVER_CANDIDATES, **{m: {"v10k": {}} for m in TINY_ARCHITECTURES}}
+
+
 def lever_runs(root: Path = None) -> list[Planned]:
-    return [Planned(HParams.for_model("f8a", seed=s, val_size=LEVER_VAL, **settings), tag)
-            for tag, settings in LEVER_CANDIDATES.items() for s in SEEDS]
+    return [Planned(HParams.for_model(model, seed=s, val_size=LEVER_VAL, **settings), tag)
+            for model, candidates in LEVER_MODELS.items() for tag, settings in candidates.items() for s in SEEDS]
 
 
 # (lever, variant before, variant after): each side the mean of seeds 1-3
 LEVER_TABLE_STEPS = [("knowledge distillation from f20b (weight 0.5, T 4)", "f8a-v10k", "f8a-kd5-v10k"),
                      ("+ elastic distortion 10 (sigma 4 px)", "f8a-v10k", "f8a-el10-v10k"),
-                     ("weights' moving average (decay 0.999)", "f8a-v10k", "f8a-ema999-v10k")]
+                     ("weights' moving average (decay 0.999)", "f8a-v10k", "f8a-ema999-v10k"),
+                     ("< 1,000: knowledge distillation from f20b (weight 0.5, T 4)", "t1b-v10k", "t1b-kd5-v10k"),
+                     ("< 1,000: rotation up to 8° instead of 15°", "t1b-v10k", "t1b-rot8-v10k"),
+                     ("< 1,000: rotation up to 20° instead of 15°", "t1b-v10k", "t1b-rot20-v10k"),
+                     ("< 1,000: + scale ±10 %, shear ±0.15", "t1b-v10k", "t1b-sc10-sh15-v10k"),
+                     ("< 1,000: a second pool before the last layer (t1j, RF 18 → 24)", "t1b-v10k", "t1j-v10k"),
+                     ("< 1,000: t1j with BN without scale/shift, 8 channels first (t1k, 952 params)",
+                      "t1b-v10k", "t1k-v10k")]
 
 
 def lever_table(root: Path) -> str:
@@ -138,6 +162,8 @@ PLANS = [
     LEVERS_PLAN,
     Plan("frontier", "the frontier's finalists, seeds 1-3 on all 60,000 images", "runs",
          {"seeds": lambda root: seeds_of(FINALISTS)}),
+    Plan("frontier-more-seeds", "seeds 4 and 5 of each goal's model on all 60,000 images, so that each goal "
+         "is judged over five seeds", "runs", {"seeds": lambda root: seeds_of(GOAL_MODELS, seeds=MORE_SEEDS)}),
     Plan("crossed", "recipe or architecture: f8a with the original recipe, iter6 with the frontier's",
          "crossed", {"seeds": crossed}),
     Plan("gpu-times", "one run (seed 1) of each notebook's model, for its seconds on a GPU", "gpu",
