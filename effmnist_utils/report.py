@@ -61,6 +61,7 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated table whose results exist."""
     from .bench import load_benches, render_bench
     from .deploy_bench import load_benchmarks, render_deploy_table
+    from .plans import frontier
     from .speedtables import render_speed_table, summarise as summarise_speed
 
     runs = load_runs(run_dir)
@@ -81,6 +82,9 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     speed = [row for d in speed_dirs if d.is_dir() for row in summarise_speed(load_runs(d))]
     if speed:
         out["speedrun-table"] = render_speed_table(speed)
+    levers = Path(results_dir) / frontier.LEVERS_PLAN.folder
+    if levers.is_dir():
+        out["levers-table"] = frontier.lever_table_body(Path(results_dir))
     deployed = load_benchmarks(Path(results_dir) / "deploy")
     if deployed:
         out["deploy-table"] = render_deploy_table(deployed)

@@ -111,6 +111,19 @@ def test_summary_refuses_mixed_recipes(runs):
         summarise_runs([runs[0], other])
 
 
+def test_summary_groups_seeds_recorded_before_a_setting_existed(runs):
+    """A seed recorded before a setting was added (its hparams lack the key) and one recorded
+    after (the key at its default) are the same recipe and average together."""
+    new = dict(runs[0], hparams=HParams.from_dict(runs[0]["hparams"]).to_dict())  # every key
+    old = json.loads(json.dumps(new))
+    for group in ("optim", "augment"):
+        old["hparams"][group].pop(next(reversed(old["hparams"][group])))  # the newest setting
+    old["hparams"].pop("allocator")
+    old["seed"], old["name"] = 9, f"{runs[0]['name'].rsplit('_seed', 1)[0]}_seed9"
+    (row,) = summarise_runs([new, old])
+    assert row["n"] == 2 and row["seeds"] == sorted([runs[0]["seed"], 9])
+
+
 def test_write_report_fills_the_markers_and_draws_the_figure(tmp_path, runs):
     """`report` replaces only the text between the markers and saves the figure; a README
     without the markers is refused with a message naming them, and is left as it was."""
