@@ -392,7 +392,7 @@ def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each le
     ax.set_xlabel("change in validation accuracy (points)", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.tick_params(axis="x", labelsize=7)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best" if spread else "lower right")
     fig.tight_layout()
     return fig
 

@@ -16,6 +16,7 @@ FRONTIER_GOALS = [(MAX_PARAMS, 99.60), (8_000, 99.50), (5_000, 99.40), (2_000, 9
 # over at least 5
 RAISED_GOALS = [(MAX_PARAMS, 99.70), (8_000, 99.62), (5_000, 99.55), (2_000, 99.45), (1_000, 99.05)]
 RAISED_SEEDS = 5
+LEVERS_TITLE = "Frontier levers: mean of seeds 1-3, 10,000 validation images"  # results/levers/levers.png
 
 
 def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3) -> str:
@@ -97,8 +98,9 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
 
 def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=RESULTS_DIR,
                  figure=RESULTS_DIR / "params_vs_accuracy.png") -> str:
-    """Regenerate the README's tables between their markers and the params-vs-accuracy figure;
-    returns the results table."""
+    """Regenerate the README's tables between their markers, the params-vs-accuracy figure and,
+    where their runs are recorded, the robustness and frontier-levers figures; returns the
+    results table."""
     record_dir()  # the README and results/ are the clone's: refuse outside one
     path = Path(readme)
     text = path.read_text()
@@ -113,4 +115,10 @@ def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=R
 
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
             Path(figure).parent / "robustness.png", dpi=110)
+    if "levers-table" in generated:
+        from .plans import frontier
+        from .plots import plot_levers
+
+        plot_levers(frontier.lever_rows(Path(results_dir)), spread=True, title=LEVERS_TITLE).savefig(
+            Path(results_dir) / frontier.LEVERS_PLAN.folder / "levers.png", dpi=110, bbox_inches="tight")
     return generated["results-table"]

@@ -161,6 +161,26 @@ def test_replace_block_keeps_everything_outside_the_markers():
         report.replace_block(text, "u", "new", "README.md")
 
 
+def test_write_report_draws_the_levers_figure_where_the_levers_are_recorded(tmp_path, runs):
+    """With the frontier levers' runs under results_dir, `report` fills their table's marker and
+    draws results/levers/levers.png beside them."""
+    import shutil
+
+    from effmnist_utils.plans import frontier
+
+    run_dir, results = tmp_path / "runs", tmp_path / "results"
+    run_dir.mkdir()
+    (run_dir / f"{runs[0]['name']}.json").write_text(json.dumps(runs[0]))
+    shutil.copytree(RESULTS_DIR / frontier.LEVERS_PLAN.folder, results / frontier.LEVERS_PLAN.folder,
+                    ignore=shutil.ignore_patterns("*.pt", "*.png"))
+    readme = tmp_path / "README.md"
+    readme.write_text("".join(f"<!-- {m}:start -->\n<!-- {m}:end -->\n" for m in
+                              ("results-table", "goals-table", "raised-goals-table", "levers-table")))
+    report.write_report(readme, run_dir, results, tmp_path / "figure.png")
+    assert _readme_block("levers-table", readme.read_text()) == frontier.lever_table_body(RESULTS_DIR)
+    assert (results / frontier.LEVERS_PLAN.folder / "levers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_readme_goals_table_judges_the_mean(runs):
     """A goal counts as met only when the unrounded mean reaches it (99.597 % shows as 99.60 %
     but misses 99.60 %), and only models with at least 3 seeds count."""

@@ -133,12 +133,12 @@ def lever_runs(root: Path = None) -> list[Planned]:
 LEVER_TABLE_STEPS = [("knowledge distillation from f20b (weight 0.5, T 4)", "f8a-v10k", "f8a-kd5-v10k"),
                      ("+ elastic distortion 10 (sigma 4 px)", "f8a-v10k", "f8a-el10-v10k"),
                      ("weights' moving average (decay 0.999)", "f8a-v10k", "f8a-ema999-v10k"),
-                     ("< 1,000: knowledge distillation from f20b (weight 0.5, T 4)", "t1b-v10k", "t1b-kd5-v10k"),
-                     ("< 1,000: rotation up to 8° instead of 15°", "t1b-v10k", "t1b-rot8-v10k"),
-                     ("< 1,000: rotation up to 20° instead of 15°", "t1b-v10k", "t1b-rot20-v10k"),
-                     ("< 1,000: + scale ±10 %, shear ±0.15", "t1b-v10k", "t1b-sc10-sh15-v10k"),
-                     ("< 1,000: a second pool before the last layer (t1j, RF 18 → 24)", "t1b-v10k", "t1j-v10k"),
-                     ("< 1,000: t1j with BN without scale/shift, 8 channels first (t1k, 952 params)",
+                     ("knowledge distillation from f20b (weight 0.5, T 4)", "t1b-v10k", "t1b-kd5-v10k"),
+                     ("rotation up to 8° instead of 15°", "t1b-v10k", "t1b-rot8-v10k"),
+                     ("rotation up to 20° instead of 15°", "t1b-v10k", "t1b-rot20-v10k"),
+                     ("+ scale ±10 %, shear ±0.15", "t1b-v10k", "t1b-sc10-sh15-v10k"),
+                     ("t1j: a second pool before t1b's last layer (RF 18 → 24)", "t1b-v10k", "t1j-v10k"),
+                     ("t1k: t1j with BN without scale/shift, 8 channels first (952 params)",
                       "t1b-v10k", "t1k-v10k")]
 
 
