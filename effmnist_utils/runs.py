@@ -227,7 +227,7 @@ def _mean_std(values):
 def _summarise_group(name: str, rs: list[dict]) -> dict:
     # read back through HParams (as same_settings does): a setting added since a seed was
     # recorded counts at its default, so seeds recorded by older code still group with new ones
-    recipes = {json.dumps({**HParams.from_dict(r["hparams"]).to_dict(), "seed": None}, sort_keys=True) for r in rs}
+    recipes = {HParams.from_dict(r["hparams"]).with_(seed=0) for r in rs}
     if len(recipes) > 1:
         raise ValueError(f"the recorded runs of {name} use different recipes; "
                          "move the odd ones out of the run folder")
