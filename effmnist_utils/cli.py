@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .models import MODELS
+from .core.models import MODELS
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,8 +68,8 @@ def writable_dir(text: str) -> Path:
 
 def run(action) -> int:
     """Run `action`, turning the expected failures into one line on stderr."""
-    from .data import DataError
-    from .loop import TrainingError
+    from .core.data import DataError
+    from .core.loop import TrainingError
 
     try:
         action()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import robustness
-from .config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
-from .models import ORIGINAL_ACC, build_model, count_params
-from .runs import check_params, load_runs, render_table, summarise_runs, variant
+from .studies import robustness
+from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
+from .core.models import ORIGINAL_ACC, build_model, count_params
+from .core.record import load_runs, variant
+from .studies.tables import check_params, render_table, summarise_runs
 
 # (parameter budget, mean %): the frontier's five goals, < 20K to < 5K, then the tiny networks' two,
 # each judged over at least 3 seeds ...
@@ -40,7 +41,7 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3) -> 
 def params_figure(runs: list[dict]):
     """Every recorded run's final accuracy against its parameters, beside the original study's
     single runs and the frontier's goals."""
-    from .plots import plot_params_vs_accuracy
+    from .studies.figures import plot_params_vs_accuracy
 
     points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": variant(r)}
               for r in runs]
@@ -60,10 +61,10 @@ def replace_block(text: str, marker: str, body: str, where: str) -> str:
 
 def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated table whose results exist."""
-    from .bench import load_benches, render_bench
-    from .deploy_bench import load_benchmarks, render_deploy_table
-    from .plans import frontier
-    from .speedtables import render_speed_table, summarise as summarise_speed
+    from .studies.bench import load_benches, render_bench
+    from .use.deploy_bench import load_benchmarks, render_deploy_table
+    from .studies.plans import frontier
+    from .studies.speedtables import render_speed_table, summarise as summarise_speed
 
     runs = load_runs(run_dir)
     if not runs:
@@ -111,13 +112,13 @@ def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=R
     params_figure(load_runs(run_dir)).savefig(figure, dpi=110)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
-        from .plots import plot_robustness
+        from .studies.figures import plot_robustness
 
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
             Path(figure).parent / "robustness.png", dpi=110)
     if "levers-table" in generated:
-        from .plans import frontier
-        from .plots import plot_levers
+        from .studies.plans import frontier
+        from .studies.figures import plot_levers
 
         plot_levers(frontier.lever_rows(Path(results_dir)), spread=True, title=LEVERS_TITLE).savefig(
             Path(results_dir) / frontier.LEVERS_PLAN.folder / "levers.png", dpi=110, bbox_inches="tight")

@@ -2,9 +2,9 @@
 the two short runs several tests compare against are trained once."""
 import pytest
 
-from effmnist_utils.config import HParams
-from effmnist_utils.data import load_mnist
-from effmnist_utils.runs import train_run
+from effmnist_utils.core.config import HParams
+from effmnist_utils.core.data import load_mnist
+from effmnist_utils.core.runs import train_run
 from helpers import LEARNING, SHORT
 
 

@@ -1,7 +1,7 @@
 """Constants and helpers shared by the test files (fixtures live in conftest.py)."""
 from pathlib import Path
 
-from effmnist_utils.config import HParams
+from effmnist_utils.core.config import HParams
 
 ROOT = Path(__file__).resolve().parents[1]
 

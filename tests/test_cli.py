@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from effmnist_utils.config import REPO_ROOT, RUNS_DIR, SCRATCH_DIR
+from effmnist_utils.core.config import REPO_ROOT, RUNS_DIR, SCRATCH_DIR
 
 EXPECTED = {"iter1": "24,498", "iter2": "15,658", "iter3": "15,658", "iter4": "15,794",
             "iter5": "9,074", "iter6": "13,562"}
@@ -20,8 +20,8 @@ def cli(*args, cwd):
 def test_list_prints_every_model_with_its_size(tmp_path):
     """`list` prints every registered model with its comma-formatted parameter count and what it
     trains with by default (the original recipe, its own recipe, or: a search candidate only)."""
-    from effmnist_utils.config import RECIPES, describe_levers
-    from effmnist_utils.models import MODELS
+    from effmnist_utils.core.config import RECIPES, describe_levers
+    from effmnist_utils.core.models import MODELS
 
     result = cli("list", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -90,7 +90,7 @@ def test_a_quick_run_never_replaces_a_finished_one(tmp_path):
     run's files are untouched."""
     finished = tmp_path / "effmnist-runs" / "iter6_seed1.json"
     finished.parent.mkdir()
-    from effmnist_utils.config import HParams
+    from effmnist_utils.core.config import HParams
 
     finished.write_text(json.dumps({"name": "iter6_seed1", "hparams": HParams(model="iter6").to_dict()}))
     before = finished.read_text()
@@ -118,7 +118,7 @@ def test_plan_bad_input_is_one_line(args, named, tmp_path):
 
 
 def test_plan_lists_every_plan(tmp_path):
-    from effmnist_utils.plans import plans
+    from effmnist_utils.studies.plans import plans
 
     result = cli("plan", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -138,7 +138,7 @@ def test_scratch_folder_is_git_ignored():
 def test_train_uses_the_models_recipe(tmp_path):
     """`train <frontier model>` trains with that model's recipe; a flag overrides one setting;
     --out-dir records elsewhere, and --seed names the run."""
-    from effmnist_utils.config import RECIPES, HParams
+    from effmnist_utils.core.config import RECIPES, HParams
 
     name = next(iter(RECIPES))
     result = cli("train", name, "--epochs", "1", "--train-subset", "256", "--lr", "0.003",

@@ -8,10 +8,10 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from effmnist_utils.config import (FRONTIER_RECIPE, RECIPES, RESULTS_DIR, HParams,
+from effmnist_utils.core.config import (FRONTIER_RECIPE, RECIPES, RESULTS_DIR, HParams,
                                    Optim, describe_levers, run_name)
-from effmnist_utils.loaders import Augment
-from effmnist_utils.models import build_model, count_params
+from effmnist_utils.core.augment import Augment
+from effmnist_utils.core.models import build_model, count_params
 
 # --- building HParams ---------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ import shutil
 import pytest
 import torch
 
-import effmnist_utils.data as data
-from effmnist_utils.data import DataError, default_data_dir, ensure_mnist, load_mnist
+import effmnist_utils.core.data as data
+from effmnist_utils.core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 
 def test_load_mnist_shapes_and_class_counts(mnist):
     """load_mnist gives the real 60k/10k MNIST (shapes, dtype and the known class counts)."""

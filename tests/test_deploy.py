@@ -10,11 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from effmnist_utils import deploy
-from effmnist_utils.data import MEAN, STD
-from effmnist_utils.config import RUNS_DIR
-from effmnist_utils.deploy import DeployError, find_run, load_run, top_k
-from effmnist_utils.digits import as_drawing, centre_of_mass, prepare_digit, prepare_steps
+from effmnist_utils.use import deploy
+from effmnist_utils.core.data import MEAN, STD
+from effmnist_utils.core.config import RUNS_DIR
+from effmnist_utils.core.record import RecordError, find_run, load_run
+from effmnist_utils.use.deploy import top_k
+from effmnist_utils.use.digits import as_drawing, centre_of_mass, prepare_digit, prepare_steps
 
 RUN = RUNS_DIR / "f8a_seed1.json"  # recorded: read only
 DIGITS = [3, 2, 1, 18, 4, 8, 11, 0, 61, 7]  # the test set's first image of each class 0..9
@@ -94,7 +95,7 @@ def test_the_default_run_is_the_lowest_seed_not_the_best(tmp_path):
         (tmp_path / f"f8a_seed{seed}.json").write_text(json.dumps(record))
         shutil.copy(RUN.with_suffix(".pt"), tmp_path / f"f8a_seed{seed}.pt")
     assert find_run("f8a", tmp_path).name == "f8a_seed2.json"
-    with pytest.raises(DeployError, match="no recorded run of f5s.*train f5s"):
+    with pytest.raises(RecordError, match="no recorded run of f5s.*train f5s"):
         find_run("f5s", tmp_path)
 
 
@@ -150,7 +151,7 @@ def test_onnx_fp32_equals_pytorch_and_int8_is_small(mnist, f8a, tmp_path):
     """The recorded f8a run exported to ONNX gives PyTorch's log-probabilities within 1e-4 on a
     batch; the int8 model is under 12,000 bytes and agrees with fp32 on almost every digit."""
     ort = pytest.importorskip("onnxruntime")
-    from effmnist_utils.deploy import export_run
+    from effmnist_utils.use.deploy import export_run
 
     paths = export_run(RUN, tmp_path, int8=True, calibration=500)
     x = normalised(mnist[1][0][:1000])
@@ -179,7 +180,7 @@ def test_export_cli_prints_each_file_and_its_size(tmp_path):
 def test_benchmark_records_only_where_asked(tmp_path):
     """A small benchmark fills the three rows and the goals, and writes its JSON only to out_dir."""
     pytest.importorskip("onnxruntime")
-    from effmnist_utils.deploy_bench import benchmark, load_benchmarks, render_deploy_table
+    from effmnist_utils.use.deploy_bench import benchmark, load_benchmarks, render_deploy_table
 
     result = benchmark(RUN, tmp_path, images=500, latency_images=10, calibration=200)
     assert [r["runtime"] for r in result["rows"]] == ["PyTorch fp32", "ONNX Runtime fp32", "ONNX Runtime int8"]
@@ -193,8 +194,8 @@ def test_the_core_package_does_not_need_onnx(tmp_path):
     """Importing the package, `digits` and `deploy` loads neither onnx nor onnxruntime, and an
     export without them says which extra to install."""
     code = ("import sys; sys.modules['onnx'] = sys.modules['onnxruntime'] = None\n"
-            "import effmnist_utils, effmnist_utils.digits, effmnist_utils.deploy as d\n"
-            "try:\n    d.export_run(d.RUNS_DIR / 'f8a_seed1.json', sys.argv[1])\n"
+            "import effmnist_utils, effmnist_utils.use.digits, effmnist_utils.use.deploy as d\n"
+            "try:\n    d.export_run(effmnist_utils.RUNS_DIR / 'f8a_seed1.json', sys.argv[1])\n"
             "except d.DeployError as e:\n    print(e)\n")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                             text=True, timeout=120)
@@ -226,7 +227,7 @@ def test_load_run_takes_the_weights_file_too():
 
 
 def _scores(folder, variant, seeds, clean, chosen, held_out):
-    from effmnist_utils import robustness
+    from effmnist_utils.studies import robustness
 
     (folder / "robustness").mkdir(parents=True, exist_ok=True)
     fam = {f: (chosen if f in robustness.CHOSEN else held_out) for f in robustness.FAMILIES}
@@ -237,14 +238,16 @@ def _scores(folder, variant, seeds, clean, chosen, held_out):
 
 
 def test_predict_defaults_to_the_robust_model_only_when_it_meets_its_goal(tmp_path):
+    from effmnist_utils.studies import robustness
+
     """The default model is f8a-robust when its scores meet the robustness goal, else f8a, and
     the reason is given; `find_run` finds a variant by its name."""
     _scores(tmp_path, "f8a", (1, 2, 3), 0.9956, 0.80, 0.60)
     _scores(tmp_path, "f8a-robust", (1, 2), 0.9955, 0.95, 0.90)
-    name, why = deploy.default_model(tmp_path)
+    name, why = robustness.predict_default(tmp_path)
     assert name == "f8a" and "seeds" in why  # two seeds are not enough
     _scores(tmp_path, "f8a-robust", (3,), 0.9955, 0.95, 0.90)
-    name, why = deploy.default_model(tmp_path)
+    name, why = robustness.predict_default(tmp_path)
     assert name == "f8a-robust" and "meets the robustness goal" in why
     for s in (2, 1):
         (tmp_path / f"f8a-robust_seed{s}.json").write_text(json.dumps({"name": f"f8a-robust_seed{s}", "seed": s}))

@@ -5,11 +5,11 @@ import re
 import pytest
 import torch
 
-from effmnist_utils.config import RECIPES, HParams
-from effmnist_utils.data import MEAN, STD
-from effmnist_utils.layernet import FRONTIER_SPECS, LayerNet
-from effmnist_utils.loaders import Augment
-from effmnist_utils.models import build_model, count_params, receptive_field
+from effmnist_utils.core.config import RECIPES, HParams
+from effmnist_utils.core.data import MEAN, STD
+from effmnist_utils.core.layernet import FRONTIER_SPECS, LayerNet
+from effmnist_utils.core.augment import Augment
+from effmnist_utils.core.models import build_model, count_params, receptive_field
 
 
 def test_layer_net_counts_and_shapes():
@@ -79,7 +79,7 @@ def test_bench_measures_every_variant():
     size, and its summary quotes each variant's ratio to the reference. (Which loader is faster
     is a measurement, recorded under results/bench, not something a test on a shared CPU can
     assert.)"""
-    from effmnist_utils.bench import EVAL_BATCHES, bench, format_bench
+    from effmnist_utils.studies.bench import EVAL_BATCHES, bench, format_bench
 
     result = bench("iter5", batches=10, rounds=2, warmup=2, device="cpu", progress=False)
     rates, every = result["train_img_per_s"], result["train_img_per_s_all"]
@@ -102,7 +102,7 @@ def test_frontier_models_fit_the_budget_in_their_name():
     from the model objects; a name without a budget (the speedrun's shapes) < 20,000."""
     import re
 
-    from effmnist_utils.config import MAX_PARAMS
+    from effmnist_utils.core.config import MAX_PARAMS
 
     assert FRONTIER_SPECS
     for name in FRONTIER_SPECS:
@@ -121,7 +121,7 @@ def test_frontier_finalists_carry_the_frontier_recipe():
 def test_standardised_input_ignores_a_uniform_shift_in_brightness_and_contrast(mnist):
     """`i` (f8i) standardises each image: a brighter, lower-contrast copy of a digit gives nearly
     the same output, where the same weights without it (f8a, trained) change their answers."""
-    from effmnist_utils.config import RUNS_DIR
+    from effmnist_utils.core.config import RUNS_DIR
     digits = mnist[1][0][:64].float() / 255
     x, shifted = (((p - MEAN) / STD).unsqueeze(1) for p in (digits, 0.3 + 0.5 * digits))
     f8a, f8i = build_model("f8a").eval(), build_model("f8i").eval()

@@ -6,9 +6,9 @@ import re
 import pytest
 import torch
 
-import effmnist_utils.loaders as loaders
-from effmnist_utils.data import MEAN, STD
-from effmnist_utils.loaders import (EVAL_BATCH_SIZE, Augment, DeviceLoader, ReferenceLoader,
+import effmnist_utils.core.augment as augment
+from effmnist_utils.core.data import MEAN, STD
+from effmnist_utils.core.loaders import (EVAL_BATCH_SIZE, Augment, DeviceLoader, ReferenceLoader,
                                     _TensorImages, make_data, normalise, reference_transform)
 
 BLACK = -MEAN / STD  # a black pixel in normalised units
@@ -163,7 +163,7 @@ def test_distribution_check_catches_broken_augmentation(fault, aug_images, refer
     if fault == "grey fill":
         # normalise first, then make _warp believe black is 0 in normalised units
         x = normalise(aug_images[0])
-        monkeypatch.setattr(loaders, "MEAN", 0.0)
+        monkeypatch.setattr(augment, "MEAN", 0.0)
         fast = _batch_stats(Augment()(x, torch.Generator().manual_seed(201)), x)
     else:
         key, value = fault.split("=")

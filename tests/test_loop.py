@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from effmnist_utils.config import HParams, run_name
-from effmnist_utils.loaders import DeviceLoader, make_data
-from effmnist_utils.loop import (TrainingError, WeightAverage, evaluate, fit, load_checkpoint, make_optimizer,
+from effmnist_utils.core.config import HParams, run_name
+from effmnist_utils.core.loaders import DeviceLoader, make_data
+from effmnist_utils.core.loop import (TrainingError, WeightAverage, evaluate, fit, load_checkpoint, make_optimizer,
                                  make_scheduler, save_checkpoint, train_step)
-from effmnist_utils.models import build_model
-from effmnist_utils.runs import train_run
+from effmnist_utils.core.models import build_model
+from effmnist_utils.core.runs import train_run
 from helpers import LEARNED_ACC, LEARNED_LOSS, SHORT, without_timing
 
 
@@ -43,7 +43,7 @@ def test_keeping_freed_memory_changes_no_number(short_run, tmp_path):
     accuracies and weights. In a child process: the setting lasts for the process's life."""
     _, model, history, _ = short_run
     code = ("import sys; sys.path.insert(0, 'tests'); from helpers import SHORT; "
-            "from effmnist_utils.runs import train_run; "
+            "from effmnist_utils.core.runs import train_run; "
             f"train_run(SHORT.with_(allocator='keep'), 'cpu', out_dir={str(tmp_path)!r}, progress=False)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=300)
     record = json.loads((tmp_path / f"{run_name(SHORT)}.json").read_text())
@@ -54,7 +54,7 @@ def test_keeping_freed_memory_changes_no_number(short_run, tmp_path):
 
 def test_keep_freed_memory_names_the_fix_without_glibc(monkeypatch):
     """Where the C library has no mallopt (macOS, Windows) "keep" is refused, naming the default."""
-    from effmnist_utils import runtime
+    from effmnist_utils.core import runtime
 
     def no_libc(name):
         raise OSError(name)
@@ -149,7 +149,7 @@ def test_a_step_model_without_len_takes_the_steps():
         def __len__(self):
             raise TypeError("no len()")
 
-    from effmnist_utils.loop import train_epoch
+    from effmnist_utils.core.loop import train_epoch
     hp = HParams.for_model("iter6", epochs=1, train_subset=256)
     data = make_data("cpu", batch_size=hp.optim.batch_size, train_subset=256)
     model = build_model("iter6")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from effmnist_utils.models import (ITER_SPECS, ITERATIONS, MODELS, ORIGINAL_ACC, IterNet, IterSpec,
+from effmnist_utils.core.models import (ITER_SPECS, ITERATIONS, MODELS, ORIGINAL_ACC, IterNet, IterSpec,
                                    build_model, count_params, receptive_field, spec_diff)
 
 # The original study's table of parameter counts (hard-coded on purpose: a change to a spec must
@@ -26,7 +26,7 @@ def test_param_counts_match_the_original_table(name, expected):
 def test_registry_holds_the_six_iterations_then_the_frontier():
     """The registry is the original study's six iterations, in order, then the frontier's
     models; the original's reported accuracies are for exactly those six."""
-    from effmnist_utils.models import FRONTIER_SPECS
+    from effmnist_utils.core.models import FRONTIER_SPECS
 
     assert list(MODELS) == list(EXPECTED_PARAMS) + list(FRONTIER_SPECS)
     assert ITERATIONS == tuple(EXPECTED_PARAMS)  # what `reproduce` trains by default
@@ -42,8 +42,9 @@ ORIGINAL_REPORTED = {"iter1": 99.39, "iter2": 99.29, "iter3": 99.44, "iter4": 99
 def test_summaries_quote_the_original_accuracy_beside_the_iterations_only():
     """The per-model summary of the committed runs puts the original study's reported accuracy
     beside each of its iterations, and none beside the frontier's models."""
-    from effmnist_utils.config import RUNS_DIR
-    from effmnist_utils.runs import load_runs, summarise_runs
+    from effmnist_utils.core.config import RUNS_DIR
+    from effmnist_utils.core.record import load_runs
+    from effmnist_utils.studies.tables import summarise_runs
 
     quoted = {row["model"]: row["original_acc"] for row in summarise_runs(load_runs(RUNS_DIR))}
     assert {m: quoted.get(m) for m in ORIGINAL_REPORTED} == ORIGINAL_REPORTED

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from effmnist_utils import plans, runner
-from effmnist_utils.config import RESULTS_DIR, RUNS_DIR, HParams, Optim
-from effmnist_utils.layernet import FRONTIER_SPECS
-from effmnist_utils.plans import frontier, tiny
-from effmnist_utils.runs import RunConflict, check_name_free, load_runs
+from effmnist_utils.studies import plans, runner
+from effmnist_utils.core.config import RESULTS_DIR, RUNS_DIR, HParams, Optim
+from effmnist_utils.core.layernet import FRONTIER_SPECS
+from effmnist_utils.studies.plans import frontier, tiny
+from effmnist_utils.core.record import RunConflict, check_name_free, load_runs
 
 # Plans whose runs are only partly recorded, and why (everything else must be complete).
 PARTIAL = {"gpu-times": "the lent GPU's time ran out after iter6",
@@ -49,8 +49,7 @@ def test_tiny_plan_covers_every_tiny_candidate_and_its_finalists_train_with_thei
 
 
 def _fake_train(calls):
-    def train_run(hp, device, data_dir, out_dir, *, resume, progress, tag, evaluate_every_epoch,
-                  warm_up_steps):
+    def train_run(hp, device, data_dir, out_dir, *, resume, progress, tag, timed):
         calls.append((hp.model, hp.seed, resume))
         name = runner.run_name(hp, tag)
         (out_dir / f"{name}.json").write_text(json.dumps({"name": name, "hparams": hp.to_dict()}))

@@ -13,15 +13,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from effmnist_utils import plots  # noqa: E402
-from effmnist_utils import speedtables as T  # noqa: E402
-from effmnist_utils.config import RESULTS_DIR  # noqa: E402
-from effmnist_utils.layernet import LayerNet  # noqa: E402
-from effmnist_utils.loop import predict  # noqa: E402
-from effmnist_utils.models import build_model, layer_receptive_fields, receptive_field  # noqa: E402
-from effmnist_utils.plans import frontier  # noqa: E402
-from effmnist_utils.runs import load_runs  # noqa: E402
-from effmnist_utils.sweeps import lever_steps  # noqa: E402
+from effmnist_utils.core import inside, plots  # noqa: E402
+from effmnist_utils.studies import figures  # noqa: E402
+from effmnist_utils.studies import speedtables as T  # noqa: E402
+from effmnist_utils.core.config import RESULTS_DIR  # noqa: E402
+from effmnist_utils.core.layernet import LayerNet  # noqa: E402
+from effmnist_utils.core.loop import predict  # noqa: E402
+from effmnist_utils.core.models import build_model, layer_receptive_fields, receptive_field  # noqa: E402
+from effmnist_utils.studies.plans import frontier  # noqa: E402
+from effmnist_utils.core.record import load_runs  # noqa: E402
+from effmnist_utils.studies.sweeps import lever_steps  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +75,7 @@ def test_filters_one_image_per_first_layer_channel(name, channels):
     """One image per output channel of the first conv, showing its weights, on one colour scale
     symmetric about 0."""
     model = _model(name)
-    fig = plots.plot_filters(model)
+    fig = inside.plot_filters(model)
     images = [ax.images[0] for ax in _image_axes(fig)]
     weight = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight.detach()
     assert len(images) == channels == len(weight)
@@ -96,7 +97,7 @@ def _row_labels(fig):
 ])
 def test_feature_maps_one_row_per_conv_block(name, sizes, channels):
     """The input row, then one row per conv block with its channel count and spatial size."""
-    fig = plots.plot_feature_maps(_model(name), _digit())
+    fig = inside.plot_feature_maps(_model(name), _digit())
     labels = _row_labels(fig)
     assert labels[0].startswith("input")
     found = [re.search(r"→ (\d+) ch · (\d+)×(\d+)$", label).groups() for label in labels[1:]]
@@ -108,7 +109,7 @@ def test_feature_maps_show_the_blocks_outputs():
     """A map shown is the block's output in eval mode: iter6's first row, channel 2, is
     conv -> BatchNorm -> ReLU of the digit; the label names the layers since the row above."""
     model, digit = _model("iter6"), _digit()
-    fig = plots.plot_feature_maps(model, digit, channels=4)
+    fig = inside.plot_feature_maps(model, digit, channels=4)
     rows = [ax for ax in fig.axes if ax.images]
     with torch.no_grad():
         expected = model.eval().features[:3](digit.reshape(1, 1, 28, 28))[0]
@@ -123,19 +124,19 @@ def test_feature_maps_restore_the_mode_and_leave_batchnorm_alone(train):
     statistics) and handed back in the mode it came in, with no hooks left."""
     model = _model("f8a").train(train)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    plots.plot_feature_maps(model, _digit())
-    plots.plot_receptive_field(model, _digit())
+    inside.plot_feature_maps(model, _digit())
+    inside.plot_receptive_field(model, _digit())
     assert all(m.training == train for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not any(m._forward_hooks for m in model.modules())
 
 
 def test_a_uint8_digit_is_normalised_like_a_float_one():
-    from effmnist_utils.loaders import normalise
+    from effmnist_utils.core.loaders import normalise
 
     u8 = (torch.rand(28, 28, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
-    a = plots.plot_feature_maps(_model("t1b"), u8)
-    b = plots.plot_feature_maps(_model("t1b"), normalise(u8[None])[0, 0])
+    a = inside.plot_feature_maps(_model("t1b"), u8)
+    b = inside.plot_feature_maps(_model("t1b"), normalise(u8[None])[0, 0])
     first = [ax.images[0].get_array().data for ax in a.axes if ax.images][1]
     again = [ax.images[0].get_array().data for ax in b.axes if ax.images][1]
     assert (first == again).all()
@@ -143,7 +144,7 @@ def test_a_uint8_digit_is_normalised_like_a_float_one():
 
 @pytest.mark.parametrize("bad", [torch.zeros(27, 28), torch.zeros(2, 28, 28), torch.zeros(784)])
 def test_a_wrong_image_shape_names_the_expected_one(bad):
-    for plot in (plots.plot_feature_maps, plots.plot_receptive_field):
+    for plot in (inside.plot_feature_maps, inside.plot_receptive_field):
         with pytest.raises(ValueError, match=r"28x28.*not \("):
             plot(_model("t1b"), bad)
 
@@ -157,7 +158,7 @@ def _squares(fig):
 def test_receptive_field_one_square_per_size():
     """iter6's fields 3, 5, 7, 7 (the 1x1 conv4 shares conv3's), 8, 12, 16, 20 px: seven squares of
     those sides, the 1x1 conv named in the 7 px square's legend entry."""
-    fig = plots.plot_receptive_field(_model("iter6"), _digit())
+    fig = inside.plot_receptive_field(_model("iter6"), _digit())
     squares = _squares(fig)
     assert [p.get_width() for p in squares] == [3, 5, 7, 8, 12, 16, 20]
     assert [p.get_height() for p in squares] == [3, 5, 7, 8, 12, 16, 20]
@@ -166,7 +167,7 @@ def test_receptive_field_one_square_per_size():
 
 def test_receptive_field_is_clipped_to_the_image():
     """t2c's second pool makes its last field 32 px: drawn as the whole 28 px image, marked."""
-    fig = plots.plot_receptive_field(_model("t2c"), _digit())
+    fig = inside.plot_receptive_field(_model("t2c"), _digit())
     last = _squares(fig)[-1]
     assert (last.get_x(), last.get_y(), last.get_width()) == (-0.5, -0.5, 28)
     assert last.get_label().startswith("32×32 px (clipped)")
@@ -186,7 +187,7 @@ def _probs(rows):
 def test_confident_mistakes_only_wrong_ones_most_confident_first():
     probs = _probs([(3, 0.90), (1, 0.60), (7, 0.95), (4, 0.99), (9, 0.80), (2, 0.70)])
     targets = torch.tensor([3, 7, 1, 4, 4, 5])  # images 0 and 3 right; 1, 2, 4, 5 wrong
-    fig = plots.plot_confident_mistakes(torch.zeros(6, 28, 28), probs, targets, n=3)
+    fig = inside.plot_confident_mistakes(torch.zeros(6, 28, 28), probs, targets, n=3)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["1 → 7  95.0%", "4 → 9  80.0%", "5 → 2  70.0%"]
     assert fig._suptitle.get_text().startswith("4 of 6 digits misclassified; the 3 most confident")
@@ -195,15 +196,15 @@ def test_confident_mistakes_only_wrong_ones_most_confident_first():
 def test_confident_mistakes_refuse_log_probabilities():
     probs = _probs([(3, 0.9), (1, 0.6)])
     with pytest.raises(ValueError, match="probabilities"):
-        plots.plot_confident_mistakes(torch.zeros(2, 28, 28), probs.log(), torch.tensor([3, 2]))
+        inside.plot_confident_mistakes(torch.zeros(2, 28, 28), probs.log(), torch.tensor([3, 2]))
     with pytest.raises(ValueError, match="N x 10"):
-        plots.plot_confident_mistakes(torch.zeros(3, 28, 28), probs, torch.tensor([3, 2]))
+        inside.plot_confident_mistakes(torch.zeros(3, 28, 28), probs, torch.tensor([3, 2]))
 
 
 def test_predict_probs_are_the_eval_mode_softmax_in_order():
     """Rows summing to 1 that are the eval-mode model's probabilities, batch after batch, with
     the labels beside them; `predict` answers their argmax; the train mode is restored."""
-    from effmnist_utils.loop import predict_probs
+    from effmnist_utils.core.loop import predict_probs
 
     model = _model("t1b").train()
     g = torch.Generator().manual_seed(0)
@@ -230,7 +231,7 @@ def _lines(ax):
 
 
 def test_speedrun_one_point_per_seed_and_the_goal_lines(speedruns):
-    fig = plots.plot_speedrun(speedruns)
+    fig = figures.plot_speedrun(speedruns)
     panels = {ax.get_title().split(":")[0]: ax for ax in fig.axes if ax.get_title()}
     assert set(panels) == {"cpu", "cuda"}
     for kind, ax in panels.items():
@@ -245,7 +246,7 @@ def test_speedrun_one_point_per_seed_and_the_goal_lines(speedruns):
 
 
 def test_speedrun_draws_the_goals_it_is_given(speedruns):
-    fig = plots.plot_speedrun([r for r in speedruns if T.device_kind(r) == "cpu"], goal_seconds={"cpu": 45},
+    fig = figures.plot_speedrun([r for r in speedruns if T.device_kind(r) == "cpu"], goal_seconds={"cpu": 45},
                               goal_acc=99.5, min_acc=99.2)
     (ax,) = [ax for ax in fig.axes if ax.get_title()]
     assert {round(line.get_ydata()[0], 2) for line in ax.lines if line.get_label().startswith("goal: mean")} == {99.5}
@@ -259,7 +260,7 @@ def lever_rows():
 
 @pytest.mark.parametrize("noise", [0.1, 0.15])
 def test_levers_one_bar_per_row_on_a_band_of_the_noise(lever_rows, noise):
-    fig = plots.plot_levers(lever_rows, noise=noise)
+    fig = figures.plot_levers(lever_rows, noise=noise)
     ax = fig.axes[0]
     bars = ax.containers[0]
     assert [b.get_width() for b in bars] == [r["delta"] for r in lever_rows]
@@ -270,7 +271,7 @@ def test_levers_one_bar_per_row_on_a_band_of_the_noise(lever_rows, noise):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == len(lever_rows)
     assert labels[0] == "f8a: one-cycle lr (peak 0.01) instead of the original step schedule"
-    tiny = plots.plot_levers([{**lever_rows[0], "lever": "t1c: peak lr 0.01 -> 0.02", "after": "t1c-oc02-e8"}])
+    tiny = figures.plot_levers([{**lever_rows[0], "lever": "t1c: peak lr 0.01 -> 0.02", "after": "t1c-oc02-e8"}])
     assert [t.get_text() for t in tiny.axes[0].get_yticklabels()] == ["t1c: peak lr 0.01 -> 0.02"]  # named once
 
 
@@ -280,7 +281,7 @@ def test_levers_with_spread_judge_each_bar_by_its_own_standard_error():
     row = {"lever": "x", "before": "f8a-v10k", "after": "f8a-x-v10k", "val_before": 99.4}
     rows = [{**row, "lever": "beyond", "delta": 0.10, "se": 0.03},
             {**row, "lever": "within", "delta": -0.10, "se": 0.06}]
-    ax = plots.plot_levers(rows, spread=True).axes[0]
+    ax = figures.plot_levers(rows, spread=True).axes[0]
     (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
     assert [b.get_width() for b in bars] == [0.10, -0.10]
     assert not [p for p in ax.patches if p.get_label().startswith("noise")]
@@ -289,7 +290,7 @@ def test_levers_with_spread_judge_each_bar_by_its_own_standard_error():
     segments = bars.errorbar.lines[2][0].get_segments()  # the error bars' lines, one per bar
     assert [s[1][0] - s[0][0] for s in segments] == pytest.approx([0.12, 0.24])
     with pytest.raises(ValueError, match="spread=True needs every row over several seeds"):
-        plots.plot_levers([{**rows[0], "se": None}], spread=True)
+        figures.plot_levers([{**rows[0], "se": None}], spread=True)
 
 
 def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():
@@ -299,7 +300,7 @@ def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():
     rows = [{**row, "lever": "2x", "seconds_before": 40.0, "seconds_after": 20.0},
             {**row, "lever": "same", "seconds_before": 40.0, "seconds_after": 38.0},
             {**row, "lever": "slower", "seconds_before": 20.0, "seconds_after": 40.0, "delta": -0.2}]
-    ax = plots.plot_lever_times(rows, noise=0.1).axes[0]
+    ax = figures.plot_lever_times(rows, noise=0.1).axes[0]
     bars = ax.containers[0]
     assert [b.get_width() for b in bars] == pytest.approx([1.0, math.log2(40 / 38), -1.0])
     assert [matplotlib.colors.to_hex(b.get_facecolor()) for b in bars] == [
@@ -309,4 +310,4 @@ def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():
     band = ax.patches[0].get_x(), ax.patches[0].get_x() + ax.patches[0].get_width()  # the noise band
     assert band == pytest.approx((-math.log2(1.1), math.log2(1.1)))  # on the bars' log2 axis
     with pytest.raises(ValueError, match="training seconds"):
-        plots.plot_lever_times([{**rows[0], "seconds_after": None}])
+        figures.plot_lever_times([{**rows[0], "seconds_after": None}])

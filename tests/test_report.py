@@ -5,9 +5,10 @@ import re
 import pytest
 
 from effmnist_utils import report
-from effmnist_utils.bench import load_benches, render_bench
-from effmnist_utils.config import RESULTS_DIR, RUNS_DIR, HParams
-from effmnist_utils.runs import check_params, load_runs, render_table, summarise_runs
+from effmnist_utils.studies.bench import load_benches, render_bench
+from effmnist_utils.core.config import RESULTS_DIR, RUNS_DIR, HParams
+from effmnist_utils.core.record import load_runs
+from effmnist_utils.studies.tables import check_params, render_table, summarise_runs
 from helpers import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -92,8 +93,8 @@ def test_recorded_runs_are_full_runs_of_the_models_recipe(runs):
     """Only full-length runs on all 60k images, each with its model's own recipe (the original's
     for the iterations, RECIPES for the frontier) and no tag, or the robust recipe's finalists
     (tag `robust`, as plan robust trains them), are in the table: no smoke or proxy runs."""
-    from effmnist_utils.config import RESULTS_DIR
-    from effmnist_utils.plans import robust
+    from effmnist_utils.core.config import RESULTS_DIR
+    from effmnist_utils.studies.plans import robust
 
     finalists = {p.name: p.hp for p in robust.finalists(RESULTS_DIR)}  # tagged "robust": its recipe
     for r in runs:
@@ -166,7 +167,7 @@ def test_write_report_draws_the_levers_figure_where_the_levers_are_recorded(tmp_
     draws results/levers/levers.png beside them."""
     import shutil
 
-    from effmnist_utils.plans import frontier
+    from effmnist_utils.studies.plans import frontier
 
     run_dir, results = tmp_path / "runs", tmp_path / "results"
     run_dir.mkdir()

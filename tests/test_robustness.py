@@ -4,12 +4,12 @@ import json
 import pytest
 import torch
 
-from effmnist_utils import corrupt, robustness
+from effmnist_utils.studies import corrupt, robustness
 from effmnist_utils.__main__ import main
-from effmnist_utils.config import HParams
-from effmnist_utils.loaders import Augment, normalise
-from effmnist_utils.plans import robust
-from effmnist_utils.runs import same_settings
+from effmnist_utils.core.config import HParams
+from effmnist_utils.core.loaders import Augment, normalise
+from effmnist_utils.studies.plans import robust
+from effmnist_utils.core.record import same_settings
 from helpers import ROOT
 
 # families whose output depends on the seed (the others are fixed transformations)

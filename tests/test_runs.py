@@ -8,10 +8,11 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from effmnist_utils.config import RUNS_DIR, SCRATCH_DIR, HParams, run_name
-from effmnist_utils.loaders import ReferenceLoader
-from effmnist_utils.models import build_model, count_params
-from effmnist_utils.runs import compare_with_recorded, describe_run, load_runs, summarise_history, train_run, variant
+from effmnist_utils.core.config import RUNS_DIR, SCRATCH_DIR, HParams, run_name
+from effmnist_utils.core.loaders import ReferenceLoader
+from effmnist_utils.core.models import build_model, count_params
+from effmnist_utils.core.record import load_runs, variant
+from effmnist_utils.core.runs import compare_with_recorded, describe_run, summarise_history, train_run
 from helpers import LEARNED_ACC, LEARNED_LOSS, LEARNING, SHORT, without_timing
 
 
@@ -198,7 +199,7 @@ def test_a_teacher_is_a_recorded_run_that_never_saw_the_validation_images(tmp_pa
     """The teacher loads from its run, in eval mode with its weights; one that held out fewer
     images than the student chooses on (it trained on some of them), or no run at all, is refused
     with the fix."""
-    from effmnist_utils.runs import load_teacher
+    from effmnist_utils.core.runs import load_teacher
 
     original = _teacher(tmp_path, val_size=10_000)
     student = HParams.for_model("iter5", val_size=5_000, distill=0.5, teacher="levers/iter6-t_seed1")

@@ -3,27 +3,25 @@ records, so each expectation is worked out by hand). No timing is asserted."""
 import pytest
 import torch
 
-from effmnist_utils import loop
-from effmnist_utils import speedtables as T
-from effmnist_utils.config import HParams
-from effmnist_utils.loaders import Augment, make_data
-from effmnist_utils.models import build_model
-from effmnist_utils.plans import speed
-from effmnist_utils.runs import train_run
-from effmnist_utils.runtime import seed_everything
+from effmnist_utils.core import loop
+from effmnist_utils.studies import speedtables as T
+from effmnist_utils.core.config import HParams
+from effmnist_utils.core.loaders import Augment, make_data
+from effmnist_utils.core.models import build_model
+from effmnist_utils.studies.plans import speed
+from effmnist_utils.core.runs import train_run
 
 
 @pytest.mark.slow
 def test_a_timed_run_reads_the_test_set_once_and_keeps_its_seconds(monkeypatch, tmp_path):
-    """evaluate_every_epoch=False: validation and test are read once each, after the last epoch;
+    """timed=2: validation and test are read once each, after the last epoch;
     the record holds training, warm-up and loading seconds apart."""
     calls = []
     real = loop.evaluate
     monkeypatch.setattr(loop, "evaluate", lambda m, loader: calls.append(loader.num_images) or real(m, loader))
     hp = speed.timed("fast", epochs=2, batch_size=200, val_size=500, augment=Augment(),
                      channels_last=True).with_(train_subset=512)
-    rec = train_run(hp, "cpu", out_dir=tmp_path, progress=False, tag="t", evaluate_every_epoch=False,
-                    warm_up_steps=2)[2]
+    rec = train_run(hp, "cpu", out_dir=tmp_path, progress=False, tag="t", timed=2)[2]
     assert calls == [500, 10_000]
     assert ["test_acc" in r for r in rec["history"]] == [False, True]
     assert rec["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in rec["history"]))
@@ -32,7 +30,7 @@ def test_a_timed_run_reads_the_test_set_once_and_keeps_its_seconds(monkeypatch, 
 
 
 def test_warm_up_leaves_the_model_and_random_state_as_they_were():
-    seed_everything(3)
+    torch.manual_seed(3)
     hp = HParams.for_model("f8d", batch_size=200)  # dropout: the warm-up draws random numbers
     model = build_model("f8d")
     before = {k: v.clone() for k, v in model.state_dict().items()}

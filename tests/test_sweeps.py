@@ -4,8 +4,8 @@ from dataclasses import asdict
 
 import pytest
 
-from effmnist_utils import sweeps
-from effmnist_utils.config import HParams
+from effmnist_utils.studies import sweeps
+from effmnist_utils.core.config import HParams
 
 
 def _record(name, acc, params=100, seconds=None, loss=0.1):

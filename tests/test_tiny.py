@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from effmnist_utils.layernet import FRONTIER_SPECS, LayerNet
-from effmnist_utils.models import build_model, count_params
+from effmnist_utils.core.layernet import FRONTIER_SPECS, LayerNet
+from effmnist_utils.core.models import build_model, count_params
 
 
 def test_grouped_convs_cost_a_group_share_and_shuffle():

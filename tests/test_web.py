@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from effmnist_utils import digits, drawpad, web
-from effmnist_utils.browser import DIGIT_STROKES, BrowserMissing, Chromium, find_chromium
-from effmnist_utils.config import RUNS_DIR
-from effmnist_utils.data import MEAN, STD
-from effmnist_utils.deploy import load_run, top_k
+from effmnist_utils.use import digits, drawpad, web
+from effmnist_utils.use.browser import DIGIT_STROKES, BrowserMissing, Chromium, find_chromium
+from effmnist_utils.core.config import RUNS_DIR
+from effmnist_utils.core.data import MEAN, STD
+from effmnist_utils.use.deploy import load_run, top_k
 
 RUN = RUNS_DIR / "f8a_seed1.json"  # recorded: read only
 TOLERANCE = 1e-6  # JavaScript's 28x28 field against Python's, per pixel (the range is [0, 1])
@@ -445,7 +445,7 @@ def test_serve_without_the_runtime_exits_1_naming_npm_ci(tmp_path):
     root.mkdir()
     (root / "index.html").write_text("")
     (root / web.MODEL_FILE).write_bytes(b"")
-    code = ("import sys, effmnist_utils.web as w, effmnist_utils.__main__ as m; "
+    code = ("import sys, effmnist_utils.use.web as w, effmnist_utils.__main__ as m; "
             f"w.WEB_DIR = w.Path({str(root)!r}); sys.exit(m.main(['serve']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     lines = result.stderr.strip().splitlines()
@@ -498,7 +498,7 @@ def test_the_committed_model_is_what_export_writes(tmp_path):
     models, which moves a few rounding boundaries), so it cannot go stale silently: a retrained
     run or another quantisation moves far more than that."""
     pytest.importorskip("onnxruntime")
-    from effmnist_utils.deploy import export_run
+    from effmnist_utils.use.deploy import export_run
 
     fresh = export_run(RUN, tmp_path, int8=True)["int8"]
     assert fresh.name == web.MODEL_FILE

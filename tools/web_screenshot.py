@@ -1,5 +1,5 @@
 """Write web/screenshot.png, the README's picture of the draw-a-digit page: headless Chromium,
-driven by the browser test's driver (effmnist_utils.browser), draws every digit and then one for
+driven by the browser test's driver (effmnist_utils.use.browser), draws every digit and then one for
 the picture. Prints the page's load time (navigation to model ready) and the time per prediction
 (preparation plus the int8 model, per drawn frame), as measured in that browser on this machine.
 
@@ -11,8 +11,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from effmnist_utils import web
-from effmnist_utils.browser import DIGIT_STROKES, BrowserMissing, Chromium
+from effmnist_utils.use import web
+from effmnist_utils.use.browser import DIGIT_STROKES, BrowserMissing, Chromium
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .config import REPO_ROOT
+from ..core.config import REPO_ROOT
 
 WEB_DIR = REPO_ROOT / "web"
 MODEL_FILE = "f8a_seed1.int8.onnx"  # the page reads it by this name, beside index.html

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
-from .config import HParams, record_dir
-from .data import load_mnist
-from .loaders import DeviceLoader, make_data
-from .loop import evaluate, fit
-from .models import build_model
-from .runs import timed_on
-from .runtime import as_device, cpu_model, device_name, seed_everything, synchronize
+from ..core.config import HParams, record_dir
+from ..core.data import load_mnist
+from ..core.loaders import DeviceLoader, make_data
+from ..core.loop import evaluate, fit
+from ..core.models import build_model
+from ..core.record import Record
+from ..core.runtime import as_device, cpu_model, device_name, keep_freed_memory, seeded, synchronize
 
 # The levers timed against the original pipeline: name -> settings on top of the original recipe.
 # "keep" (glibc keeps freed memory) changes no number; compile and bf16 change the last digits.
@@ -40,15 +40,17 @@ def train_rate(hp: HParams, warmup: int, device="cpu", data_dir=None) -> float:
     fit's own clock, evaluation apart. In this process (`_train_rate_apart`: in a fresh one)."""
     device = as_device(device)
     data = make_data(device, data_dir, hp.optim.batch_size, 1, 0, hp.train_subset, hp.loader, hp.augment)
-    seed_everything(hp.seed)
-    model = build_model(hp.model).to(device)
-    history = fit(model, data, hp, progress=False, evaluate_every_epoch=False, warm_up_steps=warmup)
+    if hp.allocator == "keep":
+        keep_freed_memory()  # for the rest of the process: each variant is timed in a fresh one
+    with seeded(hp.seed, device):
+        model = build_model(hp.model).to(device)
+        history = fit(model, data, hp, progress=False, timed=warmup)
     return data.train.num_images / history[0]["train_seconds"]
 
 
 def _train_rate_apart(hp: HParams, warmup: int, device: str, data_dir) -> float:
-    code = ("import json, sys; from effmnist_utils.bench import train_rate; "
-            "from effmnist_utils.config import HParams; a = json.load(sys.stdin); "
+    code = ("import json, sys; from effmnist_utils.studies.bench import train_rate; "
+            "from effmnist_utils.core.config import HParams; a = json.load(sys.stdin); "
             "print(train_rate(HParams.from_dict(a['hp']), a['warmup'], a['device'], a['data_dir']))")
     args = {"hp": hp.to_dict(), "warmup": warmup, "device": device,
             "data_dir": None if data_dir is None else str(data_dir)}
@@ -137,7 +139,7 @@ def render_bench(benches: list[dict]) -> str:
     for b in benches:
         rate, ev, ref = b["train_img_per_s"], b["eval_img_per_s"], b["train_img_per_s"]["reference"]
         cells = [f"{rate[v]:,.0f} ({rate[v] / ref:.2f}×)" if v in rate else "—" for v in shown]
-        where = b["device"] + (f", {timed_on(b)}" if b["device"].startswith("cpu") else "")
+        where = b["device"] + (f", {Record(b).cpu}" if b["device"].startswith("cpu") else "")
         lines.append(f"| {where} | {b['model']} | {ref:,.0f} | " + " | ".join(cells) + " | "
                      + " / ".join(f"{ev[str(k)]:,.0f}" for k in EVAL_BATCHES) + " |")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import SEEDS, HParams
+from ...core.config import SEEDS, HParams
 from ..robustness import GOAL_ERROR_SHARE, ROBUST_TAG, is_current, robustness_path
 from ..runner import Planned
 from ..sweeps import layer_string, proxy

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
-from ..models import ITERATIONS
+from ...core.config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
+from ...core.models import ITERATIONS
 from ..runner import Planned
 from ..sweeps import lever_steps, proxy, rank, render_lever_steps, render_ranking
 from . import Plan, recorded

@@ -13,8 +13,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .config import HParams, run_name
-from .runs import check_name_free, train_run
+import torch
+
+from ..core.config import HParams, run_name
+from ..core.record import check_name_free
+from ..core.runs import train_run
+from ..core.runtime import keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,7 @@ class Planned:
 
     hp: HParams
     tag: str = ""
-    evaluate_every_epoch: bool = True
-    warm_up_steps: int = 0
+    timed: int = 0  # > 0: a timed run with that many untimed warm-up steps (`loop.fit`)
     robustness: bool = False  # also score it on the corruption suite (`robustness.record_run`)
 
     @property
@@ -68,9 +71,11 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
         bar.write(f"--- {run.name}")
         start = time.perf_counter()
         try:
+            if run.hp.allocator == "keep":
+                keep_freed_memory()  # for the rest of this process: the runner owns it
+            torch._dynamo.reset()  # each run compiles afresh (and never hits the recompile limit)
             train_run(run.hp, device, data_dir, out_dir, resume=(out_dir / f"{run.name}.ckpt").exists(),
-                      progress=progress, tag=run.tag, evaluate_every_epoch=run.evaluate_every_epoch,
-                      warm_up_steps=run.warm_up_steps)
+                      progress=progress, tag=run.tag, timed=run.timed)
         except Exception as exc:  # noqa: BLE001 - logged, and with keep_going the plan goes on
             if not keep_going:
                 raise
@@ -88,7 +93,7 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
 def _score(runs: list[Planned], out_dir: Path, device, data_dir, log) -> None:
     """Score the finished runs that ask for it on the corruption suite, where not done yet."""
     from . import robustness
-    from .runtime import as_device
+    from ..core.runtime import as_device
 
     for run in runs:
         path = out_dir / f"{run.name}.json"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import MEAN, STD
+from ..core.data import MEAN, STD
 
 BOX, FIELD = 20, 28  # MNIST: the ink's longer side, and the field it is centred in
 CENTRE = 14.0  # where MNIST put the centre of mass (0-based row and column; the test set's mean)

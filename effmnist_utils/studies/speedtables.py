@@ -4,11 +4,10 @@ README's speedrun table, a search's table, and the rule that chooses a recipe fr
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 
-from .config import MAX_PARAMS, TARGET_ACC, HParams
-from .loaders import Augment
-from .runs import timed_on, variant
+from ..core.config import MAX_PARAMS, TARGET_ACC, HParams
+from ..core.augment import Augment
+from ..core.record import group_runs, variant
 from .sweeps import markdown
 
 GOAL_SECONDS = {"cpu": 60.0, "cuda": 2.0}  # the wall-clock goals (training only), per device kind
@@ -38,9 +37,7 @@ def device_kind(record: dict) -> str:
 def summarise(records: list[dict]) -> list[dict]:
     """One row per device and variant (in first-seen order): the recipe, seeds, accuracies (%),
     mean seconds and whether the goal is met."""
-    groups = defaultdict(list)
-    for r in records:
-        groups[(r["device"], variant(r))].append(r)
+    groups = group_runs(records, key=lambda r: (r["device"], variant(r)))
     return [_summary(device, name, sorted(rs, key=lambda r: r["seed"]))
             for (device, name), rs in groups.items()]
 
@@ -66,7 +63,7 @@ def _summary(device: str, name: str, rs: list[dict]) -> dict:
 
 def _cpus(rs: list[dict]) -> str:
     """The CPU models a group's runs were timed on (records older than the field: "not recorded")."""
-    return " + ".join(sorted({timed_on(r) for r in rs}))
+    return " + ".join(sorted({r.cpu for r in rs}))
 
 
 def _where(summary: dict) -> str:

@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .loaders import Augment
+from .augment import Augment
 
 TARGET_ACC = 0.994  # the study's bar: >= 99.4 % test accuracy ...
 MAX_PARAMS = 20_000  # ... with fewer than this many parameters, in at most MAX_EPOCHS epochs
 MAX_EPOCHS = 20
 VAL_SIZE = 5000  # training images held out to choose things on (proxy runs, speedrun searches)
 SEEDS = (1, 2, 3)  # the seeds every recorded model is trained with
-REPO_ROOT = Path(__file__).resolve().parents[1]  # a clone: the package beside its results
+REPO_ROOT = Path(__file__).resolve().parents[2]  # a clone: the package beside its results
 RESULTS_DIR = REPO_ROOT / "results"  # recorded results, which the README is generated from
 RUNS_DIR = RESULTS_DIR / "runs"
 GPU_RUNS_DIR = RESULTS_DIR / "gpu"  # one run per notebook model on a GPU, for the time it takes

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
-from contextlib import contextmanager, nullcontext
-from dataclasses import asdict
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -22,11 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .config import HParams, Optim
-from .runtime import autocast, keep_freed_memory, synchronize
-
-
-class TrainingError(RuntimeError):
-    """A run cannot go on (non-finite loss, mismatched checkpoint); the message says why."""
+from .runtime import autocast, cudnn_benchmark, synchronize
+from .state import TrainingError, WeightAverage, load_checkpoint, save_checkpoint
 
 
 def make_optimizer(model, optim: Optim):
@@ -115,35 +110,6 @@ def _bar(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=1.0)
 
 
-class WeightAverage:
-    """An exponential moving average of a model's weights and BatchNorm statistics, updated
-    after every training step: average <- decay x average + (1 - decay) x current (integer
-    buffers, such as BatchNorm's batch count, are copied)."""
-
-    def __init__(self, model, decay: float):
-        self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        live = model.state_dict()  # the model's own tensors: steps update them in place
-        self._pairs = [(self.state[k], live[k]) for k in self.state if live[k].is_floating_point()]
-        self._copies = [(self.state[k], live[k]) for k in self.state if not live[k].is_floating_point()]
-
-    @torch.no_grad()
-    def update(self) -> None:
-        torch._foreach_lerp_([a for a, _ in self._pairs], [v for _, v in self._pairs], 1 - self.decay)
-        for a, v in self._copies:
-            a.copy_(v)
-
-    @contextmanager
-    def swapped_into(self, model):
-        """`model` holds the average inside the block and its trained weights again after it."""
-        live = {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(self.state)
-        try:
-            yield model
-        finally:
-            model.load_state_dict(live)
-
-
 def _layout(x: torch.Tensor, hp: HParams) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if hp.channels_last else x
 
@@ -217,89 +183,58 @@ def warm_up(step_model, model, loader, hp: HParams, steps: int = 3) -> float:
     return seconds
 
 
-def save_checkpoint(path: Path, hp, model, optimizer, scheduler, history, ema=None) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"hparams": asdict(hp), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                "history": history, **({"ema": ema.state} if ema is not None else {})}, tmp)
-    os.replace(tmp, path)  # a run killed mid-save keeps the previous checkpoint
+def fit(model, data, hp: HParams, *, teacher=None, checkpoint: str | Path | None = None,
+        resume: bool = False, on_epoch: Callable[[dict], None] | None = None, progress: bool = True,
+        timed: int = 0) -> list[dict]:
+    """Train `model` on `data.train` as `hp` says; return one dict per epoch: its learning rate,
+    train loss and accuracy (running, augmented), training seconds (first step to last), the
+    validation loss and accuracy when `data.val` exists, test loss and accuracy (every epoch when
+    there is no validation split to choose on, else after the last), its seconds with evaluation
+    and the seconds since the start.
 
-
-def load_checkpoint(path: Path, hp, model, optimizer, scheduler, ema=None) -> list[dict]:
-    """Restore the state saved after the last finished epoch; return the history so far."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state["hparams"] != asdict(hp):
-        raise TrainingError(f"{path} was written with other settings ({state['hparams']}); "
-                            "delete it or resume with the same ones.")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"])
-    if ema is not None:
-        for k, v in state["ema"].items():
-            ema.state[k].copy_(v)
-    return state["history"]
-
-
-def fit(model, data, hp: HParams, checkpoint: str | Path | None = None, resume: bool = False,
-        progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
-        evaluate_every_epoch: bool = True, warm_up_steps: int = 0, teacher=None) -> list[dict]:
-    """Train `model` on `data.train` as `hp` says; return one dict per epoch. `teacher`: the
-    model of `hp.optim.teacher` (`runs.load_teacher`), which it needs exactly then. With
-    `hp.optim.ema` every evaluation judges the weights' moving average, and `model` ends
-    holding it.
-
-    Each epoch records the learning rate, train loss/accuracy (running, augmented), its training
-    seconds (first step to last), validation loss/accuracy when `data.val` exists, test
-    loss/accuracy (every epoch, or only after the last one when there is a validation split to
-    choose on or `evaluate_every_epoch` is off, which also reads the validation split only at the
-    end, and then reads nothing during an epoch either: no running accuracy, no bar), its seconds
-    with evaluation and the seconds since the start. `warm_up_steps` > 0: that
-    many untimed steps first (see `warm_up`), recorded as the first row's `warm_up_seconds`.
-    `progress` shows a bar per epoch; `on_epoch` is called with each finished row. With
-    `checkpoint` the state is saved after every epoch; `resume` continues from it and ends
-    exactly as an uninterrupted run (same device).
+    `teacher`: the model of `hp.optim.teacher` (`runs.load_teacher`). With `hp.optim.ema` every
+    evaluation judges the weights' moving average, and `model` ends holding it. `checkpoint`: the
+    state is saved there after every epoch; `resume` continues from it and ends exactly as an
+    uninterrupted run (same device). `on_epoch` is called with each finished row; `progress`
+    shows a bar per epoch. `timed` > 0 makes a timed run: that many untimed warm-up steps first
+    (`warm_up`, recorded as the first row's `warm_up_seconds`), nothing read back during an epoch
+    (no running accuracy, no bar), validation and test read only after the last epoch.
+    cuDNN autotuning (`hp.cudnn_benchmark`) is switched for the run and restored after it.
     """
     if (teacher is not None) != bool(hp.optim.teacher):
         raise ValueError(f"settings with teacher {hp.optim.teacher!r} need its model as `teacher` "
                          "(runs.load_teacher loads it), and a teacher model needs settings that name it")
     if teacher is not None:
         teacher.eval().requires_grad_(False)
-    torch.backends.cudnn.benchmark = hp.cudnn_benchmark  # process-wide: set by every run
-    if hp.allocator == "keep":
-        keep_freed_memory()  # process-wide and for good: later runs of this process keep it too
     if hp.channels_last:
         model.to(memory_format=torch.channels_last)
-    step_model = model
-    if hp.compile_mode:
-        torch._dynamo.reset()  # each run compiles afresh (and never hits the recompile limit)
-        step_model = torch.compile(model, mode=hp.compile_mode, dynamic=False)
-    warm_seconds = warm_up(step_model, model, data.train, hp, warm_up_steps) if warm_up_steps else None
-    optimizer = make_optimizer(model, hp.optim)
-    scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
-    ema = WeightAverage(model, hp.optim.ema) if hp.optim.ema else None
-    checkpoint = Path(checkpoint) if checkpoint else None
-    history: list[dict] = []
-    if resume and checkpoint and checkpoint.exists():
-        history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler, ema)
-    for epoch in range(len(history) + 1, hp.optim.epochs + 1):
-        start, last = time.perf_counter(), epoch == hp.optim.epochs
-        row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress, step_model,
-                          lean=not evaluate_every_epoch, teacher=teacher, ema=ema)
-        if warm_seconds is not None and epoch == 1:
-            row["warm_up_seconds"] = warm_seconds
-        with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:
-            if data.val is not None and (evaluate_every_epoch or last):
-                row["val_loss"], row["val_acc"] = evaluate(judged, data.val)
-            if last or (data.val is None and evaluate_every_epoch):
-                row["test_loss"], row["test_acc"] = evaluate(judged, data.test)
-        row["seconds"] = time.perf_counter() - start
-        row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
-        history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        if checkpoint:
-            save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history, ema)
+    step_model = torch.compile(model, mode=hp.compile_mode, dynamic=False) if hp.compile_mode else model
+    with cudnn_benchmark(hp.cudnn_benchmark):
+        warm_seconds = warm_up(step_model, model, data.train, hp, timed) if timed else None
+        optimizer = make_optimizer(model, hp.optim)
+        scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
+        ema = WeightAverage(model, hp.optim.ema) if hp.optim.ema else None
+        checkpoint = Path(checkpoint) if checkpoint else None
+        history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler, ema) if (
+            resume and checkpoint and checkpoint.exists()) else []
+        for epoch in range(len(history) + 1, hp.optim.epochs + 1):
+            start, last = time.perf_counter(), epoch == hp.optim.epochs
+            row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress and not timed,
+                              step_model, lean=bool(timed), teacher=teacher, ema=ema)
+            if warm_seconds is not None and epoch == 1:
+                row["warm_up_seconds"] = warm_seconds
+            with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:
+                if data.val is not None and (last or not timed):
+                    row["val_loss"], row["val_acc"] = evaluate(judged, data.val)
+                if last or (data.val is None and not timed):
+                    row["test_loss"], row["test_acc"] = evaluate(judged, data.test)
+            row["seconds"] = time.perf_counter() - start
+            row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
+            history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            if checkpoint:
+                save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history, ema)
     if ema is not None:
         model.load_state_dict(ema.state)  # the run's weights are the ones its numbers judged
     return history

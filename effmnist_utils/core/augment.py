@@ -1,9 +1,5 @@
-"""Serving MNIST to a run: normalisation, the training augmentation and the loaders.
-
-`DeviceLoader` keeps a split as one normalised tensor on the device and augments a whole batch at
-once; `ReferenceLoader` is the original study's per-sample torchvision pipeline, kept for parity
-checks and the speed comparison. `make_data` builds the loaders of one run.
-"""
+"""The training augmentation: `Augment`, computed for a whole batch at once on the device, and
+the Gaussian blur it (and the corruption suite) smooths with."""
 from __future__ import annotations
 
 import math
@@ -12,21 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .corrupt import gaussian_blur
-from .data import MEAN, STD, load_mnist
-
-VAL_SPLIT_SEED = 20_000  # fixed, so the validation images are the same for every run seed
-EVAL_BATCH_SIZE = 256  # changes no result; on a 2-core CPU 128-256 beat 1000 (`bench`)
-
-
-def normalise(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 N x 28 x 28 -> float N x 1 x 28 x 28, scaled to [0, 1] and standardised."""
-    return ((images_u8.float() / 255.0 - MEAN) / STD).unsqueeze(1)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The random seed of one epoch's shuffling and augmentation: resumed runs redraw the same."""
-    return seed * 1_000_003 + epoch
+from .data import MEAN, STD
 
 
 def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str) -> torch.Tensor:
@@ -178,145 +160,15 @@ def _elastic(x: torch.Tensor, alpha: float, g: torch.Generator) -> torch.Tensor:
                          align_corners=False) + black
 
 
-class DeviceLoader:
-    """A split held as one normalised tensor on `device`, served in batches.
-
-    Shuffling and augmentation draw from a generator seeded by (seed, epoch), so a given epoch's
-    batches are the same whether the run was interrupted and resumed or not; call `set_epoch`.
-    """
-
-    def __init__(self, images_u8, labels, batch_size: int, device="cpu", shuffle=False,
-                 augment: Augment | None = None, seed: int = 0):
-        self.x = normalise(images_u8.to(device))
-        self.y = labels.to(device)
-        self.batch_size, self.shuffle, self.augment, self.seed = batch_size, shuffle, augment, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
-
-    @property
-    def num_images(self) -> int:
-        return len(self.y)
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-        n = len(self.y)
-        order = torch.randperm(n, generator=g).to(self.y.device) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                xb, yb = self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
-            else:
-                idx = order[start:start + self.batch_size]
-                xb, yb = self.x[idx], self.y[idx]
-            yield (self.augment(xb, g) if self.augment else xb), yb
+def _gauss_kernel(sigma: float) -> torch.Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
+    return k / k.sum()
 
 
-def reference_transform(aug: Augment = Augment()):
-    """The original study's per-sample train transform (PIL image in, normalised tensor out)."""
-    from torchvision import transforms as T
-
-    return T.Compose([
-        T.RandomApply([T.CenterCrop(aug.crop)], p=aug.zoom_p),
-        T.Resize((28, 28)),
-        T.RandomRotation((-aug.degrees, aug.degrees), fill=0),
-        T.ToTensor(),
-        T.Normalize((MEAN,), (STD,)),
-    ])
-
-
-class _TensorImages(torch.utils.data.Dataset):
-    """uint8 images as PIL images through a transform: the original's per-sample path."""
-
-    def __init__(self, images_u8, labels, transform):
-        self.images, self.labels, self.transform = images_u8, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[i].numpy(), mode="L")), int(self.labels[i])
-
-
-class ReferenceLoader:
-    """The original study's DataLoader with per-sample PIL transforms, reseeded per epoch like
-    DeviceLoader."""
-
-    def __init__(self, images_u8, labels, batch_size: int, device="cpu", seed: int = 0,
-                 num_workers: int = 0):
-        self.dataset = _TensorImages(images_u8, labels, reference_transform())
-        self.batch_size, self.device, self.seed, self.num_workers = batch_size, device, seed, num_workers
-        self.epoch = 0
-
-    set_epoch = DeviceLoader.set_epoch
-    num_images = property(lambda self: len(self.dataset))
-
-    def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
-
-    def __iter__(self):
-        seed = epoch_seed(self.seed, self.epoch)
-        # torchvision's transforms draw from torch's global generator, so it is reseeded here:
-        # epoch k's augmentation is then the same in a resumed run (it also resets that
-        # generator for any other user in the process, which is why the fast loader has its own)
-        torch.manual_seed(seed)
-        loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(seed))
-        for xb, yb in loader:
-            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-
-
-def validation_split(images, labels, val_size: int):
-    """((held-out images, labels), (the rest)): a fixed random choice of `val_size` of the training
-    images (the same for every run seed; seeded by VAL_SPLIT_SEED)."""
-    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
-    held, rest = perm[:val_size], perm[val_size:]
-    return (images[held], labels[held]), (images[rest], labels[rest])
-
-
-@dataclass
-class MnistData:
-    """The loaders of one run: `train` (augmented), `test`, and `val` when a split was held out."""
-
-    train: DeviceLoader | ReferenceLoader
-    test: DeviceLoader
-    val: DeviceLoader | None
-    source: str
-
-
-def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
-              val_size: int = 0, train_subset: int = 0, loader: str = "fast",
-              augment: Augment = Augment(), eval_batch_size: int = EVAL_BATCH_SIZE) -> MnistData:
-    """Load MNIST once and build the loaders of a run.
-
-    `val_size` images (a fixed random choice, the same for every seed) are held out of the 60k
-    training images for validation; `train_subset` > 0 trains on that many of the rest (smoke
-    runs). `loader` is "fast" (DeviceLoader, augmented by `augment`) or "reference" (the original
-    study's per-sample pipeline, which only knows the original augmentation).
-    """
-    if loader not in ("fast", "reference"):
-        raise ValueError(f"loader must be 'fast' or 'reference', not {loader!r}")
-    if loader == "reference" and augment != Augment():
-        raise ValueError("augmentation settings other than the original's need loader='fast'")
-    (x_train, y_train), (x_test, y_test), source = load_mnist(data_dir)
-    if not 0 <= val_size < len(y_train):
-        raise ValueError(f"val_size must be between 0 and {len(y_train) - 1}, not {val_size}")
-    val = None
-    if val_size:
-        (x_val, y_val), (x_train, y_train) = validation_split(x_train, y_train, val_size)
-        val = DeviceLoader(x_val, y_val, eval_batch_size, device)
-    if train_subset:
-        x_train, y_train = x_train[:train_subset], y_train[:train_subset]
-    if loader == "fast":
-        train = DeviceLoader(x_train, y_train, batch_size, device, shuffle=True, augment=augment,
-                             seed=seed)
-    else:
-        train = ReferenceLoader(x_train, y_train, batch_size, device, seed=seed)
-    test = DeviceLoader(x_test, y_test, eval_batch_size, device)
-    return MnistData(train, test, val, source)
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A separable Gaussian blur with black beyond the border."""
+    k = _gauss_kernel(sigma).to(x.device, x.dtype)
+    r = len(k) // 2
+    x = F.conv2d(F.pad(x, (r, r, 0, 0)), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r)), k.view(1, 1, -1, 1))

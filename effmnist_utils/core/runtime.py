@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import ctypes
 import platform
-import random
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -82,9 +82,26 @@ def keep_freed_memory() -> None:
             raise ValueError(f"glibc refused mallopt({param}, {value}); use allocator='default'")
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)  # CPU and every CUDA device
+@contextmanager
+def seeded(seed: int, device: torch.device):
+    """torch's global generators (the CPU's, and `device`'s when it is a GPU) seeded with `seed`
+    inside the block, as they were after it: a run's weight initialisation and dropout draw from
+    them without changing anyone else's random numbers."""
+    gpus = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def cudnn_benchmark(enabled: bool):
+    """cuDNN's autotuning switched to `enabled` inside the block, restored after it."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def synchronize(device: torch.device) -> None:
@@ -100,11 +117,12 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def git_commit() -> str | None:
-    """The checkout's commit, recorded with every run (None outside a git checkout)."""
+def git_commit(where: Path = Path(__file__).parent) -> str | None:
+    """The commit checked out at `where` (default: the package's checkout), recorded with every
+    run; None outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5)
+                             text=True, cwd=where, timeout=5)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None

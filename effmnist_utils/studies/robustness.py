@@ -17,20 +17,19 @@ import copy
 import json
 import statistics
 import time
-from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import RUNS_DIR, VAL_SIZE
+from ..core.config import RUNS_DIR, VAL_SIZE
 from .corrupt import CHUNK, FAMILIES, corrupt_u8
-from .data import load_mnist
-from .loaders import EVAL_BATCH_SIZE, DeviceLoader, validation_split
-from .loop import evaluate as evaluate_loader
-from .runs import variant
-from .runtime import cpu_model
+from ..core.data import load_mnist
+from ..core.loaders import EVAL_BATCH_SIZE, DeviceLoader, validation_split
+from ..core.loop import evaluate as evaluate_loader
+from ..core.record import group_runs
+from ..core.runtime import cpu_model
 
 # Fixed before any model was scored: one of each related pair is held out.
 CHOSEN = ("shot_noise", "glass_blur", "shear", "scale", "brightness", "spatter", "dotted_line")
@@ -126,8 +125,8 @@ def robustness_path(run_json) -> Path:
 def score_run(run_json, device="cpu", data_dir=None) -> dict:
     """A recorded run scored on the suite its training left unseen (`split_of`): its robustness
     record (not written)."""
-    from .deploy import load_run
-    from .runtime import device_name
+    from ..core.record import load_run
+    from ..core.runtime import device_name
 
     model, record = load_run(run_json)
     start = time.perf_counter()
@@ -167,9 +166,7 @@ def load_scores(run_dir=RUNS_DIR) -> list[dict]:
 def summarise(scores: list[dict]) -> list[dict]:
     """Per variant (a run's name without its seed): mean clean and per-family accuracy (%) over
     its seeds, the means over families and the seeds; fewest parameters first."""
-    groups = defaultdict(list)
-    for s in scores:
-        groups[variant(s)].append(s)
+    groups = group_runs(scores)
     rows = []
     for name, ss in groups.items():
         mean = lambda get: 100 * statistics.mean(get(s) for s in ss)  # noqa: E731
@@ -200,9 +197,8 @@ def legend() -> str:
             + "; held out: " + ", ".join(f"{SHORT[f]} = {f}" for f in HELD_OUT))
 
 
-# The goal (issue: "a small model that keeps it"): a < 8K recipe whose mean over >= 3 seeds keeps
-# clean test accuracy >= 99.50 % and has at most half the reference's error on the corrupted
-# families, the chosen and the held-out ones alike.
+# The goal: a < 8K recipe whose mean over >= 3 seeds keeps clean test accuracy >= 99.50 % with at
+# most half the reference's error on the corrupted families, the chosen and the held-out ones alike.
 GOAL_CLEAN, GOAL_ERROR_SHARE, GOAL_SEEDS = 99.50, 0.5, 3
 REFERENCE, ROBUST_TAG = "f8a", "robust"  # the robust model's runs are tagged ROBUST_TAG
 
@@ -244,3 +240,11 @@ def render_goal(g: dict) -> str:
             f"(goal ≤ half: {yes(g['checks']['mean_chosen'])}); on the held-out families "
             f"{g['mean_held_out_error']:.1f} % against {g['mean_held_out_error_reference']:.1f} % "
             f"(goal ≤ half: {yes(g['checks']['mean_held_out'])}).")
+
+
+def predict_default(run_dir=RUNS_DIR) -> tuple[str, str]:
+    """(predict's default variant, why): the robust < 8K model if it meets `goal`, else f8a."""
+    g = goal(summarise(load_scores(run_dir)))
+    if g["met"]:
+        return g["robust"], "the default: the robust < 8K model, which meets the robustness goal"
+    return g["reference"], f"the default: the < 8K frontier model ({g['robust']}: robustness goal {g['why']})"

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
 
-from .config import SEEDS, VAL_SIZE, HParams, describe_levers
-from .layernet import FRONTIER_SPECS
+from ..core.config import SEEDS, VAL_SIZE, HParams, describe_levers
+from ..core.layernet import FRONTIER_SPECS
 from .runner import Planned
-from .runs import timed_on, variant
+from ..core.record import group_runs
 
 NOT_LEVERS = ("model", "seed", "epochs", "val_size")  # what a proxy's own settings are
 
@@ -64,12 +63,9 @@ def by_variant(records: list[dict]) -> dict[str, dict]:
     model its seeds were timed on (None if several; records older than the field count as one,
     "not recorded"), their mean training seconds (None if untimed or timed on several CPUs),
     and the seeds."""
-    groups = defaultdict(list)
-    for r in records:
-        groups[variant(r)].append(r)
     out = {}
-    for v, rs in groups.items():
-        cpus = {timed_on(r) for r in rs}
+    for v, rs in group_runs(records).items():
+        cpus = {r.cpu for r in rs}
         cpu = cpus.pop() if len(cpus) == 1 else None
         timed = cpu is not None and all("train_seconds" in r for r in rs)
         vals = [100 * r["history"][-1]["val_acc"] for r in rs]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import SEEDS, VAL_SIZE, HParams
+from ...core.config import SEEDS, VAL_SIZE, HParams
 from ..runner import Planned
 from ..sweeps import NOT_LEVERS, lever_steps, proxy, rank, render_lever_steps, render_ranking
 from . import Plan, recorded

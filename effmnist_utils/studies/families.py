@@ -6,9 +6,7 @@ Each family is a function `f(x, g) -> x'` of a batch of images `x` (float, N x 1
 then moved to `x`'s device, so a seed gives the same corruption on every device); it returns
 the same shape, in [0, 1]. The severities are fixed and stated beside each family; they follow
 MNIST-C's published choices (the levels at which its authors found the digits still readable)
-and notebook 10 shows a grid of examples. `corrupt_u8` applies one family to uint8 images in
-chunks and rounds back to uint8, as a saved data set would be; `FAMILIES` lists them in
-MNIST-C's order. Which held-out images a suite is built from is `robustness`' concern.
+and notebook 10 shows a grid of examples. `corrupt` applies them to a data set.
 """
 from __future__ import annotations
 
@@ -16,6 +14,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from ..core.augment import gaussian_blur
 
 SIZE = 28
 CENTRE = (SIZE - 1) / 2  # 13.5: the pixel-centre coordinate every geometric family turns about
@@ -47,20 +47,6 @@ def _eye(n, device):
     return torch.eye(2, device=device).expand(n, 2, 2).clone()
 
 
-def _gauss_kernel(sigma: float) -> torch.Tensor:
-    radius = max(1, math.ceil(3 * sigma))
-    k = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
-    return k / k.sum()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A separable Gaussian blur with black beyond the border."""
-    k = _gauss_kernel(sigma).to(x.device, x.dtype)
-    r = len(k) // 2
-    x = F.conv2d(F.pad(x, (r, r, 0, 0)), k.view(1, 1, 1, -1))
-    return F.conv2d(F.pad(x, (0, 0, r, r)), k.view(1, 1, -1, 1))
-
-
 def _grid(device):
     """Column and row coordinates of every pixel, each 1 x 1 x 28 x 28."""
     r = torch.arange(SIZE, dtype=torch.float32, device=device)
@@ -73,7 +59,6 @@ def _stroke(dist: torch.Tensor) -> torch.Tensor:
     return (torch.log1p(-dist.clamp(max=2.3 - 1e-6) / 2.3) + 1).clamp(0, 1)
 
 
-# --- noise -------------------------------------------------------------------------------------
 
 def shot_noise(x, g):
     """Photon (Poisson) noise: every pixel's intensity counted with 3 photons per unit."""
@@ -88,7 +73,6 @@ def impulse_noise(x, g):
     return torch.where(hit, salt.to(x.dtype), x)
 
 
-# --- blur --------------------------------------------------------------------------------------
 
 def glass_blur(x, g):
     """Blur (sigma 0.7 px), let every pixel take a random neighbour's value (half of them, offsets
@@ -120,7 +104,6 @@ def motion_blur(x, g):
     return (out / weights.sum()).clamp(0, 1)
 
 
-# --- geometry ----------------------------------------------------------------------------------
 
 def shear(x, g):
     """A horizontal shear by 0.4 (columns move by 0.4 px per row from the centre), either way."""
@@ -151,7 +134,6 @@ def translate(x, g):
     return _affine(x, _eye(n, x.device), t, mode="nearest").clamp(0, 1)
 
 
-# --- intensity ---------------------------------------------------------------------------------
 
 def brightness(x, g):
     """Every pixel 0.5 brighter (the background turns mid-grey), clipped at white."""
@@ -185,7 +167,6 @@ def fog(x, g):
     return ((x + strength * _smooth_noise(g, x.shape[0], x.device)) * peak / (peak + strength)).clamp(0, 1)
 
 
-# --- occlusion ---------------------------------------------------------------------------------
 
 def spatter(x, g):
     """Blots of dark-grey mud (intensity 0.25) covering parts of the image: smoothed random
@@ -265,38 +246,3 @@ def canny_edges(x, g):
             break
         edges = grown
     return edges.to(x.dtype)
-
-
-FAMILIES = {f.__name__: f for f in (
-    shot_noise, impulse_noise, glass_blur, motion_blur, shear, scale, rotate, brightness,
-    translate, stripe, fog, spatter, dotted_line, zigzag, canny_edges)}
-
-
-def _family(name: str):
-    if name not in FAMILIES:
-        raise ValueError(f"unknown corruption {name!r}; known: {', '.join(FAMILIES)}")
-    return FAMILIES[name]
-
-
-def corrupt(x: torch.Tensor, family: str, seed: int) -> torch.Tensor:
-    """Family `family` applied to float images in [0, 1] (N x 1 x 28 x 28) with random numbers
-    from `seed`."""
-    apply = _family(family)
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, SIZE, SIZE):
-        raise ValueError(f"expected images N x 1 x {SIZE} x {SIZE}, got {tuple(x.shape)}")
-    return apply(x, torch.Generator().manual_seed(seed))
-
-
-CHUNK = 2000  # images corrupted at once; part of the suite's definition (one generator runs on)
-
-
-def corrupt_u8(images_u8: torch.Tensor, family: str, seed: int, device="cpu") -> torch.Tensor:
-    """uint8 images N x 28 x 28 (MNIST's) corrupted by `family` in chunks of CHUNK images on
-    `device` (one generator runs through the chunks in order), rounded back to uint8 on the CPU,
-    as a saved data set would be."""
-    apply, g = _family(family), torch.Generator().manual_seed(seed)
-    out = []
-    for start in range(0, len(images_u8), CHUNK):
-        x = images_u8[start:start + CHUNK].to(device).float().unsqueeze(1) / 255
-        out.append((apply(x, g) * 255).round().clamp(0, 255).to(torch.uint8).squeeze(1).cpu())
-    return torch.cat(out) if out else images_u8.clone()

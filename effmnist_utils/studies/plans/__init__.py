@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from .. import runner
-from ..config import SCRATCH_DIR, record_dir
+from ...core.config import SCRATCH_DIR, record_dir
 from ..runner import Planned
-from ..runs import load_runs
+from ...core.record import load_runs
 
 PLAN_SCRATCH = SCRATCH_DIR / "plans"
 

@@ -3,7 +3,7 @@ every seed >= 99.30 %, < 20,000 parameters) per device kind. A search on the val
 chooses the recipe by one rule (`speedtables.choose`); the chosen recipe then runs for the seeds
 on all 60,000 images, the test set read once per seed, after the last epoch.
 
-Every run is timed (`runner.Planned(evaluate_every_epoch=False, warm_up_steps=3)`): the clock
+Every run is timed (`runner.Planned(timed=3)`): the clock
 runs from the first training step to the end of the last, with the data already on the device;
 loading and warm-up (compilation) are recorded apart. The schedule is always one-cycle (Adam).
 """
@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import speedtables as T
-from ..config import HParams, VAL_SIZE
-from ..loaders import Augment
+from ...core.config import HParams, VAL_SIZE
+from ...core.augment import Augment
 from ..runner import Planned
 from ..sweeps import lever_steps, render_lever_steps
 from . import Plan, recorded, records
@@ -33,7 +33,7 @@ def timed(model, epochs=5, batch_size=256, lr=0.014, augment=NONE, val_size=VAL_
 
 def _planned(candidates: dict[str, HParams], seeds=(1,)) -> list[Planned]:
     """Timed runs; a "model/" prefix of a tag only tells two entries of one stage apart."""
-    return [Planned(hp.with_(seed=s), tag.split("/")[-1], evaluate_every_epoch=False, warm_up_steps=3)
+    return [Planned(hp.with_(seed=s), tag.split("/")[-1], timed=3)
             for tag, hp in candidates.items() for s in seeds]
 
 
@@ -136,7 +136,7 @@ def _gpu_b(root: Path) -> list[Planned]:
                          f"recorded); run `plan {GPU_SEARCH.name} --stage a` first")
     best, _ = T.choose(T.summarise(done), T.GOAL_SECONDS["cuda"])
     base = Planned(HParams.from_dict(best["hparams"]), best["variant"].split("-", 1)[1],
-                   evaluate_every_epoch=False, warm_up_steps=3)
+                   timed=3)
     return [replace(base, hp=base.hp.with_(**lever), tag=f"{base.tag}-{name}") for name, lever in GPU_B.items()]
 
 
@@ -157,7 +157,7 @@ def _choice(rows: list[dict], kind: str, root: Path) -> tuple[HParams, str]:
 def _seeds(kind: str):
     def runs(root: Path) -> list[Planned]:
         hp = chosen(root, kind)[0]
-        return [Planned(hp.with_(seed=s), "speedrun", evaluate_every_epoch=False, warm_up_steps=3)
+        return [Planned(hp.with_(seed=s), "speedrun", timed=3)
                 for s in SEEDS]
     return runs
 

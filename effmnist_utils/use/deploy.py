@@ -9,77 +9,23 @@ a 7.6K-parameter model is a sizeable part of the file.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
-from .config import RUNS_DIR
 from .digits import prepare_digit
-from .models import build_model, count_params
-from .runs import variant
+from ..core.models import count_params
+from ..core.record import RecordError, find_run, load_run
 
 OPSET = 17
 INT8_GOAL_BYTES = 12_000  # the issue's goal for the int8 f8a file: "under 12 KB"
 INT8_GOAL_POINTS = 0.10  # ... and at most this many accuracy points lost against fp32
 
 
-class DeployError(ValueError):
+class DeployError(RecordError):
     """A run, image or missing extra that the user can fix; the message says how."""
-
-
-def find_run(model: str = "f8a", runs: str | Path | None = None) -> Path:
-    """The JSON of the recorded run of `model` (a model, or a model's variant such as
-    `f8a-robust`: `<model>-<tag>`) with the LOWEST seed. Not the most accurate one: choosing a run
-    by its test accuracy and then reporting that accuracy is selection on the test set."""
-    build_model(model.split("-", 1)[0])  # an unknown model raises a ValueError listing the known ones
-    runs = Path(runs) if runs is not None else RUNS_DIR
-    found = []
-    for path in runs.glob(f"{model}_seed*.json"):
-        record = json.loads(path.read_text())
-        if "name" in record and variant(record) == model and path.with_suffix(".pt").is_file():
-            found.append((int(record["seed"]), path))
-    if not found:
-        raise DeployError(f"no recorded run of {model} (JSON + .pt) in {runs}; pass --run with the "
-                          f"JSON that `python -m effmnist_utils train {model.split('-', 1)[0]}` writes")
-    return min(found)[1]
-
-
-def default_model(runs: str | Path | None = None) -> tuple[str, str]:
-    """(the variant `predict` uses by default, why): the robust < 8K model when its recorded runs
-    meet the robustness goal (`robustness.goal`), else the < 8K frontier model."""
-    from . import robustness
-
-    g = robustness.goal(robustness.summarise(robustness.load_scores(runs if runs is not None else RUNS_DIR)))
-    if g["met"]:
-        return g["robust"], "the default: the robust < 8K model, which meets the robustness goal"
-    return g["reference"], f"the default: the < 8K frontier model ({g['robust']}: robustness goal {g['why']})"
-
-
-def load_run(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """(model in eval mode with the run's final weights, the run's record) from a results JSON
-    and the `.pt` next to it (either file may be named)."""
-    path = Path(path)
-    if path.suffix == ".pt":  # the weights were named: their results file is beside them
-        path = path.with_suffix(".json")
-    if not path.is_file():
-        raise DeployError(f"{path}: no such run file (runs are in {RUNS_DIR})")
-    try:
-        record = json.loads(path.read_text())
-        model = build_model(record["model"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise DeployError(f"{path}: not a recorded run ({exc.__class__.__name__}: {exc})") from None
-    weights = path.with_suffix(".pt")
-    if not weights.is_file():
-        raise DeployError(f"{weights}: the run's weights are missing; re-train with "
-                          f"`python -m effmnist_utils train {record['model']} --seed {record.get('seed', 1)}`")
-    try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError) as exc:
-        raise DeployError(f"{weights}: does not fit a {record['model']} ({str(exc).splitlines()[0]})") from None
-    return model.eval(), record
 
 
 @torch.inference_mode()
@@ -96,13 +42,11 @@ def _prepare(image) -> torch.Tensor:
         raise DeployError(str(exc) if str(exc).startswith(str(image)) else f"{image}: {exc}") from None
 
 
-def predict_files(images, model: str | None = None, run: str | Path | None = None) -> str:
+def predict_files(images, model: str = "f8a", run: str | Path | None = None, why: str = "") -> str:
     """Prepare each image like MNIST (`digits.prepare_digit`), predict it with the run at `run`
-    (default: `model`'s recorded run with the lowest seed; `model` defaults to `default_model()`)
-    and return one line per image, after one that names the model used and why."""
-    why = "the run given" if run is not None else "the model asked for"
-    if run is None and model is None:
-        model, why = default_model()
+    (default: `model`'s recorded run with the lowest seed) and return one line per image, after
+    one that names the model used and `why` (default: that it was the run or model asked for)."""
+    why = why or ("the run given" if run is not None else "the model asked for")
     path = Path(run) if run is not None else find_run(model)
     net, record = load_run(path)
     batch = torch.cat([_prepare(image) for image in images])  # any bad image fails before output
@@ -163,8 +107,8 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
 
 def calibration_images(n: int = 1000, data_dir=None) -> torch.Tensor:
     """`n` training images (normalised, N x 1 x 28 x 28), a fixed random draw from the 60,000."""
-    from .data import load_mnist
-    from .loaders import normalise
+    from ..core.data import load_mnist
+    from ..core.loaders import normalise
 
     (train_x, _), _, _ = load_mnist(data_dir)
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]

@@ -1,0 +1,120 @@
+"""Stateless plots: each takes data (a history, predictions, images) and returns a figure."""
+from __future__ import annotations
+
+
+import matplotlib.pyplot as plt
+import torch
+
+from .config import TARGET_ACC
+from .data import MEAN, STD
+from .loaders import normalise
+
+DPI = 72  # keeps a notebook's stored figures small (each notebook file stays under 250 KB)
+
+
+def lr_drops(history: list[dict], factor: float = 5.0) -> list[int]:
+    """Epochs whose learning rate is at least `factor` times lower than the epoch before (StepLR's
+    drops; a one-cycle schedule's gradual fall is not marked)."""
+    return [b["epoch"] for a, b in zip(history, history[1:]) if b["lr"] * factor <= a["lr"]]
+
+
+def plot_curves(history: list[dict], title: str = ""):
+    """The original study's 2x2 panel: train/test loss and accuracy per epoch, the 99.4 % line
+    and the learning-rate drops marked."""
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6), dpi=DPI)
+    panels = [("train_loss", "Training loss"), ("train_acc", "Training accuracy"),
+              ("test_loss", "Test loss"), ("test_acc", "Test accuracy")]
+    for ax, (key, label) in zip(axes.flat, panels):
+        scale = 100 if key.endswith("acc") else 1
+        rows = [r for r in history if key in r]  # with a validation split: test at the end only
+        ax.plot([r["epoch"] for r in rows], [r[key] * scale for r in rows], marker="o",
+                markersize=3, label="test" if key.startswith("test") else None)
+        val_key = key.replace("test", "val")
+        if key.startswith("test") and any(val_key in r for r in history):
+            ax.plot(epochs, [r[val_key] * scale for r in history], marker="s", markersize=3,
+                    label="validation")
+        if key == "test_acc":
+            ax.axhline(100 * TARGET_ACC, color="grey", linestyle="--", linewidth=1,
+                       label=f"{TARGET_ACC:.1%}")
+        for i, epoch in enumerate(lr_drops(history)):
+            ax.axvline(epoch - 0.5, color="tab:green", linestyle=":", linewidth=1.2,
+                       label=None if i else "lr drop")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        ax.set(title=label, xlabel="epoch", ylabel="%" if key.endswith("acc") else "NLL")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _pixels(images: torch.Tensor) -> torch.Tensor:
+    """Normalised or uint8 28x28 images as N x 28 x 28 floats in [0, 1], for drawing."""
+    images = images.detach().cpu().float().reshape(-1, 28, 28)
+    if images.max() > 1.5 * (1 - MEAN) / STD:  # uint8 input: no un-normalising needed
+        return images / 255.0
+    return images * STD + MEAN
+
+
+def show_images(images: torch.Tensor, titles: list[str], cols: int = 10, scale: float = 1.2):
+    """A grid of normalised or uint8 28x28 images with a title under each."""
+    images = _pixels(images)
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.25), squeeze=False,
+                             dpi=DPI)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, title in zip(axes.flat, images, titles):
+        ax.imshow(img.numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmented(images_u8: torch.Tensor, augment, copies: int = 2, seed: int = 0):
+    """The first row: training digits as stored; each further row: the same digits as one epoch of
+    training sees them after `augment` (a `loaders.Augment`), drawn with generator seed `seed`."""
+    x = normalise(images_u8)
+    g = torch.Generator().manual_seed(seed)
+    rows = [x] + [augment(x, g) for _ in range(copies)]
+    titles = ["original"] * len(x) + [f"augmented {i + 1}" for i in range(copies) for _ in x]
+    return show_images(torch.cat(rows), titles, cols=len(x))
+
+
+def plot_misclassified(images: torch.Tensor, preds: torch.Tensor, targets: torch.Tensor,
+                       limit: int = 20, cols: int = 10):
+    """The first `limit` test digits the model gets wrong, titled 'true -> predicted'."""
+    wrong = (preds != targets).nonzero().flatten()[:limit]
+    titles = [f"{int(targets[i])} → {int(preds[i])}" for i in wrong]
+    fig = show_images(images[wrong], titles, cols=cols)
+    fig.suptitle(f"{int((preds != targets).sum())} of {len(targets)} test digits misclassified "
+                 f"(first {len(wrong)}: true → predicted)", y=1.02)
+    return fig
+
+
+def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, classes: int = 10) -> torch.Tensor:
+    """counts[true, predicted]."""
+    return torch.bincount(targets * classes + preds, minlength=classes * classes).reshape(classes, classes)
+
+
+def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
+    """Confusion matrix with every count written in its cell; colour shows only the errors (the
+    diagonal, the correct digits, is in bold on a pale blue)."""
+    cm = confusion_matrix(preds, targets)
+    off = cm.clone().fill_diagonal_(0)
+    fig, ax = plt.subplots(figsize=(5.8, 5), dpi=DPI)
+    im = ax.imshow(off.numpy(), cmap="Reds")
+    for t in range(10):
+        for p in range(10):
+            if t == p:
+                ax.add_patch(plt.Rectangle((p - 0.5, t - 0.5), 1, 1, color="#dbe9f6"))
+            ax.text(p, t, int(cm[t, p]), ha="center", va="center", fontsize=8,
+                    fontweight="bold" if t == p else "normal",
+                    color="white" if off[t, p] > 0.6 * off.max() else "black")
+    ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
+           title="Confusion matrix (colour: errors only)")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,74 @@
+"""Tables of many runs: the README's results table (per model and recipe variant, over seeds)
+and the markdown they are written in."""
+from __future__ import annotations
+
+import statistics
+
+from ..core.config import TARGET_ACC, describe_levers
+from ..core.models import MODELS, ORIGINAL_ACC, build_model, count_params
+from ..core.record import Record, group_runs, mean_std
+
+
+def markdown(header: str, aligns: str, rows: list[str]) -> str:
+    """A markdown table: `aligns` has one letter per column, "r" right-aligned, else left."""
+    return "\n".join([header, "|" + "|".join("---:" if a == "r" else "---" for a in aligns) + "|", *rows])
+
+
+def _summarise_group(name: str, rs: list[dict]) -> dict:
+    # read back through HParams (as same_settings does): a setting added since a seed was
+    # recorded counts at its default, so seeds recorded by older code still group with new ones
+    recipes = {r.hp.with_(seed=0) for r in rs}
+    if len(recipes) > 1:
+        raise ValueError(f"the recorded runs of {name} use different recipes; "
+                         "move the odd ones out of the run folder")
+    final = mean_std([100 * r["final_test_acc"] for r in rs])
+    reached = [r["seconds_to_target"] for r in rs if r["seconds_to_target"] is not None]
+    return {"model": name, "params": rs[0]["params"], "n": len(rs),
+            "recipe": rs[0].hp.levers(),
+            "seeds": sorted(r["seed"] for r in rs), "final_mean": final[0], "final_std": final[1],
+            "best_mean": statistics.mean(100 * r["best_test_acc"] for r in rs),
+            "original_acc": ORIGINAL_ACC.get(name),
+            # the median: epochs that shared the 2 cores with other work run several times
+            # slower, and one such epoch would move a mean far more
+            "sec_per_epoch": statistics.median(e["seconds"] for r in rs for e in r["history"]),
+            "sec_to_target": statistics.mean(reached) if reached else None,
+            "n_reached": len(reached), "devices": sorted({r["device"] for r in rs})}
+
+
+def summarise_runs(runs: list[Record]) -> list[dict]:
+    """One row per model and recipe variant (registry order): params, seeds, mean/std of the
+    final and mean of the best accuracy (%), seconds per epoch and to TARGET_ACC, devices. Runs of one
+    variant must share their recipe."""
+    groups = group_runs(runs)
+    order = sorted(groups, key=lambda g: (list(MODELS).index(groups[g][0]["model"]), g))
+    return [_summarise_group(g, groups[g]) for g in order]
+
+
+def render_table(rows: list[dict], gpu_rows: list[dict] = ()) -> str:
+    """The README's results table (markdown), generated from `summarise_runs` rows; `gpu_rows`
+    (the same, of runs on a GPU) add each model's GPU seconds per epoch."""
+    gpu = {r["model"]: r["sec_per_epoch"] for r in gpu_rows}
+    lines = ["| model | params | recipe | original study (1 run) | ours: final epoch, mean ± std | seeds "
+             f"| ours: best epoch, mean | s / epoch (median) | time to {100 * TARGET_ACC:g} % (runs reaching it) | device "
+             "| s / epoch on a GPU (1 run) |",
+             "|---|---:|---|---:|---:|---|---:|---:|---:|---|---:|"]
+    for r in rows:
+        original = f"{r['original_acc']:.2f} %" if r["original_acc"] is not None else "—"
+        to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
+                     else f"not reached (0/{r['n']})")
+        spread = f" ± {r['final_std']:.2f} %" if r["n"] > 1 else " % (1 run)"
+        lines.append(f"| {r['model']} | {r['params']:,} | {describe_levers(r['recipe'])} | {original} | "
+                     f"{r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
+                     f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
+                     f"{'; '.join(r['devices'])} | {_gpu_cell(gpu.get(r['model']))} |")
+    return "\n".join(lines)
+
+
+def _gpu_cell(seconds):
+    return f"{seconds:.2f}" if seconds is not None else "not measured"
+
+
+def check_params(runs: list[dict]) -> list[str]:
+    """Runs whose recorded parameter count differs from the model's (empty when all agree)."""
+    return [f"{r['name']}: recorded {r['params']}, model has {count_params(build_model(r['model']))}"
+            for r in runs if r["params"] != count_params(build_model(r["model"]))]

@@ -1,0 +1,2 @@
+"""Using a trained model: your own digits, ONNX and int8 export and their benchmark, the
+notebook's drawing pad, the draw-a-digit page and the browser that drives it. Imports the core only."""

@@ -1,0 +1,121 @@
+"""The package's layers: core imports only core; studies and use import core (and themselves);
+use never imports studies; nothing imports the top (the command line and `report`); no module
+imports itself back through others. Every import counts, function-level ones included."""
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "effmnist_utils"
+# the folders, and "top" for the modules beside them (__init__, the command line, report)
+ALLOWED = {"core": {"core"}, "studies": {"core", "studies"}, "use": {"core", "use"},
+           "top": {"core", "studies", "use", "top"}}
+
+
+def module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ALLOWED) else "top"
+
+
+def imports(path: Path, known: set[str], root: Path = PACKAGE) -> set[str]:
+    """The package's modules that `path` imports anywhere in its body."""
+    here = module_name(path, root)
+    package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in found if m in known and m != here}
+
+
+def graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    paths = {module_name(p, root): p for p in root.rglob("*.py")}
+    g = {m: imports(p, set(paths), root) for m, p in paths.items()}
+    # a package's __init__ importing its own submodules (and a submodule naming its package)
+    # is how Python packages are built, not an import between layers or a cycle
+    return {m: {t for t in ts if not (t.startswith(m + ".") or m.startswith(t + "."))} for m, ts in g.items()}
+
+
+CLI = {"effmnist_utils.__main__", "effmnist_utils.cli", "effmnist_utils.parser"}  # imported by none but each other
+
+
+def breaks(g: dict[str, set[str]]) -> list[str]:
+    """Imports that go against the layer rule."""
+    out = []
+    for m, targets in g.items():
+        for t in targets:
+            if layer(t) not in ALLOWED[layer(m)] or (t in CLI and m not in CLI):
+                out.append(f"{m} ({layer(m)}) imports {t} ({layer(t)})")
+    return sorted(out)
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Every module that can reach itself, with one path that shows how (package __init__s,
+    which import their own children, left aside)."""
+    found = []
+    for start in g:
+        stack = [(start, [start])]
+        seen = set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in g.get(node, ()):
+                if nxt == start:
+                    found.append(path + [nxt])
+                    stack.clear()
+                    break
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+    return found
+
+
+def test_every_import_keeps_to_its_layer():
+    assert breaks(graph()) == []
+
+
+def test_no_module_reaches_itself():
+    assert cycles(graph()) == []
+
+
+def test_a_breaking_import_and_a_cycle_are_caught(tmp_path):
+    """The checks above can go red: a core module that imports a study, and two modules that
+    import each other (at function level), are both found."""
+    pkg = tmp_path / "effmnist_utils"
+    for d in ("core", "studies"):
+        (pkg / d).mkdir(parents=True)
+        (pkg / d / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "core" / "a.py").write_text("def f():\n    from ..studies import b\n")
+    (pkg / "studies" / "b.py").write_text("from ..core.a import f\n")
+    g = graph(pkg)
+    assert "effmnist_utils.core.a (core) imports effmnist_utils.studies.b (studies)" in breaks(g)
+    assert ["effmnist_utils.core.a", "effmnist_utils.studies.b", "effmnist_utils.core.a"] in cycles(g)
+
+
+@pytest.mark.slow
+def test_importing_the_package_loads_the_core_only():
+    """`import effmnist_utils` (what a notebook does) loads no study or app module."""
+    code = ("import sys, effmnist_utils; print('\\n'.join(m for m in sys.modules "
+            "if m.startswith('effmnist_utils')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "effmnist_utils.core.loop" in loaded
+    assert [m for m in loaded if layer(m) not in ("core", "top") or m.endswith(("__main__", "cli", "report"))] == []
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
+def test_module_is_at_most_250_lines(path):
+    assert len(path.read_text().splitlines()) <= 250
