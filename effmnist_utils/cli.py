@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .core.models import MODELS
+from .core.models import build_model
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,8 +43,10 @@ def shard(text: str) -> tuple[int, int]:
 
 
 def model_name(text: str) -> str:
-    if text not in MODELS:
-        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose from {', '.join(MODELS)}")
+    try:
+        build_model(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

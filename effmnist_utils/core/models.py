@@ -79,10 +79,27 @@ MODELS = {name: (lambda spec=spec: IterNet(spec)) for name, spec in ITER_SPECS.i
 MODELS.update({name: (lambda spec=spec: LayerNet(*spec)) for name, spec in FRONTIER_SPECS.items()})
 
 
+LAYERS_PREFIX = {"L": "bn", "L0": "bn0"}  # a model named by its layers: "L.c8.s12.p.s16.g"
+
+
+def layers_name(layers: str, norm: str = "bn") -> str:
+    """The model name of a `LayerNet` given by its layer string (the searches' networks, which
+    have no name of their own): "c8 s12 p s16 g" -> "L.c8.s12.p.s16.g" ("L0." with norm bn0)."""
+    if "/" in layers or "." in layers:
+        raise ValueError(f"a layer string with '/' or '.' cannot name a model: {layers!r}")
+    prefix = next(k for k, v in LAYERS_PREFIX.items() if v == norm)
+    return ".".join([prefix, *layers.split()])
+
+
 def build_model(name: str) -> nn.Module:
-    """A fresh model from the registry; an unknown name raises a ValueError listing the known ones."""
+    """A fresh model from the registry, or a LayerNet named by its layers (`layers_name`); an
+    unknown name raises a ValueError listing the known ones."""
+    prefix, _, layers = name.partition(".")
+    if prefix in LAYERS_PREFIX and layers:
+        return LayerNet(layers.replace(".", " "), norm=LAYERS_PREFIX[prefix])
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)} "
+                         "(or a LayerNet by its layers, e.g. L.c8.s12.p.s16.g)")
     return MODELS[name]()
 
 
