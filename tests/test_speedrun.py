@@ -89,3 +89,14 @@ def test_the_rule_takes_the_fastest_qualifying_run_then_the_fastest_close_one():
     assert best["variant"] == "fast-close" and "within 60 s" in why
     with pytest.raises(ValueError, match="no search run"):
         T.choose(T.summarise([_rec(1, 0.99)]), 60.0)
+
+
+@pytest.mark.parametrize("kind", ["cpu", "cuda"])
+def test_the_written_recipe_is_the_rules_choice_over_the_recorded_search(kind):
+    """speed.RECIPE is written once, as a literal; it must be what the rule picks from the
+    recorded search, so the literal and its evidence cannot drift apart."""
+    from effmnist_utils.core.config import RESULTS_DIR
+
+    rows = T.summarise(speed.records(RESULTS_DIR, speed.SEARCHES[kind].folder))
+    by_rule = speed._choice(rows, kind, RESULTS_DIR)[0]
+    assert speed.RECIPE[kind] == by_rule

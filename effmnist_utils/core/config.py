@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .augment import Augment
+from .loaders import check_loader
 
 TARGET_ACC = 0.994  # the study's bar: >= 99.4 % test accuracy ...
 MAX_PARAMS = 20_000  # ... with fewer than this many parameters, in at most MAX_EPOCHS epochs
@@ -109,13 +110,10 @@ class HParams:
     allocator: str = "default"  # "keep": glibc keeps the memory it frees (runtime.keep_freed_memory)
 
     def __post_init__(self):
-        _one_of("loader", self.loader, ("fast", "reference"))
+        check_loader(self.loader, self.augment)
         _one_of("precision", self.precision, ("fp32", "bf16"))
         _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
         _one_of("allocator", self.allocator, ALLOCATORS)
-        if self.loader == "reference" and self.augment != Augment():
-            raise ValueError("augmentation settings other than the original's need loader='fast' "
-                             "(the original's per-sample pipeline knows only its own)")
 
     @classmethod
     def for_model(cls, model: str, **settings) -> "HParams":

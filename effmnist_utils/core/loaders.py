@@ -124,6 +124,16 @@ class ReferenceLoader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
 
 
+def check_loader(loader: str, augment: Augment) -> None:
+    """A ValueError unless `loader` is "fast" or "reference", and "reference" only with the
+    original's augmentation (its per-sample pipeline knows only its own)."""
+    if loader not in ("fast", "reference"):
+        raise ValueError(f"loader must be 'fast' or 'reference', not {loader!r}")
+    if loader == "reference" and augment != Augment():
+        raise ValueError("augmentation settings other than the original's need loader='fast' "
+                         "(the original's per-sample pipeline knows only its own)")
+
+
 def validation_split(images, labels, val_size: int):
     """((held-out images, labels), (the rest)): a fixed random choice of `val_size` of the training
     images (the same for every run seed; seeded by VAL_SPLIT_SEED)."""
@@ -152,10 +162,7 @@ def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
     runs). `loader` is "fast" (DeviceLoader, augmented by `augment`) or "reference" (the original
     study's per-sample pipeline, which only knows the original augmentation).
     """
-    if loader not in ("fast", "reference"):
-        raise ValueError(f"loader must be 'fast' or 'reference', not {loader!r}")
-    if loader == "reference" and augment != Augment():
-        raise ValueError("augmentation settings other than the original's need loader='fast'")
+    check_loader(loader, augment)
     (x_train, y_train), (x_test, y_test), source = load_mnist(data_dir)
     if not 0 <= val_size < len(y_train):
         raise ValueError(f"val_size must be between 0 and {len(y_train) - 1}, not {val_size}")

@@ -13,7 +13,7 @@ from . import Plan, recorded
 
 PROXY_EPOCHS = 5  # a fifth of the real budget
 ORIGINAL_STEP = {"step_size": 4}  # the original recipe's late lr drop, compressed to 5 epochs
-OC = {"schedule": "onecycle", "lr": 0.01}
+OC = FRONTIER_RECIPE  # the one-cycle schedule at peak lr 0.01 (core.config)
 AUG = {**OC, "translate": 2}
 BEST = {**AUG, "label_smoothing": 0.05}  # the recipe the architectures are compared under
 

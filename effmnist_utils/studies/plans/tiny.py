@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...core.config import SEEDS, VAL_SIZE, HParams
+from ...core.config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
 from ..runner import Planned
 from ..sweeps import NOT_LEVERS, lever_steps, proxy, rank, render_lever_steps, render_ranking
 from . import Plan, recorded
 
 STAGE1_EPOCHS, STAGE2_EPOCHS = 5, 8
-OC = {"schedule": "onecycle", "lr": 0.01}  # the frontier recipe (peak lr 0.01)
+OC = FRONTIER_RECIPE  # the one-cycle schedule at peak lr 0.01 (core.config)
 BUDGETS = {"< 2,000": "t2", "< 1,000": "t1"}  # a model's name starts with its budget
 TOP = 2  # stage 2 takes the best TOP models of each budget
 
