@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from effmnist_utils.core.config import HParams, run_name
+from effmnist_utils.core.config import HParams, auto_tag, run_name
 from effmnist_utils.core.loaders import DeviceLoader, make_data
 from effmnist_utils.core.loop import (TrainingError, WeightAverage, evaluate, fit, load_checkpoint, make_optimizer,
                                  make_scheduler, save_checkpoint, train_step)
@@ -44,12 +44,14 @@ def test_keeping_freed_memory_changes_no_number(short_run, tmp_path):
     _, model, history, _ = short_run
     code = ("import sys; sys.path.insert(0, 'tests'); from helpers import SHORT; "
             "from effmnist_utils.core.runs import train_run; "
-            f"train_run(SHORT.with_(allocator='keep'), 'cpu', out_dir={str(tmp_path)!r}, progress=False)")
+            "from effmnist_utils.core.runtime import keep_freed_memory; keep_freed_memory(); "
+            f"train_run(SHORT.with_(allocator='keep'), 'cpu', out_dir={str(tmp_path)!r}, progress=False, tag='k')")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=300)
-    record = json.loads((tmp_path / f"{run_name(SHORT)}.json").read_text())
+    name = run_name(SHORT, "k")
+    record = json.loads((tmp_path / f"{name}.json").read_text())
     assert record["hparams"]["allocator"] == "keep"
     assert without_timing(record["history"]) == without_timing(history)
-    _assert_same_weights(torch.load(tmp_path / f"{run_name(SHORT)}.pt", weights_only=True), model.state_dict())
+    _assert_same_weights(torch.load(tmp_path / f"{name}.pt", weights_only=True), model.state_dict())
 
 
 def test_keep_freed_memory_names_the_fix_without_glibc(monkeypatch):
@@ -82,9 +84,9 @@ def test_resume_equals_uninterrupted(ema, tmp_path, monkeypatch):
         patch.setattr(DeviceLoader, "set_epoch", interrupt_at_epoch_3)
         with pytest.raises(KeyboardInterrupt):
             train_run(hp, "cpu", out_dir=tmp_path / "b", progress=False)
-    ckpt = tmp_path / "b" / f"{run_name(hp)}.ckpt"
+    ckpt = tmp_path / "b" / f"{run_name(hp, auto_tag(hp))}.ckpt"
     assert len(torch.load(ckpt, weights_only=False)["history"]) == 2
-    assert not (tmp_path / "b" / f"{run_name(hp)}.json").exists()  # not recorded as finished
+    assert not (tmp_path / "b" / f"{run_name(hp, auto_tag(hp))}.json").exists()  # not recorded as finished
 
     epochs_run = []
 
@@ -106,7 +108,7 @@ def test_resume_equals_uninterrupted(ema, tmp_path, monkeypatch):
 
 def test_existing_checkpoint_needs_resume(tmp_path):
     """train_run will not silently start over an unfinished run's checkpoint."""
-    ckpt = tmp_path / f"{run_name(SHORT)}.ckpt"
+    ckpt = tmp_path / f"{run_name(SHORT, auto_tag(SHORT))}.ckpt"
     ckpt.write_bytes(b"unfinished")
     with pytest.raises(TrainingError, match=f"{re.escape(ckpt.name)}.*resume"):
         train_run(SHORT, "cpu", out_dir=tmp_path, progress=False)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from effmnist_utils.core.config import RUNS_DIR, SCRATCH_DIR, HParams, run_name
+from effmnist_utils.core.config import RUNS_DIR, SCRATCH_DIR, HParams, auto_tag, run_name
 from effmnist_utils.core.loaders import ReferenceLoader
 from effmnist_utils.core.models import build_model, count_params
 from effmnist_utils.core.record import load_runs, variant
@@ -22,7 +22,7 @@ def test_default_out_dir_is_the_scratch_folder(short_run):
     else is written there (no checkpoint left, nothing in results/)."""
     cwd, _, _, _ = short_run
     files = sorted(p.relative_to(cwd).as_posix() for p in cwd.rglob("*") if p.is_file())
-    assert files == [f"effmnist-runs/{run_name(SHORT)}.json", f"effmnist-runs/{run_name(SHORT)}.pt"]
+    assert files == [f"effmnist-runs/{run_name(SHORT, auto_tag(SHORT))}.json", f"effmnist-runs/{run_name(SHORT, auto_tag(SHORT))}.pt"]
 
 
 @pytest.mark.slow
@@ -30,13 +30,13 @@ def test_run_record_and_weights(short_run):
     """train_run writes a complete results JSON and a .pt that loads into a fresh model."""
     cwd, model, history, record = short_run
     out_dir = cwd / SCRATCH_DIR
-    saved = json.loads((out_dir / f"{run_name(SHORT)}.json").read_text())
+    saved = json.loads((out_dir / f"{run_name(SHORT, auto_tag(SHORT))}.json").read_text())
     assert saved == json.loads(json.dumps(record))  # the file is the record returned
     for key in ("name", "tag", "model", "params", "hparams", "seed", "history", "final_test_acc",
                 "best_test_acc", "best_epoch", "seconds_to_target", "device", "cpu", "torch",
                 "git_commit", "data_source", "finished"):
         assert key in saved, key
-    assert saved["name"] == "iter6_seed1" and saved["tag"] == ""
+    assert saved["name"] == "iter6-epochs2-train_subset1024_seed1" and saved["tag"] == "epochs2-train_subset1024"
     assert saved["model"] == "iter6" and saved["seed"] == 1
     assert saved["params"] == count_params(build_model("iter6")) == 13_562
     assert saved["hparams"] == asdict(SHORT) and HParams.from_dict(saved["hparams"]) == SHORT
@@ -47,7 +47,7 @@ def test_run_record_and_weights(short_run):
     assert saved["cpu"] and saved["cpu"] != "model not recorded"
 
     fresh = build_model("iter6")
-    fresh.load_state_dict(torch.load(out_dir / f"{run_name(SHORT)}.pt", weights_only=True))
+    fresh.load_state_dict(torch.load(out_dir / f"{run_name(SHORT, auto_tag(SHORT))}.pt", weights_only=True))
     for key, value in model.state_dict().items():
         assert torch.equal(fresh.state_dict()[key], value), key
 
@@ -210,3 +210,18 @@ def test_a_teacher_is_a_recorded_run_that_never_saw_the_validation_images(tmp_pa
         load_teacher(student.with_(val_size=20_000), "cpu", results_dir=tmp_path)
     with pytest.raises(ValueError, match="no recorded run at .*levers/nobody_seed1.json"):
         load_teacher(student.with_(teacher="levers/nobody_seed1"), "cpu", results_dir=tmp_path)
+
+
+def test_a_net_of_another_shape_is_refused_and_the_same_network_trains_alike(tmp_path):
+    """train_run(net=...) trains a notebook's own class only when it builds hp.model's network
+    (so the weights load anywhere), and then it trains exactly the registry's run."""
+    from torch import nn
+
+    from effmnist_utils.core.models import build_model
+    hp = HParams.for_model("t1b", epochs=1, train_subset=256)
+    with pytest.raises(ValueError, match="another network than 't1b'"):
+        train_run(hp, "cpu", out_dir=tmp_path, progress=False, net=lambda: nn.Linear(784, 10))
+    own = train_run(hp, "cpu", out_dir=tmp_path / "own", progress=False, net=lambda: build_model("t1b"))[2]
+    registry = train_run(hp, "cpu", out_dir=tmp_path / "registry", progress=False)[2]
+    assert own["name"] == registry["name"] == "t1b-epochs1-train_subset256_seed1"
+    assert without_timing(own["history"]) == without_timing(registry["history"])

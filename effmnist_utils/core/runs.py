@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .config import (GPU_RUNS_DIR, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams,
+from .config import (GPU_RUNS_DIR, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, auto_tag,
                      run_name)
 from .loaders import make_data
 from .loop import TrainingError, fit
@@ -36,10 +36,14 @@ def _print_epoch(row: dict) -> None:
 
 
 def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, resume: bool = False,
-              progress: bool = True, tag: str = "", timed: int = 0):
+              progress: bool = True, tag: str | None = None, timed: int = 0, net=None):
     """Train `hp.model` as `hp` says and record it in `out_dir` (default: the git-ignored scratch
     folder `effmnist-runs/` of the working folder) as `<name>.json` (the results) and `<name>.pt`
-    (the final state_dict), where `<name>` is `run_name(hp, tag)`. Returns (model, history,
+    (the final state_dict), where `<name>` is `run_name(hp, tag)`; `tag` defaults to
+    `auto_tag(hp)` (what differs from the model's recipe). `net`: a class (or any callable
+    without arguments) that builds the network instead of the registry, e.g. a notebook's own
+    `Net`; it must build `hp.model`'s network (the same parameter names and shapes), so that the
+    recorded weights load into it anywhere (`record.load_run`). Returns (model, history,
     record, data). A checkpoint `<name>.ckpt` is kept while the run is under way; after an
     interruption, `resume=True` continues from the last finished epoch. A finished run of that
     name with other settings is never replaced (RunConflict); one with the same settings is
@@ -48,6 +52,7 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     (`runtime.seeded`). `hp.allocator` lasts a process's life, so the process that runs the
     run applies it (`runtime.keep_freed_memory`: the CLI, the runner, the benchmark).
     """
+    tag = auto_tag(hp) if tag is None else tag
     device, out_dir, name = as_device(device), Path(out_dir), run_name(hp, tag)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_name_free(out_dir / f"{name}.json", hp)
@@ -56,7 +61,8 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
         raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
                             "or delete the file to start over.")
     with seeded(hp.seed, device):
-        model, history, data, load_seconds = _train(hp, device, data_dir, ckpt, resume, progress, name, timed)
+        model = _build(hp, net).to(device)
+        history, data, load_seconds = _train(model, hp, device, data_dir, ckpt, resume, progress, name, timed)
     record = {"name": name, "model": hp.model, "tag": tag, "params": count_params(model),
               "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
               "train_seconds": sum(r["train_seconds"] for r in history),
@@ -70,8 +76,24 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     return model, history, Record(record), data
 
 
-def _train(hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bool, name: str, timed: int):
-    model = build_model(hp.model).to(device)
+def _build(hp: HParams, net) -> torch.nn.Module:
+    if net is None:
+        return build_model(hp.model)
+    own = net()
+    with torch.random.fork_rng(devices=[]):  # the reference's initialisation draws nothing of the run's
+        model = build_model(hp.model)
+    shapes = {k: tuple(v.shape) for k, v in own.state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if shapes != expected:
+        differ = sorted(set(shapes.items()) ^ set(expected.items()))[:4]
+        raise ValueError(f"net builds another network than {hp.model!r} (parameter names and shapes differ: "
+                         f"{differ}); train it as {hp.model!r} only if it is that network, e.g. its "
+                         "layers in the same nn.Sequential `features` and `head`")
+    return own
+
+
+def _train(model, hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bool, name: str,
+           timed: int):
     start = time.perf_counter()
     data = make_data(device, data_dir, hp.optim.batch_size, hp.seed, hp.val_size, hp.train_subset,
                      hp.loader, hp.augment)
@@ -83,7 +105,7 @@ def _train(hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bo
     teacher = load_teacher(hp, device) if hp.optim.teacher else None
     history = fit(model, data, hp, teacher=teacher, checkpoint=ckpt, resume=resume, progress=progress,
                   on_epoch=_print_epoch if progress else None, timed=timed)
-    return model, history, data, load_seconds
+    return history, data, load_seconds
 
 
 def load_teacher(hp: HParams, device, results_dir=RESULTS_DIR) -> torch.nn.Module:
