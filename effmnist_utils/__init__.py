@@ -7,7 +7,7 @@ draw-a-digit page). `import effmnist_utils` loads the core only; the command lin
 (`__main__`, `parser`, `cli`) and `report` sit on top.
 """
 from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
-                     auto_tag)
+                     auto_tag, notebook_hparams)
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs

@@ -8,7 +8,8 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from effmnist_utils.core.config import (FRONTIER_RECIPE, RECIPES, RESULTS_DIR, HParams,
+
+from effmnist_utils.core.config import (FRONTIER_RECIPE, RECIPES, RESULTS_DIR, HParams, notebook_hparams,
                                    Optim, describe_levers, run_name)
 from effmnist_utils.core.augment import Augment
 from effmnist_utils.core.models import build_model, count_params
@@ -185,3 +186,11 @@ def test_recorded_weights_load_into_the_recorded_model(path):
 def test_distillation_needs_a_weight_and_a_teacher_together(settings, problem):
     with pytest.raises(ValueError, match=problem):
         HParams.for_model("f8a", **settings)
+
+
+def test_a_notebook_trains_the_full_recipe_unless_the_tests_run_it(monkeypatch):
+    monkeypatch.delenv("EFFMNIST_FAST", raising=False)
+    assert notebook_hparams("iter1") == HParams.for_model("iter1")
+    monkeypatch.setenv("EFFMNIST_FAST", "1")
+    fast = notebook_hparams("f8a", seed=2)
+    assert (fast.optim.epochs, fast.train_subset, fast.seed, fast.optim.schedule) == (1, 2000, 2, "onecycle")

@@ -9,6 +9,7 @@ epoch or only at the end) is passed where it is used.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -155,6 +156,15 @@ class HParams:
     def with_(self, **settings) -> "HParams":
         """A copy with flat `settings` changed."""
         return HParams.from_flat({**self.flat(), **settings})
+
+
+def notebook_hparams(model: str, **settings) -> HParams:
+    """`model` with its own recipe, as a notebook trains it: under the regression tests
+    (EFFMNIST_FAST=1, which nbval runs set) cut to 1 epoch on 2,000 images, so that every notebook
+    re-executes in seconds; otherwise the full recipe."""
+    if os.environ.get("EFFMNIST_FAST") == "1":
+        settings = {**settings, "epochs": 1, "train_subset": 2000}
+    return HParams.for_model(model, **settings)
 
 
 def describe_levers(settings: dict) -> str:
