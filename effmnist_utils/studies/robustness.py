@@ -28,7 +28,7 @@ from .corrupt import CHUNK, FAMILIES, corrupt_u8
 from ..core.data import load_mnist
 from ..core.loaders import EVAL_BATCH_SIZE, DeviceLoader, validation_split
 from ..core.loop import evaluate as evaluate_loader
-from ..core.record import group_runs
+from ..core.record import Record, group_runs
 from ..core.runtime import cpu_model
 
 # Fixed before any model was scored: one of each related pair is held out.
@@ -46,7 +46,7 @@ assert set(CHOSEN) | set(HELD_OUT) == set(FAMILIES) and not set(CHOSEN) & set(HE
 
 def split_of(record: dict) -> str:
     """The suite a run is scored on: the twin when it held out the validation split."""
-    return "val" if record["hparams"]["val_size"] else "test"
+    return "val" if Record(record).hp.val_size else "test"
 
 
 @lru_cache(maxsize=2)

@@ -9,7 +9,7 @@ import statistics
 from ..core.config import SEEDS, VAL_SIZE, HParams, describe_levers
 from ..core.layernet import FRONTIER_SPECS
 from .runner import Planned
-from ..core.record import group_runs
+from ..core.record import Record, group_runs
 
 NOT_LEVERS = ("model", "seed", "epochs", "val_size")  # what a proxy's own settings are
 
@@ -38,7 +38,7 @@ def rank(records: list[dict]) -> list[dict]:
              "layers": layer_string(r["model"]),
              "epochs": len(r["history"]), "val_acc": 100 * r["history"][-1]["val_acc"],
              "val_loss": r["history"][-1]["val_loss"],
-             "levers": HParams.from_dict(r["hparams"]).levers(ignore=NOT_LEVERS)}
+             "levers": Record(r).hp.levers(ignore=NOT_LEVERS)}
             for r in records]
     return sorted(rows, key=lambda r: (-r["val_acc"], r["params"]))
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ...core.config import SEEDS, HParams
+from ...core.record import Record
 from ..robustness import GOAL_ERROR_SHARE, ROBUST_TAG, is_current, robustness_path
 from ..runner import Planned
 from ..sweeps import layer_string, proxy
@@ -147,7 +148,7 @@ def ranking(root: Path) -> str:
 def recorded_models(root: Path) -> list[Planned]:
     """Every run recorded in root/runs, as planned: the runner skips their training and scores
     the ones without a current robustness record."""
-    return [Planned(HParams.from_dict(r["hparams"]), r.get("tag", ""), robustness=True)
+    return [Planned(Record(r).hp, r.get("tag", ""), robustness=True)
             for r in records(root, "runs")]
 
 
