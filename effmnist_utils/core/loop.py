@@ -3,9 +3,11 @@ benchmark): `train_step`, `fit` returning a per-epoch history, `evaluate` return
 an exact resume from a checkpoint.
 
 `fit` times each epoch's training from its first step to its last (synchronised on a GPU), apart
-from evaluation; `evaluate_every_epoch=False` reads the validation and test sets only after the
-last epoch, and `warm_up` runs a few untimed steps first (compilation, cuDNN autotuning) and then
+from evaluation; a timed run (`timed` > 0) reads the validation and test sets only after the last
+epoch, and `warm_up` runs a few untimed steps first (compilation, cuDNN autotuning) and then
 restores the model exactly, so that a timed run trains the same weights as an untimed one.
+`fit` changes nothing around it: cuDNN's autotuning is restored after the run, and the caller
+owns torch's random state (`runtime.seeded`) and the process-wide allocator setting.
 """
 from __future__ import annotations
 
