@@ -37,7 +37,7 @@ def cmd_plan(args) -> int:
 def cmd_report(args) -> int:
     from .report import write_report
 
-    return run(lambda: print(write_report()))
+    return run(lambda: print("\n".join(f"wrote {p}" for p in write_report())))
 
 
 def cmd_bench(args) -> int:

@@ -58,7 +58,8 @@ def _add_plan(sub) -> None:
                    "checks the plumbing (never with --record)")
     p.add_argument("--table", action="store_true",
                    help="run nothing: regenerate the plan's tables from its recorded runs")
-    sub.add_parser("report", help="regenerate the README's results table and figure from results/")
+    sub.add_parser("report", help="regenerate the README's and docs/ pages' generated blocks and figures "
+                                  "from results/")
 
 
 def _add_speed(sub) -> None:
@@ -71,7 +72,7 @@ def _add_speed(sub) -> None:
     b.add_argument("--data-dir", default=None)
     b.add_argument("--compile", action="store_true", help="also time the fast loader with torch.compile")
     b.add_argument("--record", action="store_true",
-                   help="record into results/bench/ (the README's speed table); default: print only")
+                   help="record into results/bench/ (docs/speed.md's table); default: print only")
 
 
 def _add_robustness(sub) -> None:
@@ -79,7 +80,7 @@ def _add_robustness(sub) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     r.add_argument("runs", nargs="*", help="recorded runs' JSONs (default: every run in results/runs)")
     r.add_argument("--record", action="store_true",
-                   help="write each run's scores beside it, in robustness/<name>.json (the README's "
+                   help="write each run's scores beside it, in robustness/<name>.json (docs/robustness.md's "
                         "table reads results/runs/robustness); default: print only")
     r.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     r.add_argument("--data-dir", default=None)
@@ -105,7 +106,7 @@ def _add_deploy(sub) -> None:
     e.add_argument("--bench", action="store_true", help="also measure PyTorch, ONNX fp32 and int8 on the "
                    "10,000 test images")
     e.add_argument("--record", action="store_true",
-                   help="with --bench: record the measurement in results/deploy/ (the README's table)")
+                   help="with --bench: record the measurement in results/deploy/ (docs/deploy.md's table)")
 
 
 def _add_serve(sub) -> None:

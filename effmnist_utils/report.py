@@ -1,9 +1,11 @@
-"""The README's generated parts: each table between its markers, rendered by the module that owns
-its data, and the parameters-against-accuracy figure. `write_report` regenerates them all."""
+"""The generated parts of the README and of the pages under docs/: each block between its markers,
+rendered by the module that owns its data (the front page's headlines by `headlines`), and the
+figures they show. `PAGES` says which file holds which blocks; `write_report` regenerates them all."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from . import headlines
 from .studies import robustness
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .core.models import ORIGINAL_ACC, build_model, count_params
@@ -18,6 +20,17 @@ FRONTIER_GOALS = [(MAX_PARAMS, 99.60), (8_000, 99.50), (5_000, 99.40), (2_000, 9
 RAISED_GOALS = [(MAX_PARAMS, 99.70), (8_000, 99.62), (5_000, 99.55), (2_000, 99.45), (1_000, 99.05)]
 RAISED_SEEDS = 5
 LEVERS_TITLE = "Frontier levers: mean of seeds 1-3, 10,000 validation images"  # results/levers/levers.png
+
+# Every file report writes into (relative to the repository root) and the blocks it owns there.
+PAGES = {
+    "README.md": ("iterations-headline", "frontier-headline", "speed-headline", "robustness-headline",
+                  "deploy-headline"),
+    "docs/results.md": ("results-table",),
+    "docs/frontier.md": ("goals-table", "raised-goals-table", "levers-table"),
+    "docs/speed.md": ("bench-table", "speedrun-table"),
+    "docs/robustness.md": ("robustness-table",),
+    "docs/deploy.md": ("deploy-table",),
+}
 
 
 def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3) -> str:
@@ -60,7 +73,7 @@ def replace_block(text: str, marker: str, body: str, where: str) -> str:
 
 
 def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
-    """marker -> markdown for every generated table whose results exist."""
+    """marker -> markdown for every generated block whose results exist."""
     from .studies.bench import load_benches, render_bench
     from .use.deploy_bench import load_benchmarks, render_deploy_table
     from .studies.plans import frontier
@@ -76,7 +89,9 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     gpu_dir = Path(results_dir) / GPU_RUNS_DIR.name
     gpu_rows = summarise_runs(load_runs(gpu_dir)) if gpu_dir.is_dir() else []
     out = {"results-table": render_table(rows, gpu_rows), "goals-table": render_goals(rows),
-           "raised-goals-table": render_goals(rows, RAISED_GOALS, RAISED_SEEDS)}
+           "raised-goals-table": render_goals(rows, RAISED_GOALS, RAISED_SEEDS),
+           "iterations-headline": headlines.iterations(rows),
+           "frontier-headline": render_goals(rows, FRONTIER_GOALS, RAISED_SEEDS)}
     benches = load_benches(Path(results_dir) / "bench")
     if benches:
         out["bench-table"] = render_bench(benches)
@@ -84,42 +99,62 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     speed = [row for d in speed_dirs if d.is_dir() for row in summarise_speed(load_runs(d))]
     if speed:
         out["speedrun-table"] = render_speed_table(speed)
+    if benches or speed:
+        out["speed-headline"] = headlines.speed(benches, speed)
     levers = Path(results_dir) / frontier.LEVERS_PLAN.folder
     if levers.is_dir():
         out["levers-table"] = frontier.lever_table_body(Path(results_dir))
     deployed = load_benchmarks(Path(results_dir) / "deploy")
     if deployed:
         out["deploy-table"] = render_deploy_table(deployed)
+        out["deploy-headline"] = headlines.deploy(deployed)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
         out["robustness-table"] = (robustness.render_table(scores) + "\n\n" + robustness.legend() + ".\n\n"
                                    + robustness.render_goal(robustness.goal(scores)))
+        out["robustness-headline"] = headlines.robustness(scores)
     return out
 
 
-def write_report(readme=REPO_ROOT / "README.md", run_dir=RUNS_DIR, results_dir=RESULTS_DIR,
-                 figure=RESULTS_DIR / "params_vs_accuracy.png") -> str:
-    """Regenerate the README's tables between their markers, the params-vs-accuracy figure and,
-    where their runs are recorded, the robustness and frontier-levers figures; returns the
-    results table."""
+def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figures=None,
+                 pages=PAGES) -> list[Path]:
+    """Regenerate every block of `pages` ({file under `root`: its markers}) and the figures they
+    show, under `figures` (default `results_dir`): params_vs_accuracy.png and, where their runs are
+    recorded, robustness.png and levers/levers.png. A file that lacks one of its markers, or a
+    marker with no results to come from, is refused before anything is written. Returns the
+    files written."""
     record_dir()  # the README and results/ are the clone's: refuse outside one
-    path = Path(readme)
-    text = path.read_text()
+    root, figures = Path(root), Path(results_dir if figures is None else figures)
     generated = tables(run_dir, results_dir)
-    for marker, body in generated.items():
-        text = replace_block(text, marker, body, str(readme))
-    path.write_text(text)
-    params_figure(load_runs(run_dir)).savefig(figure, dpi=110)
+    texts = {}
+    for name, markers in pages.items():
+        if not (root / name).is_file():
+            raise ValueError(f"{root / name} is missing: report writes its blocks {', '.join(markers)}; "
+                             "restore it (git checkout) or drop it from PAGES")
+        text = (root / name).read_text()
+        for marker in markers:
+            if marker not in generated:
+                raise ValueError(f"{name}'s block {marker} has nothing to come from: no results for it "
+                                 f"under {results_dir} (or {run_dir})")
+            text = replace_block(text, marker, generated[marker], name)
+        texts[root / name] = text
+    for path, text in texts.items():
+        path.write_text(text)
+    written = [*texts, figures / "params_vs_accuracy.png"]
+    params_figure(load_runs(run_dir)).savefig(written[-1], dpi=110)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
         from .studies.figures import plot_robustness
 
+        written.append(figures / "robustness.png")
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
-            Path(figure).parent / "robustness.png", dpi=110)
+            written[-1], dpi=110)
     if "levers-table" in generated:
         from .studies.plans import frontier
         from .studies.figures import plot_levers
 
+        written.append(figures / frontier.LEVERS_PLAN.folder / "levers.png")
+        written[-1].parent.mkdir(parents=True, exist_ok=True)
         plot_levers(frontier.lever_rows(Path(results_dir)), spread=True, title=LEVERS_TITLE).savefig(
-            Path(results_dir) / frontier.LEVERS_PLAN.folder / "levers.png", dpi=110, bbox_inches="tight")
-    return generated["results-table"]
+            written[-1], dpi=110, bbox_inches="tight")
+    return written

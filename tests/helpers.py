@@ -1,9 +1,29 @@
 """Constants and helpers shared by the test files (fixtures live in conftest.py)."""
+import re
 from pathlib import Path
 
 from effmnist_utils.core.config import HParams
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def repository_url(pyproject: str) -> str:
+    """`Repository` of pyproject.toml's [project.urls] table (read without tomllib, which Python
+    3.10 lacks)."""
+    table = re.search(r"^\[project\.urls\][ \t]*$(.*?)(?=^\[|\Z)", pyproject, re.M | re.S)
+    assert table, "pyproject.toml has no [project.urls] table"
+    url = re.search(r'^Repository[ \t]*=[ \t]*"([^"]+)"', table.group(1), re.M)
+    assert url, "pyproject.toml's [project.urls] has no Repository"
+    return url.group(1)
+
+
+REPO_URL = repository_url((ROOT / "pyproject.toml").read_text())  # the one place it is written
+
+
+def colab_url(notebook: str) -> str:
+    """Where Colab opens `notebook` (a file name in notebooks/) from the repository."""
+    return (f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}"
+            f"/blob/main/notebooks/{notebook}")
 
 # Two epochs of 8 steps: enough to test exactness (determinism, resume, the record), not learning.
 SHORT = HParams.for_model("iter6", epochs=2, train_subset=1024)

@@ -8,22 +8,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers import REPO_URL, colab_url
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
-def _repository_url(pyproject: str) -> str:
-    """`Repository` of pyproject.toml's [project.urls] table (read without tomllib, which Python
-    3.10 lacks)."""
-    table = re.search(r"^\[project\.urls\][ \t]*$(.*?)(?=^\[|\Z)", pyproject, re.M | re.S)
-    assert table, "pyproject.toml has no [project.urls] table"
-    url = re.search(r'^Repository[ \t]*=[ \t]*"([^"]+)"', table.group(1), re.M)
-    assert url, "pyproject.toml's [project.urls] has no Repository"
-    return url.group(1)
-
-
-REPO_URL = _repository_url((ROOT / "pyproject.toml").read_text())
 MAX_BYTES = 250_000
 
 
@@ -92,8 +83,7 @@ def test_badge_and_first_cell_use_the_one_repository_url(path):
     """The Colab badge opens this notebook from the repository named in pyproject.toml, and the
     first code cell clones that repository (no other GitHub address appears in either)."""
     nb = nbformat.read(path, as_version=4)
-    slug = REPO_URL.removeprefix("https://github.com/")
-    badge = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}"
+    badge = colab_url(path.name)
     assert badge in nb.cells[0].source
     assert set(re.findall(r"colab.research.google.com/github/[^)\s]+", nb.cells[0].source)) == {badge[8:]}
     assert set(re.findall(r"https://github.com/[^\"\s]+", _colab_cell(nb).source)) == {REPO_URL}

@@ -1,6 +1,8 @@
-"""The README's generated parts against the recorded runs: tables, goals, figure, markers."""
+"""The generated parts of the README and of the docs/ pages against the recorded runs: tables,
+headlines, goals, figures, markers."""
 import json
 import re
+import shutil
 
 import pytest
 
@@ -11,14 +13,16 @@ from effmnist_utils.core.record import load_runs
 from effmnist_utils.studies.tables import check_params, render_table, summarise_runs
 from helpers import ROOT
 
-README = (ROOT / "README.md").read_text()
-MARKERS = sorted(re.findall(r"<!-- ([a-z-]+):start -->", README))
+OWNED = [(page, marker) for page, markers in report.PAGES.items() for marker in markers]
 
 
-def _readme_block(marker: str, text: str | None = None) -> str:
-    text = (ROOT / "README.md").read_text() if text is None else text
+def _block(marker: str, text: str) -> str:
     block = text.split(f"<!-- {marker}:start -->", 1)[1]
     return block.split(f"<!-- {marker}:end -->", 1)[0].strip()
+
+
+def _markers(text: str) -> list[str]:
+    return re.findall(r"<!-- ([a-z-]+):start -->", text)
 
 
 @pytest.fixture(scope="module")
@@ -29,26 +33,53 @@ def runs():
     return runs
 
 
-def test_tables_are_generated_for_every_marker():
-    """report.tables() renders exactly the generated parts the README has markers for (a table
-    without markers would never reach the README; markers without a table would go stale)."""
-    assert {"results-table", "goals-table", "bench-table"} <= set(MARKERS)
-    assert len(MARKERS) == len(set(MARKERS)) and all(
-        README.count(f"<!-- {m}:end -->") == 1 for m in MARKERS)
-    assert sorted(report.tables()) == MARKERS
+@pytest.fixture(scope="module")
+def generated():
+    return report.tables()
 
 
-@pytest.mark.parametrize("marker", MARKERS)
-def test_readme_tables_are_generated_from_the_results_files(marker):
-    """Each committed table equals the one the results files give (run `python -m effmnist_utils
+def test_every_page_holds_exactly_the_blocks_report_owns_there(generated):
+    """Each page of report.PAGES has each of its markers once, and no other; no other markdown
+    file of the README or docs/ has markers (a block report does not own would go stale), and
+    report renders exactly the blocks the pages own (one it renders with no page never shows)."""
+    pages = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    found = {p.relative_to(ROOT).as_posix(): _markers(p.read_text()) for p in pages}
+    assert {page: m for page, m in found.items() if m} == {page: list(m) for page, m in report.PAGES.items()}
+    for page, markers in report.PAGES.items():
+        text = (ROOT / page).read_text()
+        assert all(text.count(f"<!-- {m}:end -->") == 1 for m in markers), page
+    assert sorted(generated) == sorted(m for _, m in OWNED)
+    assert {"results-table", "goals-table", "bench-table", "frontier-headline"} <= set(generated)
+
+
+@pytest.mark.parametrize("page, marker", OWNED, ids=[f"{p}:{m}" for p, m in OWNED])
+def test_page_blocks_are_generated_from_the_results_files(page, marker, generated):
+    """Each committed block equals the one the results files give (run `python -m effmnist_utils
     report` after new runs)."""
-    assert _readme_block(marker) == report.tables()[marker]
+    assert _block(marker, (ROOT / page).read_text()) == generated[marker]
 
 
-def test_results_table_comes_from_the_runs(runs):
+def test_report_twice_leaves_every_page_and_figure_byte_identical(tmp_path):
+    """`report` on a copy of the committed pages rewrites them as they are committed, and a second
+    run changes no byte of any page or figure it writes."""
+    for page in report.PAGES:
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / page, tmp_path / page)
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    written = report.write_report(tmp_path, figures=figures)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written if p.suffix == ".md") == sorted(report.PAGES)
+    first = {p: p.read_bytes() for p in written}
+    assert {p.relative_to(tmp_path).as_posix(): b for p, b in first.items() if p.suffix == ".md"} == {
+        page: (ROOT / page).read_bytes() for page in report.PAGES}
+    assert report.write_report(tmp_path, figures=figures) == written
+    assert {p: p.read_bytes() for p in written} == first
+
+
+def test_results_table_comes_from_the_runs(runs, generated):
     """The results table has one row per recorded model, in registry order, with its size and
     mean final accuracy over its seeds, and the original study's column."""
-    lines = report.tables()["results-table"].splitlines()
+    lines = generated["results-table"].splitlines()
     assert "| original study (1 run) |" in lines[0]
     rows = summarise_runs(runs)
     assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {r['model']}" for r in rows]
@@ -57,10 +88,10 @@ def test_results_table_comes_from_the_runs(runs):
         assert f" | {row['final_mean']:.2f} ± {row['final_std']:.2f} % | " in line, line
 
 
-def test_speed_table_comes_from_the_benchmark_files():
+def test_speed_table_comes_from_the_benchmark_files(generated):
     benches = load_benches(RESULTS_DIR / "bench")
     assert benches, "no recorded benchmark in results/bench"
-    assert report.tables()["bench-table"] == render_bench(benches)
+    assert generated["bench-table"] == render_bench(benches)
 
 
 def test_table_changes_when_a_result_changes(runs):
@@ -78,7 +109,7 @@ def test_recorded_parameter_counts_match_the_models(runs):
 
 
 def test_tables_refuse_wrong_parameter_counts_and_no_runs(runs, tmp_path):
-    """The README is not generated from a results file whose model has another size, nor from
+    """No page is generated from a results file whose model has another size, nor from
     an empty run folder."""
     bad = dict(runs[0], params=runs[0]["params"] + 1)
     (tmp_path / f"{bad['name']}.json").write_text(json.dumps(bad))
@@ -125,33 +156,45 @@ def test_summary_groups_seeds_recorded_before_a_setting_existed(runs):
     assert row["n"] == 2 and row["seeds"] == sorted([runs[0]["seed"], 9])
 
 
-def test_write_report_fills_the_markers_and_draws_the_figure(tmp_path, runs):
-    """`report` replaces only the text between the markers and saves the figure; a README
-    without the markers is refused with a message naming them, and is left as it was."""
-    run_dir = tmp_path / "runs"
-    run_dir.mkdir()
+def _page(root, name: str, *markers: str, body: str = "") -> str:
+    text = f"intro {name}\n" + "".join(f"<!-- {m}:start -->\n{body}\n<!-- {m}:end -->\nmiddle\n" for m in markers)
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_text(text + "end\n")
+    return text + "end\n"
+
+
+def test_write_report_fills_each_pages_markers_and_draws_the_figure(tmp_path, runs):
+    """`report` replaces only the text between each page's markers and saves the figure; a page
+    without one of its markers, a missing page, or a marker with no results to come from is
+    refused with a message naming it, and no page is written (nothing half-written)."""
+    run_dir, figures = tmp_path / "runs", tmp_path / "figures"
+    run_dir.mkdir(), figures.mkdir()
     for r in runs[:2]:
         (run_dir / f"{r['name']}.json").write_text(json.dumps(r))
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results-table:start -->\nold table\n<!-- results-table:end -->\n"
-                      "middle\n<!-- goals-table:start -->\nold goals\n<!-- goals-table:end -->\n"
-                      "<!-- raised-goals-table:start -->\n<!-- raised-goals-table:end -->\nend\n")
-    figure = tmp_path / "figure.png"
     no_bench = tmp_path / "no-results"  # no bench/ under it: no speed table, no markers needed
-    table = report.write_report(readme, run_dir, no_bench, figure)
-    text = readme.read_text()
-    assert table == _readme_block("results-table", text) == render_table(summarise_runs(runs[:2]))
-    assert "old table" not in text and "old goals" not in text
-    assert text.startswith("intro\n") and "\nmiddle\n" in text and text.endswith("end\n")
-    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pages = {"README.md": ("iterations-headline",), "docs/a.md": ("results-table", "goals-table")}
+    _page(tmp_path, "README.md", "iterations-headline", body="old headline")
+    _page(tmp_path, "docs/a.md", "results-table", "goals-table", body="old table")
+    written = report.write_report(tmp_path, run_dir, no_bench, figures, pages)
+    text = (tmp_path / "docs/a.md").read_text()
+    assert _block("results-table", text) == render_table(summarise_runs(runs[:2]))
+    assert "old table" not in text and "old headline" not in (tmp_path / "README.md").read_text()
+    assert text.startswith("intro docs/a.md\n") and "\nmiddle\n" in text and text.endswith("end\n")
+    assert written[:2] == [tmp_path / "README.md", tmp_path / "docs/a.md"]
+    assert (figures / "params_vs_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    only_results = "<!-- results-table:start -->\n<!-- results-table:end -->\n"
-    for partial in ("no markers here\n", only_results):
-        readme.write_text(partial)
-        missing = "results-table:start" if "results" not in partial else "goals-table:start"
-        with pytest.raises(ValueError, match=missing):
-            report.write_report(readme, run_dir, no_bench, figure)
-        assert readme.read_text() == partial  # nothing half-written
+    for broken, match in ((dict(pages, **{"docs/a.md": ("results-table", "raised-goals-table")}),
+                           "docs/a.md lacks the markers <!-- raised-goals-table:start -->"),
+                          (dict(pages, **{"docs/b.md": ("goals-table",)}), "docs/b.md is missing"),
+                          (dict(pages, **{"docs/a.md": ("bench-table",)}),
+                           "block bench-table has nothing to come from")):
+        before = {p: (tmp_path / p).read_text() for p in pages}
+        (tmp_path / "README.md").write_text("changed by hand\n<!-- iterations-headline:start -->\n"
+                                            "<!-- iterations-headline:end -->\n")
+        before["README.md"] = (tmp_path / "README.md").read_text()
+        with pytest.raises(ValueError, match=match):
+            report.write_report(tmp_path, run_dir, no_bench, figures, broken)
+        assert {p: (tmp_path / p).read_text() for p in pages} == before  # README not written either
 
 
 def test_replace_block_keeps_everything_outside_the_markers():
@@ -164,9 +207,7 @@ def test_replace_block_keeps_everything_outside_the_markers():
 
 def test_write_report_draws_the_levers_figure_where_the_levers_are_recorded(tmp_path, runs):
     """With the frontier levers' runs under results_dir, `report` fills their table's marker and
-    draws results/levers/levers.png beside them."""
-    import shutil
-
+    draws levers/levers.png under the figures' folder."""
     from effmnist_utils.studies.plans import frontier
 
     run_dir, results = tmp_path / "runs", tmp_path / "results"
@@ -174,11 +215,9 @@ def test_write_report_draws_the_levers_figure_where_the_levers_are_recorded(tmp_
     (run_dir / f"{runs[0]['name']}.json").write_text(json.dumps(runs[0]))
     shutil.copytree(RESULTS_DIR / frontier.LEVERS_PLAN.folder, results / frontier.LEVERS_PLAN.folder,
                     ignore=shutil.ignore_patterns("*.pt", "*.png"))
-    readme = tmp_path / "README.md"
-    readme.write_text("".join(f"<!-- {m}:start -->\n<!-- {m}:end -->\n" for m in
-                              ("results-table", "goals-table", "raised-goals-table", "levers-table")))
-    report.write_report(readme, run_dir, results, tmp_path / "figure.png")
-    assert _readme_block("levers-table", readme.read_text()) == frontier.lever_table_body(RESULTS_DIR)
+    _page(tmp_path, "frontier.md", "levers-table")
+    report.write_report(tmp_path, run_dir, results, pages={"frontier.md": ("levers-table",)})
+    assert _block("levers-table", (tmp_path / "frontier.md").read_text()) == frontier.lever_table_body(RESULTS_DIR)
     assert (results / frontier.LEVERS_PLAN.folder / "levers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
