@@ -8,20 +8,18 @@ import subprocess
 import sys
 import time
 
+import optuna
 import pytest
 
-optuna = pytest.importorskip("optuna")
-
-from effmnist_utils.__main__ import main  # noqa: E402
-from effmnist_utils.core.config import HParams  # noqa: E402
-from effmnist_utils.core.layernet import FRONTIER_SPECS  # noqa: E402
-from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name  # noqa: E402
-from effmnist_utils.core.record import read_record  # noqa: E402
-from effmnist_utils.studies import search as engine  # noqa: E402
-from effmnist_utils.studies import searches  # noqa: E402
-from effmnist_utils.studies.search_storage import (JOURNAL, JOURNAL_GRACE_S, fail_stale, load_study,  # noqa: E402
-                                                   open_storage)
-from helpers import ROOT  # noqa: E402
+from effmnist_utils.__main__ import main
+from effmnist_utils.core.config import HParams
+from effmnist_utils.core.layernet import FRONTIER_SPECS
+from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name
+from effmnist_utils.core.record import read_record
+from effmnist_utils.studies import search as engine
+from effmnist_utils.studies import searches
+from effmnist_utils.studies.search_storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
+from helpers import ROOT
 
 TINY = searches.get("tiny-smoke")
 OVER = "L.c8.s16.p.s32.s32.g"  # tiny-smoke's network over its budget
@@ -233,13 +231,13 @@ def test_two_machines_share_a_search_through_postgresql(postgres_url, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu",
-                               "--trials", "8", "--storage", postgres_url, "--out-dir", str(d)], cwd=tmp_path,
+                               "--trials", "12", "--storage", postgres_url, "--out-dir", str(d)], cwd=tmp_path,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in (a, b)]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
     study = load_study(TINY, open_storage(postgres_url, tmp_path))
-    trials = check_finished(study, [a / TINY.folder, b / TINY.folder], 8, workers=2)
+    trials = check_finished(study, [a / TINY.folder, b / TINY.folder], 12, workers=2)
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both worked
 
 
@@ -269,3 +267,21 @@ def test_front_importances_and_their_figures(tmp_path):
     assert star.get_offsets().tolist() == [[370, 100 * accs[9][1]]]
     assert fig.axes[0].get_xscale() == "log"
     assert len(plot_importances({TINY.name: weights}).axes[0].patches) == 1
+
+
+def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):
+    """The pruner stops a trial after an epoch: the trial is PRUNED with the validation
+    accuracies it reported, and neither its checkpoint nor a record is left behind."""
+    from dataclasses import replace
+
+    three = replace(TINY, fixed=TINY.fixed + (("epochs", 3),), pruner="hyperband")
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: max(
+        self.storage.get_trial(self._trial_id).intermediate_values) >= 2)
+    folder = tmp_path / TINY.folder
+    study = load_study(three, open_storage(None, folder), create=True)
+    study.enqueue_trial({"model": "L.c4.p.s8.g"})
+    engine.work(three, None, folder, total=1, device="cpu", log=lambda msg: None)
+    (trial,) = study.get_trials()
+    assert trial.state.name == "PRUNED" and sorted(trial.intermediate_values) == [1, 2]
+    assert 0 < trial.intermediate_values[2] <= 1 and "over_budget" not in trial.user_attrs
+    assert list((folder / "trials").iterdir()) == []
