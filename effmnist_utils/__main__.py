@@ -1,5 +1,5 @@
-"""Command line: `python -m effmnist_utils {list,train,plan,report,bench,robustness,predict,export,serve}`
-(--help)."""
+"""Command line: `python -m effmnist_utils
+{list,train,plan,search,report,bench,robustness,predict,export,serve}` (--help)."""
 from __future__ import annotations
 
 import sys
@@ -31,6 +31,26 @@ def cmd_plan(args) -> int:
             return
         plans.run_plan(args.name, args.stage, args.record, args.out_dir, args.device, args.data_dir,
                        args.shard, args.smoke)
+    return run(action)
+
+
+def cmd_search(args) -> int:
+    def action():
+        from .studies.searches import SEARCHES, get
+
+        if args.name is None:
+            given = [f for f, v in (("--trials", args.trials), ("--workers", args.workers != 1),
+                                    ("--storage", args.storage), ("--record", args.record)) if v]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply when a search runs; name a search")
+            for s in SEARCHES.values():
+                print(f"{s.name:<14} {s.about} (budget {s.budget:,} parameters, {s.trials} trials, "
+                      f"folder {s.folder})")
+            return
+        from .studies.search import run_search
+
+        run_search(get(args.name), args.trials, args.workers, args.storage, args.device, args.data_dir,
+                   args.record, args.out_dir)
     return run(action)
 
 
@@ -154,8 +174,8 @@ def cmd_serve(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"list": cmd_list, "train": cmd_train, "plan": cmd_plan, "report": cmd_report,
-                "bench": cmd_bench, "robustness": cmd_robustness, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
+    commands = {"list": cmd_list, "train": cmd_train, "plan": cmd_plan, "search": cmd_search,
+                "report": cmd_report, "bench": cmd_bench, "robustness": cmd_robustness, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
     return commands[args.command](args)
 
 

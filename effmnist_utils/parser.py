@@ -62,6 +62,25 @@ def _add_plan(sub) -> None:
                                   "from results/")
 
 
+def _add_search(sub) -> None:
+    s = sub.add_parser("search", help="run a named search on Optuna (its trials recorded like every run); "
+                       "without a name, list the searches", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("name", nargs="?", help="the search (see `search` without a name)")
+    s.add_argument("--trials", type=positive_int, default=None,
+                   help="the finished (complete or pruned) trials the search should have; default: its own")
+    s.add_argument("--workers", type=positive_int, default=1,
+                   help="worker processes on this machine, sharing its cores (or its GPU) and the storage")
+    s.add_argument("--storage", default=None,
+                   help="a database URL (postgresql://user@host/db, sqlite:///search.db) that workers on several "
+                        "machines share; default: the journal file in the search's folder")
+    s.add_argument("--record", action="store_true",
+                   help="record into the project's results/searches/NAME (committed); default: effmnist-runs/")
+    s.add_argument("--out-dir", type=writable_dir, default=None,
+                   help="the root of the searches' folders instead (default: effmnist-runs)")
+    s.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    s.add_argument("--data-dir", default=None)
+
+
 def _add_speed(sub) -> None:
     b = sub.add_parser("bench", help="images/s of the original's per-sample pipeline vs the fast loader",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -121,6 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Train and list the EfficientMnist-Under20K models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     sub.add_parser("list", help="the models and their parameter counts")
-    for add in (_add_train, _add_plan, _add_speed, _add_robustness, _add_deploy, _add_serve):
+    for add in (_add_train, _add_plan, _add_search, _add_speed, _add_robustness, _add_deploy, _add_serve):
         add(sub)
     return parser

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from effmnist_utils.core.config import RUNS_DIR, SCRATCH_DIR, HParams, auto_tag, run_name
-from effmnist_utils.core.loaders import ReferenceLoader
+from effmnist_utils.core.loaders import ReferenceLoader, make_data
 from effmnist_utils.core.models import build_model, count_params
 from effmnist_utils.core.record import load_runs, variant
 from effmnist_utils.core.runs import compare_with_recorded, describe_run, summarise_history, train_run
@@ -225,3 +225,30 @@ def test_a_net_of_another_shape_is_refused_and_the_same_network_trains_alike(tmp
     registry = train_run(hp, "cpu", out_dir=tmp_path / "registry", progress=False)[2]
     assert own["name"] == registry["name"] == "t1b-epochs1-train_subset256_seed1"
     assert without_timing(own["history"]) == without_timing(registry["history"])
+
+
+def test_a_run_that_must_not_read_the_test_set(tmp_path):
+    """read_test=False (a search's trial): no test loader at all, no test number in the rows or
+    the record, and `on_epoch` sees each row as it is recorded; such a run needs a validation
+    split. An exception from `on_epoch` stops the run, the epochs before it checkpointed."""
+    with pytest.raises(ValueError, match="val_size > 0"):
+        make_data("cpu", read_test=False)
+    assert make_data("cpu", val_size=100, train_subset=64, read_test=False).test is None
+    rows, hp = [], HParams.for_model("iter5", epochs=2, train_subset=256, val_size=500)
+    record = train_run(hp, "cpu", out_dir=tmp_path, progress=False, on_epoch=rows.append, read_test=False)[2]
+    assert rows == record["history"] and [r["epoch"] for r in rows] == [1, 2]
+    assert all("val_acc" in r and "test_acc" not in r and "test_loss" not in r for r in rows)
+    assert not {"final_test_acc", "best_test_acc", "best_epoch", "seconds_to_target"} & set(record)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(row):
+        if row["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_run(hp, "cpu", out_dir=tmp_path / "stopped", progress=False, on_epoch=stop_at_2, read_test=False)
+    assert [p.name for p in (tmp_path / "stopped").iterdir()] == [f"{run_name(hp, auto_tag(hp))}.ckpt"]
+    assert summarise_history(rows) == {"seconds_per_epoch": (rows[0]["seconds"] + rows[1]["seconds"]) / 2,
+                                       "seconds_total": rows[1]["elapsed"]}

@@ -144,25 +144,32 @@ def validation_split(images, labels, val_size: int):
 
 @dataclass
 class MnistData:
-    """The loaders of one run: `train` (augmented), `test`, and `val` when a split was held out."""
+    """The loaders of one run: `train` (augmented), `test` (None for a run that must not read
+    the test set: a search's trial), and `val` when a split was held out."""
 
     train: DeviceLoader | ReferenceLoader
-    test: DeviceLoader
+    test: DeviceLoader | None
     val: DeviceLoader | None
     source: str
 
 
 def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
               val_size: int = 0, train_subset: int = 0, loader: str = "fast",
-              augment: Augment = Augment(), eval_batch_size: int = EVAL_BATCH_SIZE) -> MnistData:
+              augment: Augment = Augment(), eval_batch_size: int = EVAL_BATCH_SIZE,
+              read_test: bool = True) -> MnistData:
     """Load MNIST once and build the loaders of a run.
 
     `val_size` images (a fixed random choice, the same for every seed) are held out of the 60k
     training images for validation; `train_subset` > 0 trains on that many of the rest (smoke
     runs). `loader` is "fast" (DeviceLoader, augmented by `augment`) or "reference" (the original
-    study's per-sample pipeline, which only knows the original augmentation).
+    study's per-sample pipeline, which only knows the original augmentation). `read_test=False`:
+    no test loader (`test` is None), so nothing the run does can read the test set; such a run
+    is judged on its validation split, which it then needs.
     """
     check_loader(loader, augment)
+    if not read_test and not val_size:
+        raise ValueError("a run that does not read the test set is judged on a validation split: "
+                         "give it val_size > 0")
     (x_train, y_train), (x_test, y_test), source = load_mnist(data_dir)
     if not 0 <= val_size < len(y_train):
         raise ValueError(f"val_size must be between 0 and {len(y_train) - 1}, not {val_size}")
@@ -177,5 +184,5 @@ def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
                              seed=seed)
     else:
         train = ReferenceLoader(x_train, y_train, batch_size, device, seed=seed)
-    test = DeviceLoader(x_test, y_test, eval_batch_size, device)
+    test = DeviceLoader(x_test, y_test, eval_batch_size, device) if read_test else None
     return MnistData(train, test, val, source)

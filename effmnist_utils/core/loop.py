@@ -191,8 +191,8 @@ def fit(model, data, hp: HParams, *, teacher=None, checkpoint: str | Path | None
     """Train `model` on `data.train` as `hp` says; return one dict per epoch: its learning rate,
     train loss and accuracy (running, augmented), training seconds (first step to last), the
     validation loss and accuracy when `data.val` exists, test loss and accuracy (every epoch when
-    there is no validation split to choose on, else after the last), its seconds with evaluation
-    and the seconds since the start.
+    there is no validation split to choose on, else after the last; never when `data.test` is
+    None), its seconds with evaluation and the seconds since the start.
 
     `teacher`: the model of `hp.optim.teacher` (`runs.load_teacher`). With `hp.optim.ema` every
     evaluation judges the weights' moving average, and `model` ends holding it. `checkpoint`: the
@@ -228,7 +228,7 @@ def fit(model, data, hp: HParams, *, teacher=None, checkpoint: str | Path | None
             with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:
                 if data.val is not None and (last or not timed):
                     row["val_loss"], row["val_acc"] = evaluate(judged, data.val)
-                if last or (data.val is None and not timed):
+                if data.test is not None and (last or (data.val is None and not timed)):
                     row["test_loss"], row["test_acc"] = evaluate(judged, data.test)
             row["seconds"] = time.perf_counter() - start
             row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)

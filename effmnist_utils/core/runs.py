@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -19,15 +20,17 @@ from .runtime import as_device, cpu_model, device_name, git_commit, seeded, sync
 
 
 def summarise_history(history: list[dict], target: float = TARGET_ACC) -> dict:
-    """Final- and best-epoch test accuracy and the seconds until `target` was first reached."""
+    """Final- and best-epoch test accuracy and the seconds until `target` was first reached;
+    only the seconds for a run that never read the test set (a search's trial)."""
+    timing = {"seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
+              "seconds_total": history[-1]["elapsed"]}
     tested = [r for r in history if "test_acc" in r]  # every epoch, or the last when validating
+    if not tested:
+        return timing
     best = max(tested, key=lambda r: r["test_acc"])
     reached = next((r["elapsed"] for r in tested if r["test_acc"] >= target), None)
     return {"final_test_acc": history[-1]["test_acc"], "best_test_acc": best["test_acc"],
-            "best_epoch": best["epoch"],
-            "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
-            "seconds_total": history[-1]["elapsed"], "seconds_to_target": reached,
-            "target_acc": target}
+            "best_epoch": best["epoch"], **timing, "seconds_to_target": reached, "target_acc": target}
 
 
 def _print_epoch(row: dict) -> None:
@@ -36,7 +39,8 @@ def _print_epoch(row: dict) -> None:
 
 
 def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, resume: bool = False,
-              progress: bool = True, tag: str | None = None, timed: int = 0, net=None):
+              progress: bool = True, tag: str | None = None, timed: int = 0, net=None,
+              on_epoch: Callable[[dict], None] | None = None, read_test: bool = True):
     """Train `hp.model` as `hp` says and record it in `out_dir` (default: the git-ignored scratch
     folder `effmnist-runs/` of the working folder) as `<name>.json` (the results) and `<name>.pt`
     (the final state_dict), where `<name>` is `run_name(hp, tag)`; `tag` defaults to
@@ -51,6 +55,10 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     dropout drawn) from torch's generators seeded with `hp.seed` inside the run only
     (`runtime.seeded`). `hp.allocator` lasts a process's life, so the process that runs the
     run applies it (`runtime.keep_freed_memory`: the CLI, the runner, the benchmark).
+    `on_epoch(row)` is called after each finished epoch (after its printed line); an exception
+    it raises (a search pruning its trial) stops the run; its checkpoint holds the epochs before.
+    `read_test=False` (a search's trial): the test set is never loaded or read, the record has
+    no test fields, and the run is judged on its validation split (`hp.val_size` > 0).
     """
     tag = auto_tag(hp) if tag is None else tag
     device, out_dir, name = as_device(device), Path(out_dir), run_name(hp, tag)
@@ -62,7 +70,8 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
                             "or delete the file to start over.")
     with seeded(hp.seed, device):
         model = _build(hp, net).to(device)
-        history, data, load_seconds = _train(model, hp, device, data_dir, ckpt, resume, progress, name, timed)
+        history, data, load_seconds = _train(model, hp, device, data_dir, ckpt, resume, progress, name, timed,
+                                             on_epoch, read_test)
     record = {"name": name, "model": hp.model, "tag": tag, "params": count_params(model),
               "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
               "train_seconds": sum(r["train_seconds"] for r in history),
@@ -93,18 +102,19 @@ def _build(hp: HParams, net) -> torch.nn.Module:
 
 
 def _train(model, hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bool, name: str,
-           timed: int):
+           timed: int, on_epoch, read_test: bool):
     start = time.perf_counter()
     data = make_data(device, data_dir, hp.optim.batch_size, hp.seed, hp.val_size, hp.train_subset,
-                     hp.loader, hp.augment)
+                     hp.loader, hp.augment, read_test=read_test)
     synchronize(device)
     load_seconds = time.perf_counter() - start
     if progress:
         print(f"{name}: {count_params(model):,} parameters on {device_name(device)}; {data.source}",
               flush=True)
     teacher = load_teacher(hp, device) if hp.optim.teacher else None
+    hooks = [h for h in (_print_epoch if progress else None, on_epoch) if h is not None]
     history = fit(model, data, hp, teacher=teacher, checkpoint=ckpt, resume=resume, progress=progress,
-                  on_epoch=_print_epoch if progress else None, timed=timed)
+                  on_epoch=lambda row: [hook(row) for hook in hooks], timed=timed)
     return history, data, load_seconds
 
 

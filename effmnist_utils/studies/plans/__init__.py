@@ -67,11 +67,12 @@ def get(name: str) -> Plan:
     return known[name]
 
 
-def root_for(record: bool, out_root=None) -> Path:
-    """Where a plan's folders live: results/ with `record`, `out_root` if given, else scratch."""
+def root_for(record: bool, out_root=None, scratch: Path = PLAN_SCRATCH) -> Path:
+    """Where a plan's (or a search's) folders live: results/ with `record`, `out_root` if given,
+    else the scratch folder `scratch`."""
     if record and out_root is not None:
         raise ValueError("--record writes into results/; it cannot be combined with --out-dir")
-    return record_dir() if record else Path(out_root or PLAN_SCRATCH)
+    return record_dir() if record else Path(out_root or scratch)
 
 
 def run_plan(name: str, stage: str | None = None, record: bool = False, out_root=None,

@@ -1,0 +1,237 @@
+"""The search engine: a search (`searches.Search`) run on Optuna by worker processes that share
+its storage (`search_storage`). `python -m effmnist_utils search NAME` is the command line.
+
+Each trial is one run through the one loop (`runs.train_run`), recorded in the search's folder
+under trials/ like every run (`<model>-t<number>_seed1.json` and `.pt`), so that any trial can be
+re-scored. It is judged on the validation split and never reads the test set (`read_test=False`):
+the test set is read only for the finalists, by plans. A model with the search's budget of
+parameters or more is pruned before any training; the others are pruned epoch by epoch on
+validation accuracy (Hyperband), which leaves no files (their values are in the storage). TPE
+samples (multivariate; the budget is a constraint it learns to keep); with several workers its
+"constant liar" keeps them from drawing alike. `front` and `importances` read a search back for figures.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ..core.config import SCRATCH_DIR, record_dir, run_name
+from ..core.models import build_model, count_params
+from ..core.runs import train_run
+from ..core.runtime import keep_freed_memory
+from .plans import root_for
+from .search_storage import JOURNAL, fail_stale, load_study, open_storage, optuna_module, where, worker_id
+from .searches import Search, get
+
+POLL_S = 5  # how often a worker with nothing to start looks whether the others' trials finished
+MAX_FAILS = 3  # a worker stops after this many failed trials in a row (a broken search, not bad luck)
+
+
+def search_dir(search: Search, record: bool = False, out_root=None) -> Path:
+    """results/searches/NAME with `record`, else under `out_root` or the scratch folder effmnist-runs/."""
+    return root_for(record, out_root, scratch=SCRATCH_DIR) / search.folder
+
+
+def objective(search: Search, folder: Path, device, data_dir, progress: bool, log):
+    """The function of a trial that trains it and returns its final validation accuracy."""
+    optuna = optuna_module()
+
+    def report(trial, epochs: int):
+        def on_epoch(row: dict) -> None:
+            trial.set_user_attr("heartbeat", time.time())
+            if "val_acc" in row:  # every epoch, or the last of a timed run
+                trial.report(row["val_acc"], row["epoch"])
+                if row["epoch"] < epochs and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+        return on_epoch
+
+    def run(trial) -> float:
+        trial.set_user_attr("worker", worker_id())
+        model, settings = search.suggest(trial)
+        hp, params = search.hparams(model, settings), count_params(build_model(model))
+        name = run_name(hp, f"t{trial.number}")
+        for key, value in (("run", name), ("model", model), ("params", params), ("settings", settings)):
+            trial.set_user_attr(key, value)
+        trial.set_constraint("budget", params - search.budget + 1)  # > 0: infeasible, for TPE
+        if params >= search.budget:
+            trial.set_user_attr("over_budget", True)
+            raise optuna.TrialPruned(f"{params:,} parameters, not under the budget of {search.budget:,}")
+        log(f"trial {trial.number} started: {model}, {params:,} parameters")
+        if hp.allocator == "keep":
+            keep_freed_memory()  # for the rest of this process: the worker owns it
+        try:
+            record = train_run(hp, device, data_dir, folder / "trials", progress=progress, tag=f"t{trial.number}",
+                               timed=search.timed, on_epoch=report(trial, hp.optim.epochs), read_test=False)[2]
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        finally:
+            (folder / "trials" / f"{name}.ckpt").unlink(missing_ok=True)
+        trial.set_user_attr("train_seconds", record["train_seconds"])
+        return record["history"][-1]["val_acc"]
+    return run
+
+
+def describe(trial, budget: int) -> str:
+    a, state = trial.user_attrs, trial.state.name
+    what = f"trial {trial.number}: {a.get('model', '?')}, {a.get('params', 0):,} parameters"
+    if state == "COMPLETE":
+        return f"{what}: validation accuracy {trial.value:.2%} ({a['train_seconds']:.1f} s of training)"
+    if state == "PRUNED" and a.get("over_budget"):
+        return f"{what}: not under the budget of {budget:,}, pruned before training"
+    if state == "PRUNED":
+        step = max(trial.intermediate_values)
+        return f"{what}: pruned after epoch {step} (validation accuracy {trial.intermediate_values[step]:.2%})"
+    return f"{what}: FAILED ({a.get('error', 'see the messages above')})"
+
+
+def work(search: Search, url: str | None, folder: Path, total: int, device="auto", data_dir=None,
+         progress: bool = False, log=print, barrier=None) -> None:
+    """One worker: start trials until the search has `total` finished ones (complete or pruned);
+    when the missing ones are under way elsewhere, wait for them (they may fail)."""
+    optuna = optuna_module()
+    storage = open_storage(url, folder)
+    study, run, fails = load_study(search, storage), objective(search, folder, device, data_dir, progress, log), 0
+    if barrier is not None:
+        barrier.wait()  # the workers start together
+    states = optuna.trial.TrialState
+    while True:
+        fail_stale(study, storage, folder, log)
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in (states.COMPLETE, states.PRUNED) for t in trials)
+        if finished >= total:
+            return
+        if finished + sum(t.state == states.RUNNING for t in trials) >= total:
+            time.sleep(POLL_S)
+            continue
+        done = []
+        study.optimize(run, n_trials=1, catch=(Exception,), callbacks=[lambda s, t: done.append(t)])
+        log(describe(done[0], search.budget))
+        fails = fails + 1 if done[0].state == states.FAIL else 0
+        if fails >= MAX_FAILS:
+            raise ValueError(f"{MAX_FAILS} trials in a row failed, the last with "
+                             f"{done[0].user_attrs.get('error', 'an error shown above')}")
+
+
+def _worker_main(name, url, folder, total, device, data_dir, threads, k, barrier) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    prefix = f"[worker {k}] "
+    try:
+        work(get(name), url, Path(folder), total, device, data_dir, False,
+             lambda msg: print(prefix + msg, flush=True), barrier)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - one line for the parent's report
+        print(f"{prefix}error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, workers: int) -> set[str]:
+    """`workers` processes on this machine, torch's threads split between them; their ids."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    procs = [ctx.Process(target=_worker_main, args=(search.name, url, str(folder), total, device, data_dir,
+                                                    max(1, cores // workers), k, barrier)) for k in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:  # the workers got it too (one process group): let them record it
+        for p in procs:
+            p.join()
+        raise
+    failed = [p.exitcode for p in procs if p.exitcode]
+    if failed:
+        raise ValueError(f"{len(failed)} of {workers} workers stopped with an error (shown above); run the "
+                         "same command again to resume the search")
+    return {f"{socket.gethostname()}:{p.pid}" for p in procs}
+
+
+def run_search(search: Search, trials: int | None = None, workers: int = 1, storage: str | None = None,
+               device="auto", data_dir=None, record: bool = False, out_root=None, log=print) -> dict:
+    """Run `search` until it has `trials` (default: its own number) finished trials, with
+    `workers` processes; print, and return, what this call did and its trials per hour."""
+    total, folder = trials or search.trials, search_dir(search, record, out_root)
+    if search.timed and workers > 1:
+        raise ValueError(f"{search.name} times its trials: run it with --workers 1 (workers sharing the "
+                         "machine would slow each other's clock)")
+    if search.device and device not in ("auto", search.device):
+        raise ValueError(f"{search.name} runs on {search.device}: drop --device {device}")
+    device = search.device or device
+    study = load_study(search, open_storage(storage, folder), create=True)
+    if not study.get_trials(deepcopy=False):
+        old = sorted((folder / "trials").glob("*.json"))
+        if old:
+            raise ValueError(f"{folder / 'trials'} holds {len(old)} trial records, but the search's storage "
+                             f"({where(storage, folder)}) has no trials: give another --out-dir, or delete them")
+        for params in search.first:
+            study.enqueue_trial(params, skip_if_exists=True)
+    log(f"search {search.name}: {total} finished trials wanted; storage {where(storage, folder)}; "
+        f"trial records in {folder / 'trials'}")
+    start = time.time()
+    if workers == 1:
+        work(search, storage, folder, total, device, data_dir, progress=True, log=log)
+        ids = {worker_id()}
+    else:
+        ids = _spawn(search, storage, folder, total, device, data_dir, workers)
+    return summarise_call(search, study, ids, time.time() - start, workers, log)
+
+
+def summarise_call(search: Search, study, ids: set[str], seconds: float, workers: int, log=print) -> dict:
+    """What the workers `ids` finished, per hour of this call, and the search's best so far."""
+    trials = study.get_trials(deepcopy=False)
+    mine = [t for t in trials if t.user_attrs.get("worker") in ids and t.state.is_finished()]
+    count = {s: sum(t.state.name == s.upper() for t in mine) for s in ("complete", "pruned", "fail")}
+    over = sum(bool(t.user_attrs.get("over_budget")) for t in mine)
+    hours = max(seconds, 1e-9) / 3600
+    log(f"this call: {count['complete']} complete and {count['pruned']} pruned trials ({over} of them over "
+        f"the budget, before training), {count['fail']} failed, in {seconds / 60:.1f} min with {workers} "
+        f"worker{'s' * (workers > 1)}: {count['complete'] / hours:.1f} complete and "
+        f"{count['pruned'] / hours:.1f} pruned trials per hour")
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        log(f"best so far: {describe(best, search.budget)}")
+    return {**count, "over_budget": over, "seconds": seconds, "workers": workers,
+            "complete_per_hour": count["complete"] / hours, "pruned_per_hour": count["pruned"] / hours}
+
+
+def recorded_study(search: Search, storage: str | None = None, root=None):
+    """A search's study as recorded: its journal in results/searches/NAME (or under `root`), or
+    the database `storage`."""
+    folder = Path(root or record_dir()) / search.folder
+    if storage is None and not (folder / JOURNAL).is_file():
+        raise ValueError(f"no search {search.name!r} is recorded at {folder / JOURNAL}; run "
+                         f"`python -m effmnist_utils search {search.name} --record` first")
+    return load_study(search, open_storage(storage, folder))
+
+
+def front(search: Search, storage: str | None = None, root=None) -> list[dict]:
+    """One row per complete trial: its model, parameters, final validation accuracy, training
+    seconds, settings and the space's parameters (for `search_figures.plot_search_front`)."""
+    study = recorded_study(search, storage, root)
+    return [{"search": search.name, "budget": search.budget, "trial": t.number, "run": t.user_attrs["run"],
+             "model": t.user_attrs["model"], "params": t.user_attrs["params"], "val_acc": t.value,
+             "train_seconds": t.user_attrs.get("train_seconds"), "settings": t.user_attrs["settings"],
+             "space": dict(t.params)} for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+
+
+def importances(search: Search, storage: str | None = None, root=None) -> dict[str, float]:
+    """How much each of the space's parameters (those every complete trial has) mattered to
+    validation accuracy: Optuna's PED-ANOVA importances (no scikit-learn needed), summing to 1."""
+    optuna = optuna_module()
+    study = recorded_study(search, storage, root)
+    if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) < 2:
+        raise ValueError(f"search {search.name!r} has fewer than two complete trials: nothing to compare")
+    return dict(optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()))

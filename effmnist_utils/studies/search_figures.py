@@ -1,0 +1,72 @@
+"""The searches' figures, drawn from their recorded trials (`search.front`, `search.importances`):
+the front of validation accuracy against parameters, and which settings mattered."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from ..core.plots import DPI
+
+
+def best_per_budget(rows: list[dict]) -> dict[int, dict]:
+    """budget -> its most accurate complete trial (the first of equals, in the rows' order)."""
+    best: dict[int, dict] = {}
+    for r in rows:
+        if r["budget"] not in best or r["val_acc"] > best[r["budget"]]["val_acc"]:
+            best[r["budget"]] = r
+    return best
+
+
+def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
+    """Validation accuracy (%) against parameters (log axis), one dot per complete trial
+    (`search.front` rows of one or several searches), one colour per search, each budget as a
+    dotted line and its best trial as a star labelled with its model. `finalists`: points to
+    show on the front, each {'label', 'params', 'acc'} (acc in %, e.g. a finalist's mean over
+    its seeds), drawn as red diamonds."""
+    if not rows:
+        raise ValueError("no complete trials to plot (search.front returns them)")
+    fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
+    searches = list(dict.fromkeys(r["search"] for r in rows))
+    for k, name in enumerate(searches):
+        pts = [r for r in rows if r["search"] == name]
+        ax.scatter([r["params"] for r in pts], [100 * r["val_acc"] for r in pts], s=18, alpha=0.6,
+                   color=plt.cm.tab10(k % 10), label=f"{name} ({len(pts)} trials)")
+    best = best_per_budget(rows)
+    for budget, r in best.items():
+        ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(r["model"], (r["params"], 100 * r["val_acc"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
+    ax.scatter([r["params"] for r in best.values()], [100 * r["val_acc"] for r in best.values()], marker="*",
+               s=160, color="gold", edgecolors="black", zorder=3, label="best per budget")
+    if finalists:
+        ax.scatter([f["params"] for f in finalists], [f["acc"] for f in finalists], marker="D", s=50,
+                   color="red", zorder=4, label="finalists")
+        for f in finalists:
+            ax.annotate(f["label"], (f["params"], f["acc"]), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7, color="red")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters (log scale; dotted: the budgets)", ylabel="final-epoch validation accuracy (%)",
+           title="The searches' front: one point per complete trial")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def plot_importances(importances: dict[str, dict[str, float]]):
+    """Which settings mattered: one panel per search ({search: {parameter: importance}}, e.g.
+    `search.importances` of each), its parameters as horizontal bars, most important on top."""
+    if not importances or not all(importances.values()):
+        raise ValueError("no importances to plot (search.importances returns them per search)")
+    n = len(importances)
+    height = max(len(v) for v in importances.values())
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 0.22 * height + 1.2), dpi=DPI, squeeze=False)
+    for ax, (name, values) in zip(axes[0], importances.items()):
+        ranked = sorted(values.items(), key=lambda kv: -kv[1])
+        ax.barh(range(len(ranked)), [v for _, v in ranked], color="tab:blue", height=0.7)
+        ax.set_yticks(range(len(ranked)), [k for k, _ in ranked], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("importance (sums to 1)", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return fig

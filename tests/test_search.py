@@ -1,0 +1,287 @@
+"""Searches on Optuna, exercised for real: the spaces and their first trials, the budget, stale
+trials, the command line's errors, and workers sharing one storage (a journal file, and a
+PostgreSQL server where EFFMNIST_POSTGRES_URL names one)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from effmnist_utils.__main__ import main
+from effmnist_utils.core.config import HParams
+from effmnist_utils.core.layernet import FRONTIER_SPECS
+from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name
+from effmnist_utils.core.record import read_record
+from effmnist_utils.studies import search as engine
+from effmnist_utils.studies import searches
+from effmnist_utils.studies.search_storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
+from helpers import ROOT
+
+TINY = searches.get("tiny-smoke")
+OVER = "L.c8.s16.p.s32.s32.g"  # tiny-smoke's network over its budget
+FRONTIERS = [s for s in searches.SEARCHES.values() if s.name.startswith("frontier-")]
+
+
+def one_line_error(code, capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1, err
+    return err[0]
+
+
+def test_search_without_a_name_lists_them(capsys):
+    assert main(["search"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == list(searches.SEARCHES)
+    assert {"frontier-20k", "frontier-1k", "speedrun-cpu", "tiny-smoke"} <= set(names)
+
+
+def test_an_unknown_search_is_one_line(capsys, tmp_path):
+    line = one_line_error(main(["search", "frontier-3k", "--out-dir", str(tmp_path)]), capsys)
+    assert "unknown search 'frontier-3k'" in line and "frontier-20k" in line
+
+
+@pytest.mark.parametrize("url", ["nonsense://x", "postgresql://nobody:secret@127.0.0.1:1/none", "search.db"])
+def test_a_bad_storage_is_one_line(url, capsys, tmp_path):
+    line = one_line_error(main(["search", "tiny-smoke", "--storage", url, "--out-dir", str(tmp_path)]), capsys)
+    assert "storage" in line and "secret" not in line, line
+    assert not (tmp_path / TINY.folder / "trials").exists()  # nothing ran
+
+
+def test_a_timed_search_runs_with_one_worker(capsys, tmp_path):
+    line = one_line_error(main(["search", "speedrun-cpu", "--workers", "2", "--out-dir", str(tmp_path)]), capsys)
+    assert "--workers 1" in line
+
+
+@pytest.mark.parametrize("search", FRONTIERS + [searches.get("speedrun-cpu")], ids=lambda s: s.name)
+def test_the_first_trial_is_the_current_best(search):
+    """Each search's first trial is its budget's current model with its own recipe (seed 1, on
+    the split), under the budget: what the search must beat."""
+    (first,) = search.first
+    model, settings = search.suggest(optuna.trial.FixedTrial(first))
+    hp = search.hparams(model, settings)
+    if search.name.startswith("frontier-"):
+        name = searches.FRONTIER[search.budget][0]
+        assert model == layers_name(*FRONTIER_SPECS[name][::2])
+        assert hp == HParams.for_model(name, seed=1, val_size=10_000, epochs=20).with_(model=model)
+    else:
+        assert hp == searches.SPEEDRUN_CHOICE.with_(seed=1)
+    assert count_params(build_model(model)) < search.budget
+
+
+@pytest.mark.parametrize("search", FRONTIERS, ids=lambda s: s.name)
+def test_every_network_of_a_space_fits_and_names_itself(search):
+    """Random draws of a frontier space: each network builds from its name, fits a 28x28 image,
+    has valid settings, and `layer_params` gives back the draw's own parameters."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    over = 0
+    for _ in range(60):
+        trial = study.ask()
+        model, settings = search.suggest(trial)
+        net = build_model(model)
+        assert layer_receptive_fields(net)[-1]["out"] >= 1
+        hp = search.hparams(model, settings)
+        assert hp.optim.schedule == "onecycle" and hp.val_size == 10_000 and hp.optim.epochs == 20
+        layers = search.suggest.layers(optuna.trial.FixedTrial(trial.params))
+        expected = {k: v for k, v in trial.params.items() if k not in searches.RECIPE_PARAMS}
+        assert searches.layer_params(*layers) == expected
+        over += count_params(net) >= search.budget
+        study.tell(trial, 0.0)
+    assert over < 40  # most random draws are under the budget
+
+
+def test_a_model_over_budget_is_pruned_before_any_training(tmp_path, monkeypatch):
+    """Over the budget: pruned, with its parameter count and no file; train_run is never called."""
+    monkeypatch.setattr(engine, "train_run", lambda *a, **k: pytest.fail("a trial over budget trained"))
+    folder = tmp_path / TINY.folder
+    study = load_study(TINY, open_storage(None, folder), create=True)
+    study.enqueue_trial({"model": OVER})
+    engine.work(TINY, None, folder, total=1, device="cpu", log=lambda msg: None)
+    (trial,) = study.get_trials()
+    assert trial.state.name == "PRUNED" and trial.user_attrs["over_budget"]
+    assert trial.user_attrs["params"] == count_params(build_model(OVER)) >= TINY.budget
+    assert trial.intermediate_values == {} and not (folder / "trials").exists()
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # trials asked by hand, not optimize
+@pytest.mark.parametrize("database", [False, True], ids=["journal", "sqlite"])
+def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
+    """A RUNNING trial whose worker process on this host is gone is failed and its parameters
+    enqueued again, its checkpoint deleted; a live worker's is left. Another host's trial is
+    judged by its heartbeat: the journal's own, or a database's (Optuna's)."""
+    folder, host = tmp_path / "s", socket.gethostname()
+    storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}" if database else None, folder)
+    study = load_study(TINY, storage, create=True)
+    old = time.time() - 2 * JOURNAL_GRACE_S
+    workers = {"dead": (f"{host}:{dead_pid()}", time.time()), "alive": (f"{host}:{os.getpid()}", old),
+               "elsewhere-silent": ("elsewhere:1", old), "elsewhere-heard": ("elsewhere:2", time.time())}
+    trials = {}
+    for what, (worker, heartbeat) in workers.items():
+        trial = study.ask()
+        trial.suggest_categorical("model", ("L.c4.p.s8.g", "L.c4.s8.p.s8.g"))
+        for key, value in (("worker", worker), ("heartbeat", heartbeat), ("run", f"r{trial.number}")):
+            trial.set_user_attr(key, value)
+        trials[what] = trial.number
+    (folder / "trials").mkdir(parents=True)
+    (folder / "trials" / f"r{trials['dead']}.ckpt").write_text("")
+    expected = {"dead"} | (set() if database else {"elsewhere-silent"})
+    assert sorted(fail_stale(study, storage, folder, log=lambda msg: None)) == sorted(trials[w] for w in expected)
+    by_number = {t.number: t for t in study.get_trials()}
+    for what, number in trials.items():
+        assert by_number[number].state.name == ("FAIL" if what in expected else "RUNNING"), what
+    retries = [t for t in by_number.values() if t.state.name == "WAITING"]
+    assert sorted(t.system_attrs["retry_history"] for t in retries) == sorted([trials[w]] for w in expected)
+    for t in retries:
+        assert t.system_attrs["fixed_params"] == by_number[t.system_attrs["retry_history"][0]].params
+    assert not (folder / "trials" / f"r{trials['dead']}.ckpt").exists()
+    assert fail_stale(study, storage, folder, log=lambda msg: None) == []  # once only
+
+
+def cli(*args, cwd, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **kw)
+
+
+def check_finished(study, folders, total, workers=1):
+    """`total` (or, racing at the end, up to `workers` - 1 more) finished trials, none left
+    running or failed, each complete one recorded once, in one of `folders`, as the trial says."""
+    trials = study.get_trials()
+    states = [t.state.name for t in trials]
+    assert total <= states.count("COMPLETE") + states.count("PRUNED") <= total + workers - 1, states
+    assert set(states) <= {"COMPLETE", "PRUNED", "FAIL"} and "RUNNING" not in states
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    runs = [t.user_attrs["run"] for t in complete]
+    assert len(set(runs)) == len(runs) and len({t.number for t in trials}) == len(trials)
+    for t in complete:
+        (path,) = [f / "trials" / f"{t.user_attrs['run']}.json" for f in folders
+                   if (f / "trials" / f"{t.user_attrs['run']}.json").is_file()]
+        record = read_record(path)
+        assert record.hp == TINY.hparams(t.user_attrs["model"], t.user_attrs["settings"])
+        assert record["history"][-1]["val_acc"] == t.value and "final_test_acc" not in record
+        assert path.with_suffix(".pt").is_file()
+    for f in folders:
+        assert not list(f.rglob("*.ckpt"))
+    return trials
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_journal(tmp_path):
+    result = cli("--trials", "6", "--workers", "2", "--out-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "trials per hour" in result.stdout
+    folder = tmp_path / TINY.folder
+    trials = check_finished(load_study(TINY, open_storage(None, folder)), [folder], 6, workers=2)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both worked
+    rows = engine.front(TINY, root=tmp_path)
+    assert sorted(r["trial"] for r in rows) == [t.number for t in trials if t.state.name == "COMPLETE"]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_leaves_the_search_resumable(tmp_path):
+    """SIGKILL while a trial trains leaves it RUNNING in the journal; the next call fails it,
+    trains its parameters again as a new trial, and finishes the search."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu", "--trials", "4",
+            "--out-dir", str(tmp_path)]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if " started: " in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    killed = int(line.split()[1])
+    folder = tmp_path / TINY.folder
+    study = load_study(TINY, open_storage(None, folder))
+    assert study.get_trials()[killed].state.name == "RUNNING"
+    result = cli("--trials", "4", "--out-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"trial {killed}: its worker" in result.stdout
+    trials = check_finished(study, [folder], 4)
+    assert trials[killed].state.name == "FAIL"
+    (again,) = [t for t in trials if t.system_attrs.get("retry_history") == [killed]]
+    assert again.state.name != "FAIL" and again.params == trials[killed].params
+
+
+@pytest.fixture
+def postgres_url():
+    url = os.environ.get("EFFMNIST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("EFFMNIST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("EFFMNIST_REQUIRE_POSTGRES=1 but EFFMNIST_POSTGRES_URL is not set (.ci/run sets it)")
+        pytest.skip("no PostgreSQL server: set EFFMNIST_POSTGRES_URL (.ci/run starts one)")
+    storage = open_storage(url, ROOT)
+    if TINY.name in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
+        optuna.delete_study(study_name=TINY.name, storage=storage)  # the test search's leftovers only
+    return url
+
+
+@pytest.mark.slow
+def test_two_machines_share_a_search_through_postgresql(postgres_url, tmp_path):
+    """Two processes with their own folders (as two machines would) on one PostgreSQL search."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu",
+                               "--trials", "12", "--storage", postgres_url, "--out-dir", str(d)], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in (a, b)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    study = load_study(TINY, open_storage(postgres_url, tmp_path))
+    trials = check_finished(study, [a / TINY.folder, b / TINY.folder], 12, workers=2)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both worked
+
+
+def test_front_importances_and_their_figures(tmp_path):
+    """`front` reads every complete trial back (pruned ones are not on it), `importances` which
+    settings mattered; the front figure marks the best trial per budget."""
+    from effmnist_utils.studies.search_figures import plot_importances, plot_search_front
+
+    with pytest.raises(ValueError, match="no search 'tiny-smoke' is recorded"):
+        engine.front(TINY, root=tmp_path)
+    study = load_study(TINY, open_storage(None, tmp_path / TINY.folder), create=True)
+    models = ("L.c4.p.s8.g", "L.c4.s8.p.s8.g", OVER)
+    space = {"model": optuna.distributions.CategoricalDistribution(models)}
+    accs = [(models[k % 2], 0.90 + 0.01 * k + 0.05 * (k % 2)) for k in range(10)]
+    for k, (model, acc) in enumerate(accs + [(OVER, None)]):
+        attrs = {"run": f"r{k}", "model": model, "params": count_params(build_model(model)), "settings": {}}
+        study.add_trial(optuna.trial.create_trial(
+            params={"model": model}, distributions=space, value=acc, user_attrs=attrs,
+            state=optuna.trial.TrialState.COMPLETE if acc else optuna.trial.TrialState.PRUNED))
+    rows = engine.front(TINY, root=tmp_path)
+    assert [(r["model"], r["val_acc"]) for r in rows] == accs
+    assert rows[1]["params"] == 370 and rows[1]["run"] == "r1" and rows[1]["budget"] == TINY.budget
+    weights = engine.importances(TINY, root=tmp_path)
+    assert set(weights) == {"model"} and sum(weights.values()) == pytest.approx(1)
+    fig = plot_search_front(rows, finalists=[{"label": "t1b", "params": 996, "acc": 98.9}])
+    (star,) = [c for c in fig.axes[0].collections if c.get_label() == "best per budget"]
+    assert star.get_offsets().tolist() == [[370, 100 * accs[9][1]]]
+    assert fig.axes[0].get_xscale() == "log"
+    assert len(plot_importances({TINY.name: weights}).axes[0].patches) == 1
+
+
+def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):
+    """The pruner stops a trial after an epoch: the trial is PRUNED with the validation
+    accuracies it reported, and neither its checkpoint nor a record is left behind."""
+    from dataclasses import replace
+
+    three = replace(TINY, fixed=TINY.fixed + (("epochs", 3),), pruner="hyperband")
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: max(
+        self.storage.get_trial(self._trial_id).intermediate_values) >= 2)
+    folder = tmp_path / TINY.folder
+    study = load_study(three, open_storage(None, folder), create=True)
+    study.enqueue_trial({"model": "L.c4.p.s8.g"})
+    engine.work(three, None, folder, total=1, device="cpu", log=lambda msg: None)
+    (trial,) = study.get_trials()
+    assert trial.state.name == "PRUNED" and sorted(trial.intermediate_values) == [1, 2]
+    assert 0 < trial.intermediate_values[2] <= 1 and "over_budget" not in trial.user_attrs
+    assert list((folder / "trials").iterdir()) == []
