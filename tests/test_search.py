@@ -1,6 +1,7 @@
 """Searches on Optuna, exercised for real: the spaces and their first trials, the budget, stale
 trials, the command line's errors, and workers sharing one storage (a journal file, and a
 PostgreSQL server where EFFMNIST_POSTGRES_URL names one)."""
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from effmnist_utils.core.models import build_model, count_params, layer_receptiv
 from effmnist_utils.core.record import read_record
 from effmnist_utils.studies import search as engine
 from effmnist_utils.studies import searches
+from effmnist_utils.studies.plans import speed
 from effmnist_utils.studies.search_storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
 from helpers import ROOT
 
@@ -68,7 +70,7 @@ def test_the_first_trial_is_the_current_best(search):
         assert model == layers_name(*FRONTIER_SPECS[name][::2])
         assert hp == HParams.for_model(name, seed=1, val_size=10_000, epochs=20).with_(model=model)
     else:
-        assert hp == searches.SPEEDRUN_CHOICE.with_(seed=1)
+        assert hp == speed.CPU_RECIPE.with_(seed=1, val_size=5000)
     assert count_params(build_model(model)) < search.budget
 
 
@@ -285,3 +287,32 @@ def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):
     assert trial.state.name == "PRUNED" and sorted(trial.intermediate_values) == [1, 2]
     assert 0 < trial.intermediate_values[2] <= 1 and "over_budget" not in trial.user_attrs
     assert list((folder / "trials").iterdir()) == []
+
+
+def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path):
+    """The finalists' plans take each frontier search's best complete trial by its final
+    validation accuracy (fewer parameters break a tie; an unfinished run never counts), and
+    train it over seeds 2-3 on its split, then seeds 1-5 on all 60,000 images."""
+    from effmnist_utils.studies.plans import finalists, get
+
+    search = searches.get("frontier-1k")
+    folder = tmp_path / search.folder / "trials"
+    folder.mkdir(parents=True)
+
+    def trial(n, model, val, epochs=20):
+        hp = HParams.for_model(model, seed=1, val_size=10_000)
+        rec = {"name": f"{model}-t{n}_seed1", "model": model, "params": count_params(build_model(model)),
+               "hparams": hp.to_dict(), "history": [{"epoch": e, "val_acc": val} for e in range(1, epochs + 1)]}
+        (folder / f"{rec['name']}.json").write_text(json.dumps(rec))
+
+    trial(0, "t1b", 0.985)
+    trial(1, "t1e", 0.987)  # the best ...
+    trial(2, "t1a", 0.987)  # ... tied: fewer parameters win only when fewer
+    trial(3, "t1c", 0.999, epochs=7)  # unfinished: never the best
+    best = finalists.best_trial(tmp_path, search)
+    expected = min(("t1e", "t1a"), key=lambda m: count_params(build_model(m)))
+    assert best["model"] == expected
+    confirm = [r for r in get("search-confirm").runs(tmp_path)]
+    final = [r for r in get("search-finalists").runs(tmp_path)]
+    assert [(r.hp.model, r.hp.seed, r.hp.val_size) for r in confirm] == [(expected, 2, 10_000), (expected, 3, 10_000)]
+    assert [(r.hp.seed, r.hp.val_size, r.name) for r in final] == [(k, 0, f"{expected}_seed{k}") for k in range(1, 6)]

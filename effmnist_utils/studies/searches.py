@@ -186,13 +186,12 @@ def tiny_smoke(trial) -> tuple[str, dict]:
     return trial.suggest_categorical("model", ("L.c4.p.s8.g", "L.c4.s8.p.s8.g", "L.c8.s16.p.s32.s32.g")), {}
 
 
-SPEEDRUN_CHOICE = speed.CPU_STAGES["6"]["e16-b512-bf16-cl-aug-keep"]  # the plan's current choice
 SEARCHES = {s.name: s for s in [
     *(Search(f"frontier-{budget // 1000}k", f"the network and recipe under {budget:,} parameters, around "
              f"{model}", budget, FrontierSpace(space), FRONTIER_FIXED,
              first=(frontier_params(model),)) for budget, (model, space) in FRONTIER.items()),
     Search("speedrun-cpu", "the CPU speedrun's recipe (timed trials; one worker)", MAX_PARAMS, speedrun_cpu,
-           (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(SPEEDRUN_CHOICE),),
+           (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(speed.CPU_RECIPE),),
            pruner="none", timed=3, device="cpu"),
     Search("tiny-smoke", "three tiny networks, 1 epoch on 512 images: checks the engine", 1_000, tiny_smoke,
            (("epochs", 1), ("train_subset", 512), ("val_size", 1_000), ("schedule", "onecycle"), ("lr", 0.02)),

@@ -40,7 +40,8 @@ def summarise_runs(runs: list[Record]) -> list[dict]:
     final and mean of the best accuracy (%), seconds per epoch and to TARGET_ACC, devices. Runs of one
     variant must share their recipe."""
     groups = group_runs(runs)
-    order = sorted(groups, key=lambda g: (list(MODELS).index(groups[g][0]["model"]), g))
+    rank = {m: i for i, m in enumerate(MODELS)}  # registry order; models named by their layers last
+    order = sorted(groups, key=lambda g: (rank.get(groups[g][0]["model"], len(rank)), g))
     return [_summarise_group(g, groups[g]) for g in order]
 
 
