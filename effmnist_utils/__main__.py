@@ -50,7 +50,7 @@ def cmd_search(args) -> int:
         from .studies.search import run_search
 
         run_search(get(args.name), args.trials, args.workers, args.storage, args.device, args.data_dir,
-                   args.record, args.out_dir)
+                   args.record, args.out_dir, seconds=args.seconds)
     return run(action)
 
 

@@ -68,6 +68,8 @@ def _add_search(sub) -> None:
     s.add_argument("name", nargs="?", help="the search (see `search` without a name)")
     s.add_argument("--trials", type=positive_int, default=None,
                    help="the finished (complete or pruned) trials the search should have; default: its own")
+    s.add_argument("--seconds", type=positive_int, default=None,
+                   help="start no trial after this many seconds (the ones under way finish); default: no limit")
     s.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes on this machine, sharing its cores (or its GPU) and the storage")
     s.add_argument("--storage", default=None,

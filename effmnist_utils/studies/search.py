@@ -92,16 +92,17 @@ def describe(trial, budget: int) -> str:
 
 
 def work(search: Search, url: str | None, folder: Path, total: int, device="auto", data_dir=None,
-         progress: bool = False, log=print, barrier=None) -> None:
-    """One worker: start trials until the search has `total` finished ones (complete or pruned);
-    when the missing ones are under way elsewhere, wait for them (they may fail)."""
+         progress: bool = False, log=print, barrier=None, deadline: float | None = None) -> None:
+    """One worker: start trials until the search has `total` finished ones (complete or pruned)
+    or the clock passes `deadline` (time.time(); the trial under way then finishes); when the
+    missing ones are under way elsewhere, wait for them (they may fail)."""
     optuna = optuna_module()
     storage = open_storage(url, folder)
     study, run, fails = load_study(search, storage), objective(search, folder, device, data_dir, progress, log), 0
     if barrier is not None:
         barrier.wait()  # the workers start together
     states = optuna.trial.TrialState
-    while True:
+    while deadline is None or time.time() < deadline:
         fail_stale(study, storage, folder, log)
         trials = study.get_trials(deepcopy=False)
         finished = sum(t.state in (states.COMPLETE, states.PRUNED) for t in trials)
@@ -119,14 +120,14 @@ def work(search: Search, url: str | None, folder: Path, total: int, device="auto
                              f"{done[0].user_attrs.get('error', 'an error shown above')}")
 
 
-def _worker_main(name, url, folder, total, device, data_dir, threads, k, barrier) -> None:
+def _worker_main(name, url, folder, total, device, data_dir, threads, k, barrier, deadline) -> None:
     import torch
 
     torch.set_num_threads(threads)
     prefix = f"[worker {k}] "
     try:
         work(get(name), url, Path(folder), total, device, data_dir, False,
-             lambda msg: print(prefix + msg, flush=True), barrier)
+             lambda msg: print(prefix + msg, flush=True), barrier, deadline)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - one line for the parent's report
@@ -134,13 +135,14 @@ def _worker_main(name, url, folder, total, device, data_dir, threads, k, barrier
         sys.exit(1)
 
 
-def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, workers: int) -> set[str]:
+def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, workers: int, deadline) -> set[str]:
     """`workers` processes on this machine, torch's threads split between them; their ids."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(workers)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     procs = [ctx.Process(target=_worker_main, args=(search.name, url, str(folder), total, device, data_dir,
-                                                    max(1, cores // workers), k, barrier)) for k in range(workers)]
+                                                    max(1, cores // workers), k, barrier, deadline))
+             for k in range(workers)]
     for p in procs:
         p.start()
     try:
@@ -158,9 +160,11 @@ def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, work
 
 
 def run_search(search: Search, trials: int | None = None, workers: int = 1, storage: str | None = None,
-               device="auto", data_dir=None, record: bool = False, out_root=None, log=print) -> dict:
-    """Run `search` until it has `trials` (default: its own number) finished trials, with
-    `workers` processes; print, and return, what this call did and its trials per hour."""
+               device="auto", data_dir=None, record: bool = False, out_root=None, log=print,
+               seconds: float | None = None) -> dict:
+    """Run `search` until it has `trials` (default: its own number) finished trials, or for about
+    `seconds` (no trial starts after them), with `workers` processes; print, and return, what
+    this call did and its trials per hour."""
     total, folder = trials or search.trials, search_dir(search, record, out_root)
     if search.timed and workers > 1:
         raise ValueError(f"{search.name} times its trials: run it with --workers 1 (workers sharing the "
@@ -179,11 +183,12 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
     log(f"search {search.name}: {total} finished trials wanted; storage {where(storage, folder)}; "
         f"trial records in {folder / 'trials'}")
     start = time.time()
+    deadline = start + seconds if seconds else None
     if workers == 1:
-        work(search, storage, folder, total, device, data_dir, progress=True, log=log)
+        work(search, storage, folder, total, device, data_dir, progress=True, log=log, deadline=deadline)
         ids = {worker_id()}
     else:
-        ids = _spawn(search, storage, folder, total, device, data_dir, workers)
+        ids = _spawn(search, storage, folder, total, device, data_dir, workers, deadline)
     return summarise_call(search, study, ids, time.time() - start, workers, log)
 
 
