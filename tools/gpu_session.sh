@@ -1,29 +1,66 @@
 #!/usr/bin/env bash
-# A session on a lent GPU machine, in one call of the device tool (its time is scarce): run the
-# named plans in order (`python -m effmnist_utils plan NAME --record --device cuda`; recorded
-# runs are skipped, so a second session resumes), each under what is left of SECONDS, and after
-# each plan pack everything under results/ into OUT/results.tgz: the device tool brings back only
-# a few files and no deep folders, so one archive is what keeps every run. A log goes to OUT/log.txt.
-# Usage (repository root, MNIST under $EFFMNIST_DATA): tools/gpu_session.sh OUT SECONDS PLAN [PLAN ...]
-# e.g.  tools/gpu_session.sh "$OUT" 500 speedrun-cuda-search speedrun-cuda gpu-times
+# A session on a GPU machine, in one call (its time is scarce): each STEP runs under what is
+# left of SECONDS, and after each one everything under results/ (and the executed notebooks) is
+# packed into OUT/results.tgz: such a machine may bring back only a few files and no deep
+# folders, so one archive keeps every run (each process logs into results/logs/, git-ignored and
+# packed too). A log of the steps goes to OUT/log.txt.
+# Usage (repository root, MNIST under $EFFMNIST_DATA): tools/gpu_session.sh OUT SECONDS STEP [STEP ...]
+# Steps, each recorded into results/ (runs already recorded are skipped, so a later session resumes):
+#   search:NAME,NAME...:WORKERS:SECONDS  the searches side by side, WORKERS processes each, no trial
+#                                        starting after SECONDS (the ones under way finish)
+#   plan:NAME:SHARDS                     a plan's runs split between SHARDS processes
+#   notebooks:NN,NN...                   execute those notebooks (full runs) side by side, in place
+#   wait                                 wait for the notebooks started before
 # Back here: tar xzf results.tgz (the same paths as in the checkout), then commit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=$1
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
 end=$(( $(date +%s) + $2 ))
 shift 2
-py=${PYTHON:-python}
-mkdir -p "$out"
+py=${PYTHON:-python3}
+dev=${DEVICE:-cuda}
 left() { echo $(( end - $(date +%s) )); }
 say() { echo "=== $(date +%T) [$(left) s left] $*" | tee -a "$out/log.txt"; }
-pack() { tar czf "$out/results.tgz" results 2>>"$out/log.txt"; }
+pack() { tar czf "$out/results.tmp" results notebooks/*.ipynb 2>>"$out/log.txt" && mv "$out/results.tmp" "$out/results.tgz"; }
+notebooks=()
+pids=()
+mkdir -p results/logs  # git-ignored; packed with the results
 
 nvidia-smi -L >> "$out/log.txt" 2>&1; "$py" -c "import torch; print('torch', torch.__version__)" >> "$out/log.txt"
-for plan in "$@"; do
-  [ "$(left)" -gt 30 ] || { say "no time left for $plan"; continue; }
-  say "plan $plan"
-  timeout "$(left)" "$py" -m effmnist_utils plan "$plan" --record --device cuda >> "$out/log.txt" 2>&1
-  say "plan $plan exit $?"
+for step in "$@"; do
+  IFS=: read -r kind a b c <<< "$step"
+  [ "$(left)" -gt 20 ] || { say "no time left for $step"; continue; }
+  say "$step"
+  case $kind in
+    search)
+      for name in ${a//,/ }; do
+        timeout "$(left)" "$py" -m effmnist_utils search "$name" --record --device "$dev" --workers "$b" \
+          --trials 100000 --seconds "$c" > "results/logs/search-$name.txt" 2>&1 &
+        pids+=($!)
+      done
+      wait "${pids[@]}"; pids=() ;;
+    plan)
+      for k in $(seq 0 $(( b - 1 ))); do
+        timeout "$(left)" "$py" -m effmnist_utils plan "$a" --record --device "$dev" --shard "$k/$b" \
+          >> "results/logs/plan-$a.txt" 2>&1 &
+        pids+=($!)
+      done
+      wait "${pids[@]}"; pids=() ;;
+    notebooks)
+      for nb in ${a//,/ }; do
+        (cd notebooks && TQDM_DISABLE=1 timeout "$(left)" "$py" -m jupyter nbconvert --to notebook --execute \
+          --inplace --ExecutePreprocessor.timeout=-1 "$nb"_*.ipynb >> "../results/logs/notebooks-$nb.txt" 2>&1) &
+        notebooks+=($!)
+      done ;;
+    wait)
+      [ ${#notebooks[@]} -eq 0 ] || wait "${notebooks[@]}"
+      notebooks=() ;;
+    *) say "unknown step $step" ;;
+  esac
+  say "$step done"
   pack
 done
+[ ${#notebooks[@]} -eq 0 ] || wait "${notebooks[@]}"
+pack
 say "done"
