@@ -8,7 +8,7 @@
 # Steps, each recorded into results/ (runs already recorded are skipped, so a later session resumes):
 #   search:NAME,NAME...:WORKERS:SECONDS  the searches side by side, WORKERS processes each, no trial
 #                                        starting after SECONDS (the ones under way finish)
-#   plan:NAME:SHARDS                     a plan's runs split between SHARDS processes
+#   plan:NAME,NAME...:SHARDS             the plans side by side, each split between SHARDS processes
 #   notebooks:NN,NN...                   execute those notebooks (full runs) side by side, in place
 #   wait                                 wait for the notebooks started before
 # Back here: tar xzf results.tgz (the same paths as in the checkout), then commit.
@@ -41,10 +41,12 @@ for step in "$@"; do
       done
       wait "${pids[@]}"; pids=() ;;
     plan)
-      for k in $(seq 0 $(( b - 1 ))); do
-        timeout "$(left)" "$py" -m effmnist_utils plan "$a" --record --device "$dev" --shard "$k/$b" \
-          >> "results/logs/plan-$a.txt" 2>&1 &
-        pids+=($!)
+      for name in ${a//,/ }; do
+        for k in $(seq 0 $(( b - 1 ))); do
+          timeout "$(left)" "$py" -m effmnist_utils plan "$name" --record --device "$dev" --shard "$k/$b" \
+            >> "results/logs/plan-$name-$k.txt" 2>&1 &
+          pids+=($!)
+        done
       done
       wait "${pids[@]}"; pids=() ;;
     notebooks)
