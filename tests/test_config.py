@@ -1,18 +1,15 @@
-"""What defines a run: HParams and its groups, recipes, run names, and the committed results files
-that store them."""
+"""What defines a run: HParams and its groups, recipes and run names (the committed results files
+that store them are checked in test_results_files.py)."""
 import dataclasses
 import json
 import re
 from dataclasses import asdict
 
 import pytest
-import torch
 
-
-from effmnist_utils.core.config import (FRONTIER_RECIPE, RECIPES, RESULTS_DIR, HParams, notebook_hparams,
-                                   Optim, describe_levers, run_name)
 from effmnist_utils.core.augment import Augment
-from effmnist_utils.core.models import build_model, count_params
+from effmnist_utils.core.config import (FRONTIER_RECIPE, RECIPES, HParams, Optim, describe_levers, notebook_hparams,
+                                         run_name)
 
 # --- building HParams ---------------------------------------------------------------------------
 
@@ -126,57 +123,6 @@ def test_run_name_is_model_tag_seed():
     """`<model>[-<tag>]_seed<seed>`."""
     assert run_name(HParams(model="iter5", seed=3)) == "iter5_seed3"
     assert run_name(HParams(model="iter5", seed=3), "oc") == "iter5-oc_seed3"
-
-
-# --- the committed results files ----------------------------------------------------------------
-
-# The folders of train_run records (results/gpu: GPU timings of single runs, where recorded).
-# Other folders under results/ hold other kinds of files (benchmarks, deployment measurements).
-RECORD_DIRS = ("runs", "crossed", "search", "tiny", "speedrun/cpu", "speedrun/cuda", "speedrun/search-cpu", "speedrun/search-cuda")
-RECORDS = sorted(p for d in (*RECORD_DIRS, "gpu") for p in (RESULTS_DIR / d).glob("*_seed*.json"))
-# Runs of the speedrun's first schema: migrated with one history row and, then, no weights saved
-WEIGHTED = [p for p in RECORDS if "migrated" not in json.loads(p.read_text())]
-
-
-def test_every_recorded_kind_of_run_is_there():
-    """every folder of recorded runs under results/ holds some."""
-    for name in RECORD_DIRS:
-        assert list((RESULTS_DIR / name).glob("*.json")), f"no results files in results/{name}"
-
-
-# Augmentation levers added by the robustness study (issue 19), off by default: earlier records lack them.
-ADDED_LATER = {"augment": {"scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"},
-               "optim": {"distill", "teacher", "ema"}, "": {"allocator"}}  # "": HParams' own settings
-
-
-@pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_results_file_loads_and_is_named_by_its_hparams(path):
-    """Every results file's hparams load with HParams.from_dict, round-trip exactly (no setting
-    lost or added), and its name, file name, model and seed are the ones its hparams and tag
-    give."""
-    record = json.loads(path.read_text())
-    hp = HParams.from_dict(record["hparams"])
-    full = asdict(hp)
-    for group in ("optim", "augment"):  # settings added since a run was recorded read as their default
-        missing = set(full[group]) - set(record["hparams"][group])
-        assert missing <= ADDED_LATER.get(group, set()), missing
-        full[group] = {k: v for k, v in full[group].items() if k not in missing}
-    missing = set(full) - set(record["hparams"])
-    assert missing <= ADDED_LATER[""], missing
-    assert {k: v for k, v in full.items() if k not in missing} == record["hparams"]
-    assert record["name"] == run_name(hp, record["tag"]) == path.stem
-    assert (record["model"], record["seed"]) == (hp.model, hp.seed)
-    assert len(record["history"]) == (1 if "migrated" in record else hp.optim.epochs)
-
-
-@pytest.mark.parametrize("path", WEIGHTED, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_recorded_weights_load_into_the_recorded_model(path):
-    """Each run's .pt loads (strictly) into the model it names, whose size is the recorded one."""
-    record = json.loads(path.read_text())
-    model = build_model(record["model"])
-    state = torch.load(path.with_suffix(".pt"), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)  # (a GPU run's tensors were saved on the GPU)
-    assert count_params(model) == record["params"]
 
 
 @pytest.mark.parametrize("settings, problem", [

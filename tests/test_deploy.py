@@ -99,6 +99,7 @@ def test_the_default_run_is_the_lowest_seed_not_the_best(tmp_path):
         find_run("f5s", tmp_path)
 
 
+@pytest.mark.slow
 def test_predict_prints_the_digit_of_a_png(mnist, tmp_path):
     """`predict` on PNGs the test writes prints each one's expected digit with its top 3."""
     _, (test_x, _), _ = mnist
@@ -114,6 +115,7 @@ def test_predict_prints_the_digit_of_a_png(mnist, tmp_path):
         assert line.startswith(f"{tmp_path / f'my_{label}.png'}: {label} ") and line.count("%") == 3, line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, content, named", [
     ("missing.png", None, "no such file"),
     ("notes.png", b"not a picture", "not an image"),
@@ -134,6 +136,7 @@ def test_predict_bad_input_exits_non_zero_with_one_line(name, content, named, tm
     assert lines[0].startswith("error:") and named in lines[0] and name in lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, named", [
     (["--model", "f99"], "f99"),
     (["--run", "no/such/run.json"], "no/such/run.json"),
@@ -190,6 +193,7 @@ def test_benchmark_records_only_where_asked(tmp_path):
     assert table.count("| f8a_seed1 |") == 3 and "int8 file" in table
 
 
+@pytest.mark.slow
 def test_the_core_package_does_not_need_onnx(tmp_path):
     """Importing the package, `digits` and `deploy` loads neither onnx nor onnxruntime, and an
     export without them says which extra to install."""

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from effmnist_utils.core import inside, plots  # noqa: E402
+from effmnist_utils.core import inside  # noqa: E402
 from effmnist_utils.studies import figures  # noqa: E402
 from effmnist_utils.studies import speedtables as T  # noqa: E402
 from effmnist_utils.core.config import RESULTS_DIR  # noqa: E402
@@ -57,15 +57,41 @@ def test_layer_receptive_fields_by_hand():
     assert [f["centre"] for f in fields] == [13.0, 13.5, 13.5, 13.5]
 
 
-@pytest.mark.parametrize("name, last", [("iter6", 20), ("f8a", 20), ("t1b", 18), ("fast", 25), ("t1f", 26)])
-def test_layer_receptive_fields_grow_to_the_last(name, last):
-    """Never shrinking, growing at every 3x3 conv, and at the last layer the model's receptive
-    field (values by hand: iter6/f8a 3 convs, pool, 3 convs: 20; t1f's S12 r3 counts 4 times)."""
-    fields = layer_receptive_fields(build_model(name))
-    rfs = [f["rf"] for f in fields]
-    assert rfs == sorted(rfs)
-    assert all(b["rf"] > a["rf"] for a, b in zip(fields, fields[1:]) if "3x3" in b["layer"])
-    assert rfs[-1] == receptive_field(build_model(name)) == last
+def _measured_fields(model: torch.nn.Module, size: int = 28) -> list[tuple[int, int]]:
+    """For each conv and max-pool application, in the order the model runs them: the first and
+    last input row that its centre unit depends on, measured by autograd over random digits
+    (summed over many, so that no max-pool or ReLU hides a pixel that can matter)."""
+    outputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in model.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.MaxPool2d))]
+    x = torch.randn(64, 1, size, size, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    try:
+        model.eval()(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = []
+    for out in outputs:
+        c = (out.shape[-1] - 1) // 2
+        (grad,) = torch.autograd.grad(out[:, :, c, c].sum(), x, retain_graph=True)
+        seen = grad.abs().sum((0, 1, 3)).nonzero().flatten()
+        rows.append((int(seen[0]), int(seen[-1])))
+    return rows
+
+
+@pytest.mark.parametrize("name, last", [("iter6", 20), ("f8a", 20), ("t1b", 18), ("fast", 25), ("t1f", 26),
+                                        ("t2c", 32)])
+def test_layer_receptive_fields_are_what_the_units_see(name, last):
+    """Each layer's receptive field and centre are the input pixels its centre unit's output
+    depends on, measured by autograd (clipped to the image where the field is larger); the last
+    is the model's receptive field (values by hand: iter6/f8a 3 convs, pool, 3 convs: 20; t1f's
+    S12 r3 counts 4 times; t2c's second pool takes it past the image)."""
+    model = _model(name)
+    fields = layer_receptive_fields(model)
+    expected = [(max(0, int(f["centre"] - (f["rf"] - 1) / 2)), min(27, int(f["centre"] + (f["rf"] - 1) / 2)))
+                for f in fields]
+    assert _measured_fields(model) == expected
+    assert receptive_field(model) == last
 
 
 # --- first-layer filters ----------------------------------------------------------------------------

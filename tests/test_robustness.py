@@ -121,8 +121,19 @@ def test_goal_needs_clean_accuracy_and_half_the_error_on_both_family_sets(robust
     assert ("not met" in robustness.render_goal(g)) is not met
 
 
-def test_goal_is_not_met_without_scores():
-    assert robustness.goal([])["met"] is False
+def test_goal_is_not_judged_while_a_side_is_unscored_and_predict_keeps_the_reference(tmp_path):
+    """Without test-suite scores of either the robust variant or the reference, the goal is not
+    met, and the verdict names the variant that has not been scored (validation-suite scores do
+    not count); predict's default stays the reference while nothing is scored."""
+    reference, robust_row = _summary("f8a", 99.56, 80.0, 60.0), _summary("f8a-robust", 99.55, 90.0, 85.0)
+    assert robustness.goal([reference, robust_row])["met"] is True  # both scored: this pair meets it
+    for rows, unscored in (([reference], "f8a-robust"), ([robust_row], "f8a"),
+                           ([reference, dict(robust_row, split="val")], "f8a-robust")):
+        g = robustness.goal(rows, robust="f8a-robust")
+        assert g["met"] is False and g["why"] == f"{unscored} has not been scored", rows
+        assert robustness.render_goal(g) == f"Goal for f8a-robust: not judged yet ({unscored} has not been scored)."
+    model, why = robustness.predict_default(tmp_path)
+    assert model == "f8a" and "f8a-robust has not been scored" in why
 
 
 def test_augment_levers_change_the_batch_and_refuse_bad_values(mnist):

@@ -211,6 +211,7 @@ def check_like_python(browser, state, pixels, f8a, int8, digit):
     assert np.abs(np.exp(answer["logProbs"]) - python_probs).max() < 1e-3
 
 
+@pytest.mark.slow
 def test_the_page_reads_every_digit_as_python_does(page, f8a, int8):
     """Each digit drawn on the page with a mouse: the 28x28 field Python makes from the same
     canvas pixels (within TOLERANCE), shown beside the pad, and Python's digit, which is the one
@@ -223,6 +224,7 @@ def test_the_page_reads_every_digit_as_python_does(page, f8a, int8):
     assert {f"/{web.MODEL_FILE}", f"/{web.RUNTIME_DIR}/{web.RUNTIME_FILES[1]}"} <= set(server.requests)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["off-centre", "corner"])
 def test_off_centre_and_corner_digits_are_read(page, f8a, int8, where):
     """A digit drawn away from the middle, or small in a corner, is read as the digit."""
@@ -232,12 +234,14 @@ def test_off_centre_and_corner_digits_are_read(page, f8a, int8, where):
                           f8a, int8, digit)
 
 
+@pytest.mark.slow
 def test_touch_strokes_draw_too(page, f8a, int8):
     """A finger (touch pointer events) draws like a mouse."""
     browser, _ = page
     check_like_python(browser, *drawn(browser, 4, pointer="touch"), f8a, int8, 4)
 
 
+@pytest.mark.slow
 def test_an_empty_or_cleared_canvas_gets_a_message_not_a_digit(page):
     """Nothing drawn, or a drawing cleared: a plain message, no digit and no 28x28 image."""
     browser, _ = page
@@ -251,6 +255,7 @@ def test_an_empty_or_cleared_canvas_gets_a_message_not_a_digit(page):
     assert (shown["opaque"] == 0).all()
 
 
+@pytest.mark.slow
 def test_the_pen_is_as_thick_as_mnists(page, mnist):
     """Digits drawn across half to most of the pad come out, once prepared, with as much ink as
     MNIST's test digits of their class (between the 5th and 95th percentiles): the pen is
@@ -275,6 +280,7 @@ def _page_copy(tmp_path, leave_out):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("leave_out, says", [(web.MODEL_FILE, f"The model {web.MODEL_FILE} could not be loaded"),
                                              ("node_modules", "npm ci --prefix web")])
 def test_a_page_that_cannot_load_its_model_says_so(chromium, tmp_path, leave_out, says):
@@ -318,6 +324,7 @@ HARNESS = """<!doctype html><html><head><meta charset="utf-8"></head><body>
 </script></body></html>"""
 
 
+@pytest.mark.slow
 def test_the_notebook_pad_sends_its_strokes_and_shows_the_answer(chromium, tmp_path, f8a, mnist):
     """In Chromium, the pad drawpad puts on Colab sends each finished stroke through Colab's bridge
     and shows the answer that comes back; the widget's pad sets its `drawing` trait and shows its
@@ -439,6 +446,7 @@ def test_check_names_the_fix_for_a_missing_file(tmp_path, leave_out, says):
         web.check(root)
 
 
+@pytest.mark.slow
 def test_serve_without_the_runtime_exits_1_naming_npm_ci(tmp_path):
     """`serve` where ONNX Runtime Web is not installed: status 1 and one line naming the fix."""
     root = tmp_path / "web"
@@ -453,6 +461,7 @@ def test_serve_without_the_runtime_exits_1_naming_npm_ci(tmp_path):
     assert lines[0].startswith("error: ONNX Runtime Web is not installed") and f"npm ci --prefix {root}" in lines[0]
 
 
+@pytest.mark.slow
 def test_serve_serves_the_page_with_the_types_browsers_need(tmp_path):
     """`serve --port N` prints its address and serves the page, its module scripts as JavaScript and
     the runtime as WebAssembly (a browser refuses them otherwise)."""

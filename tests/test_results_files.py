@@ -1,0 +1,61 @@
+"""The committed results files, one test item per file: data checks, kept apart from the code's
+tests so that each count says what it counts. Every recorded run loads as the HParams it was
+trained with, is named by them, and its weights load into the model it names."""
+import json
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from effmnist_utils.core.config import RESULTS_DIR, HParams, run_name
+from effmnist_utils.core.models import build_model, count_params
+
+# The folders of train_run records (results/gpu: GPU timings of single runs, where recorded).
+# Other folders under results/ hold other kinds of files (benchmarks, deployment measurements).
+RECORD_DIRS = ("runs", "crossed", "search", "tiny", "speedrun/cpu", "speedrun/cuda", "speedrun/search-cpu",
+               "speedrun/search-cuda")
+RECORDS = sorted(p for d in (*RECORD_DIRS, "gpu") for p in (RESULTS_DIR / d).glob("*_seed*.json"))
+# Runs of the speedrun's first schema: migrated with one history row and, then, no weights saved
+WEIGHTED = [p for p in RECORDS if "migrated" not in json.loads(p.read_text())]
+
+
+def _leaves(d: dict, prefix: str = "") -> dict:
+    """A nested dict as {"optim.lr": 0.01, "seed": 1, ...}."""
+    out = {}
+    for k, v in d.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def test_every_recorded_kind_of_run_is_there():
+    """every folder of recorded runs under results/ holds some."""
+    for name in RECORD_DIRS:
+        assert list((RESULTS_DIR / name).glob("*.json")), f"no results files in results/{name}"
+
+
+@pytest.mark.parametrize("path", RECORDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_results_file_loads_and_is_named_by_its_hparams(path):
+    """Every results file's hparams load with HParams.from_dict keeping every recorded setting
+    and its value; a setting added after the run was recorded (absent from the file) reads as
+    its default, the original recipe's. Its name, file name, model and seed are the ones its
+    hparams and tag give."""
+    record = json.loads(path.read_text())
+    hp = HParams.from_dict(record["hparams"])
+    recorded, loaded = _leaves(record["hparams"]), _leaves(asdict(hp))
+    assert {k: loaded.get(k, "(lost)") for k in recorded} == recorded
+    defaults = _leaves(asdict(HParams()))
+    assert {k: v for k, v in loaded.items() if k not in recorded} == {
+        k: defaults[k] for k in loaded if k not in recorded}
+    assert record["name"] == run_name(hp, record["tag"]) == path.stem
+    assert (record["model"], record["seed"]) == (hp.model, hp.seed)
+    assert len(record["history"]) == (1 if "migrated" in record else hp.optim.epochs)
+
+
+@pytest.mark.parametrize("path", WEIGHTED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recorded_weights_load_into_the_recorded_model(path):
+    """Each run's .pt loads (strictly) into the model it names, whose size is the recorded one."""
+    record = json.loads(path.read_text())
+    model = build_model(record["model"])
+    state = torch.load(path.with_suffix(".pt"), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)  # (a GPU run's tensors were saved on the GPU)
+    assert count_params(model) == record["params"]
