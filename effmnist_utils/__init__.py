@@ -7,7 +7,7 @@ draw-a-digit page). `import effmnist_utils` loads the core only; the command lin
 (`__main__`, `parser`, `cli`) and `report` sit on top.
 """
 from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
-                     auto_tag, notebook_hparams)
+                     auto_tag, notebook_hparams, notebook_images)
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
@@ -15,8 +15,8 @@ from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNe
                      build_model, count_params, layer_receptive_fields, layer_table, receptive_field,
                      spec_diff)
 from .core.inside import plot_confident_mistakes, plot_feature_maps, plot_filters, plot_receptive_field
-from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_misclassified,
-                         show_images)
+from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_lr_schedules,
+                         plot_misclassified, show_images)
 from .core.record import Record, find_run, load_run, load_runs
 from .core.runs import compare_with_recorded, describe_run, recorded_times, train_run
 from .core.runtime import pick_device

@@ -9,7 +9,7 @@ import pytest
 
 from effmnist_utils.core.augment import Augment
 from effmnist_utils.core.config import (FRONTIER_RECIPE, RECIPES, HParams, Optim, describe_levers, notebook_hparams,
-                                         run_name)
+                                         notebook_images, run_name)
 
 # --- building HParams ---------------------------------------------------------------------------
 
@@ -140,3 +140,14 @@ def test_a_notebook_trains_the_full_recipe_unless_the_tests_run_it(monkeypatch):
     monkeypatch.setenv("EFFMNIST_FAST", "1")
     fast = notebook_hparams("f8a", seed=2)
     assert (fast.optim.epochs, fast.train_subset, fast.seed, fast.optim.schedule) == (1, 2000, 2, "onecycle")
+
+
+def test_a_notebook_cuts_a_given_recipe_and_its_image_count_only_under_the_tests(monkeypatch):
+    """A recipe given as HParams (the speedrun's) is kept whole, or cut like a model's own under
+    the tests; a live check reads all its images, or 1,000 under the tests."""
+    recipe = HParams.for_model("fast", epochs=16, batch_size=512, lr=0.02, precision="bf16")
+    monkeypatch.delenv("EFFMNIST_FAST", raising=False)
+    assert notebook_hparams(recipe) == recipe and notebook_images(10_000) == 10_000
+    monkeypatch.setenv("EFFMNIST_FAST", "1")
+    assert notebook_hparams(recipe) == recipe.with_(epochs=1, train_subset=2000)
+    assert (notebook_images(10_000), notebook_images(500)) == (1000, 500)

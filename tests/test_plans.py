@@ -35,6 +35,16 @@ def test_every_committed_table_regenerates_identically(name, file):
     assert plan.tables[file](RESULTS_DIR) == committed, f"regenerate: python -m effmnist_utils plan {name} --table --record"
 
 
+def test_the_frontier_search_reads_its_own_runs_only():
+    """The frontier search's folder also holds the robust search's runs (notebook 10): the
+    frontier's records are its planned runs, stage by stage, and none of the others."""
+    for stage, make in frontier.SEARCH.stages.items():
+        assert [r["name"] for r in frontier.search_records(RESULTS_DIR, stage)] == [p.name for p in make(RESULTS_DIR)]
+    everything = plans.records(RESULTS_DIR, frontier.SEARCH.folder)
+    ours = {r["name"] for r in frontier.search_records(RESULTS_DIR)}
+    assert any("-rob-" in r["name"] for r in everything) and not any("-rob-" in name for name in ours)
+
+
 def test_tiny_plan_covers_every_tiny_candidate_and_its_finalists_train_with_their_recipe():
     """The tiny search's candidates are the t1*/t2* models; a finalist with recorded full runs
     trains with the recipe the plan's rule chose for it from stage 2 (RECIPES: what `train` and

@@ -337,3 +337,21 @@ def test_lever_times_one_bar_per_row_coloured_by_the_timing_noise():
     assert band == pytest.approx((-math.log2(1.1), math.log2(1.1)))  # on the bars' log2 axis
     with pytest.raises(ValueError, match="training seconds"):
         figures.plot_lever_times([{**rows[0], "seconds_after": None}])
+
+
+def test_lr_schedules_draw_the_step_drop_and_the_one_cycle_peak():
+    """The original recipe's rate is flat, then drops tenfold at its step; one-cycle rises to its
+    peak at 30 % of the steps and falls to almost nothing by the last."""
+    from effmnist_utils.core.config import HParams
+
+    original = HParams.from_flat({"model": "f8a", "epochs": 4, "step_size": 3})
+    onecycle = HParams.for_model("f8a", epochs=4)
+    fig = plots.plot_lr_schedules({"step": original, "one-cycle": onecycle}, images=1280)
+    step, cycle = fig.axes[0].get_lines()
+    assert [line.get_label() for line in (step, cycle)] == ["step", "one-cycle"]
+    x, y = step.get_xdata(), step.get_ydata()
+    assert len(y) == 4 * 10 and set(y[x < 3]) == {original.optim.lr}
+    assert list(y[x >= 3]) == pytest.approx([original.optim.lr * original.optim.gamma] * 10)
+    x, y = cycle.get_xdata(), cycle.get_ydata()
+    assert max(y) == pytest.approx(onecycle.optim.lr) and x[y.argmax()] == pytest.approx(0.3 * 4, abs=0.15)
+    assert y[-1] < onecycle.optim.lr / 1000 and y[0] == pytest.approx(onecycle.optim.lr / 25)

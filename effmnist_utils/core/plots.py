@@ -118,3 +118,27 @@ def plot_confusion(preds: torch.Tensor, targets: torch.Tensor):
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def plot_lr_schedules(recipes: dict, images: int = 60_000):
+    """Each recipe's learning rate against the epoch, set step by step by the loop's own
+    scheduler (`loop.make_scheduler`) as training would over `images` images an epoch: one-cycle
+    every batch, the step schedule every epoch. `recipes`: label -> HParams."""
+    from .loop import make_optimizer, make_scheduler
+
+    fig, ax = plt.subplots(figsize=(6.5, 2.8), dpi=DPI)
+    for label, hp in recipes.items():
+        steps = -(-images // hp.optim.batch_size)  # batches an epoch
+        optimizer = make_optimizer(torch.nn.Linear(1, 1), hp.optim)  # no gradients: steps change nothing
+        scheduler, lrs = make_scheduler(optimizer, hp.optim, steps), []
+        for step in range(hp.optim.epochs * steps):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if hp.optim.schedule == "onecycle" or step % steps == steps - 1:
+                scheduler.step()
+        ax.plot([s / steps for s in range(len(lrs))], lrs, label=label)
+    ax.set(xlabel="epoch", ylabel="learning rate", title="The learning rate during training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

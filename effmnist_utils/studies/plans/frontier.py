@@ -48,10 +48,16 @@ def search_stage2(root: Path = None) -> list[Planned]:
     return [proxy({**settings, "model": "f8a", "tag": f"{tag}-e20"}, 20) for tag, settings in STAGE2.items()]
 
 
+def search_records(root: Path, stage: str | None = None) -> list[dict]:
+    """The search's recorded proxies (stage "1", "2" or both), in the plan's order; the robust
+    search (notebook 10) records its runs in the same folder, and they are left out."""
+    return recorded(root, SEARCH.folder, SEARCH.runs(root, stage))
+
+
 def search_ranking(root: Path) -> str:
     parts = []
-    for title, stage in ((f"Stage 1: {PROXY_EPOCHS} epochs", search_stage1), ("Stage 2: 20 epochs", search_stage2)):
-        parts.append(f"## {title}\n\n{render_ranking(rank(recorded(root, SEARCH.folder, stage())))}")
+    for title, stage in ((f"Stage 1: {PROXY_EPOCHS} epochs", "1"), ("Stage 2: 20 epochs", "2")):
+        parts.append(f"## {title}\n\n{render_ranking(rank(search_records(root, stage)))}")
     return (f"# Proxy ranking (seed {SEEDS[0]}, {VAL_SIZE:,}-image validation split)\n\n"
             + "\n\n".join(parts) + "\n")
 
