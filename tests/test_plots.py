@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from effmnist_utils.core import inside  # noqa: E402
+from effmnist_utils.core import inside, plots  # noqa: E402
 from effmnist_utils.studies import figures  # noqa: E402
 from effmnist_utils.studies import speedtables as T  # noqa: E402
 from effmnist_utils.core.config import RESULTS_DIR  # noqa: E402
