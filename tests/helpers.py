@@ -1,10 +1,16 @@
 """Constants and helpers shared by the test files (fixtures live in conftest.py)."""
+import os
 import re
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
 
 from effmnist_utils.core.config import HParams
 
 ROOT = Path(__file__).resolve().parents[1]
+# For a subprocess: the package of this checkout, whichever clone the venv's editable install names
+CHECKOUT_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 def repository_url(pyproject: str) -> str:
@@ -45,3 +51,24 @@ def without_timing(history):
     return [{k: v for k, v in row.items() if k not in ("seconds", "elapsed", "train_seconds", "warm_up_seconds")}
             for row in history]
 
+
+# Where a drawing goes on the 280-pixel pad: (left, top, width, height) of the unit square
+CENTRED, PAD = (40, 40, 200, 200), (0, 0, 280, 280)
+SIZES = (1 / 4, 3 / 8, 1 / 2, 3 / 4, 1)  # a digit's height on the pad: a quarter of it up to all of it
+
+
+def on_pad(strokes, box=CENTRED):
+    """Unit-square strokes in pad pixels, as the page records them."""
+    left, top, width, height = box
+    return [[(left + x * width, top + y * height) for x, y in stroke] for stroke in strokes]
+
+
+def render(strokes, size=(280, 280), box=CENTRED, pen=12, paper=255, ink=0):
+    """Strokes (unit-square paths) drawn with PIL, with round ends: a drawing made without a browser."""
+    img = Image.new("L", size, paper)
+    draw = ImageDraw.Draw(img)
+    for stroke in on_pad(strokes, box):
+        draw.line(stroke if len(stroke) > 1 else stroke * 2, fill=ink, width=pen, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):
+            draw.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=ink)
+    return np.asarray(img)

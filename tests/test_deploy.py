@@ -16,6 +16,9 @@ from effmnist_utils.core.config import RUNS_DIR
 from effmnist_utils.core.record import RecordError, find_run, load_run
 from effmnist_utils.use.deploy import top_k
 from effmnist_utils.use.digits import as_drawing, centre_of_mass, prepare_digit, prepare_steps
+from effmnist_utils.use import digits, drawpad, redraw, verdict
+from effmnist_utils.use.browser import DIGIT_STROKES, NOT_ONE_DIGIT, sized
+from helpers import CHECKOUT_ENV, PAD, SIZES, on_pad, render
 
 RUN = RUNS_DIR / "f8a_seed1.json"  # recorded: read only
 DIGITS = [3, 2, 1, 18, 4, 8, 11, 0, 61, 7]  # the test set's first image of each class 0..9
@@ -23,7 +26,7 @@ DIGITS = [3, 2, 1, 18, 4, 8, 11, 0, 61, 7]  # the test set's first image of each
 
 def cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "effmnist_utils", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=CHECKOUT_ENV)
 
 
 def normalised(images_u8):
@@ -202,7 +205,7 @@ def test_the_core_package_does_not_need_onnx(tmp_path):
             "try:\n    d.export_run(effmnist_utils.RUNS_DIR / 'f8a_seed1.json', sys.argv[1])\n"
             "except d.DeployError as e:\n    print(e)\n")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, env=CHECKOUT_ENV)
     assert result.returncode == 0, result.stderr
     assert 'pip install -e ".[deploy]"' in result.stdout
 
@@ -260,3 +263,101 @@ def test_predict_defaults_to_the_robust_model_only_when_it_meets_its_goal(tmp_pa
     (tmp_path / "f8a_seed1.pt").write_bytes(b"")
     assert find_run("f8a-robust", tmp_path).name == "f8a-robust_seed1.json"
     assert find_run("f8a", tmp_path).name == "f8a_seed1.json"
+
+
+# --- any size of handwriting, and an honest answer (redraw, verdict) ---------------------------
+
+@pytest.fixture(scope="module")
+def limits():
+    return verdict.limits("f8a_seed1")
+
+
+def test_redrawn_paths_have_mnists_stroke_width(mnist):
+    """The test's pen paths redrawn at PEN have the median stroke width (ink over skeleton length)
+    of the validation digits, within 0.05 px, and none is thinner or thicker than 90 % of them."""
+    from effmnist_utils.core.loaders import validation_split
+
+    (images, _), _ = validation_split(*mnist[0], verdict.VALIDATION)
+    mnist_widths = [redraw.stroke_width(f) for f in images.numpy().astype(np.float32) / 255]
+    widths = [redraw.stroke_width(redraw.redraw_strokes(on_pad(DIGIT_STROKES[d]))) for d in range(10)]
+    assert abs(np.median(widths) - np.median(mnist_widths)) <= 0.05, (np.median(widths), np.median(mnist_widths))
+    low, high = np.quantile(mnist_widths, [0.05, 0.95])
+    assert all(low <= w <= high for w in widths), (low, widths, high)
+
+
+def test_redrawing_does_not_depend_on_the_size_drawn(f8a):
+    """A path drawn from a quarter of the pad's height to all of it, anywhere: the same field
+    (to float rounding), 20 px on its longer side, read as the digit drawn."""
+    for digit in range(10):
+        fields = [redraw.redraw_strokes(on_pad(sized(DIGIT_STROKES[digit], size), PAD)) for size in SIZES]
+        fields.append(redraw.redraw_strokes(on_pad(DIGIT_STROKES[digit], (3, 150, 70, 70))))
+        assert max(np.abs(f - fields[0]).max() for f in fields) < 1e-5, digit
+        rows, cols = np.nonzero(fields[0])
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 == 20
+        assert top_k(f8a, digits.as_input(fields[0]))[0][0][0] == digit
+
+
+def test_predict_reads_pad_drawings_of_every_size_alike(f8a, limits, tmp_path):
+    """The pad's pen (12 px) drawing each digit from a quarter of the pad's height to all of it,
+    as pixels: `predict`'s preparation reads every one as the digit drawn."""
+    for size in SIZES:
+        read = [verdict.read_image(f8a, render(sized(DIGIT_STROKES[d], size), box=PAD), limits).digit
+                for d in range(10)]
+        assert read == list(range(10)), (size, read)
+
+
+def test_what_is_not_one_digit_gets_a_message(f8a, limits, tmp_path):
+    """A tap, a scribble, a box covered in ink and two digits side by side, as pixels (`predict`)
+    or as the notebook pad's paths: a reason and its message, never a digit; `predict` says so
+    on the file's line and exits 0."""
+    for name, strokes in NOT_ONE_DIGIT.items():
+        image = render(strokes, box=PAD)
+        assert verdict.read_image(f8a, image, limits).reason in verdict.MESSAGES, name
+        answer = drawpad.DrawPad(f8a, None).answer(image, on_pad(strokes, PAD))
+        assert answer["reason"] in verdict.MESSAGES and answer["top3"] is None, name
+        assert answer["message"] == verdict.MESSAGES[answer["reason"]]
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+    result = cli("predict", *(f"{name}.png" for name in NOT_ONE_DIGIT), "--run", str(RUN), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[1:]
+    assert [line.split(": ", 1)[1].startswith("no digit: ") for line in lines] == [True] * len(NOT_ONE_DIGIT), lines
+
+
+def test_a_digit_the_model_is_not_sure_of_is_not_named(f8a, limits):
+    """Half a 4 and half a 9, one over the other: the model's top probability is below the
+    recorded threshold, and the answer is "unsure", with no digit; each alone is read."""
+    four, nine = (redraw.redraw_strokes(on_pad(DIGIT_STROKES[d])) for d in (4, 9))
+    both = verdict.answer(f8a, (four + nine) / 2, None, 0.0, limits)
+    assert both.reason == "unsure" and both.digit is None and both.top3[0][1] < limits["confidence"]
+    assert "no digit: Not sure" in both.text()
+    assert [verdict.answer(f8a, f, None, 0.0, limits).digit for f in (four, nine)] == [4, 9]
+
+
+def test_the_rules_refuse_almost_no_validation_digit():
+    """Recorded: of the 5,000 validation digits the rules before the model refuse at most 0.1 %,
+    and the 1st percentile's threshold is a probability a sure model reaches (above 50 %)."""
+    recorded = json.loads(verdict.THRESHOLDS.read_text())
+    assert sum(recorded["refused"].values()) <= 0.001 * verdict.VALIDATION
+    assert 0.5 < recorded["confidence"]["f8a_seed1"]["threshold"] < 1 and recorded["pen"] == redraw.PEN
+
+
+@pytest.mark.slow
+def test_the_recorded_thresholds_are_what_derive_gives():
+    """results/deploy/thresholds/validation.json is what `verdict.derive` computes today from the
+    validation split: regenerating it gives the same numbers."""
+    recorded = json.loads(verdict.THRESHOLDS.read_text())
+    fresh = json.loads(json.dumps(verdict.derive()))
+    assert fresh.keys() == recorded.keys() and fresh["refused"] == recorded["refused"]
+    assert fresh["max_ink"] == pytest.approx(recorded["max_ink"], rel=1e-6)
+    for name, entry in recorded["confidence"].items():
+        assert fresh["confidence"][name]["threshold"] == pytest.approx(entry["threshold"], rel=1e-6)
+        assert fresh["confidence"][name]["seen_in_training"] == entry["seen_in_training"]
+
+
+def test_a_run_without_recorded_limits_gets_them_derived_the_same_way(f8a):
+    """`limits` for a run not in the record derives its threshold as `record` did (f8a_seed1's
+    model under another name gives f8a_seed1's recorded threshold); without a model it says so."""
+    recorded = verdict.limits("f8a_seed1")
+    assert verdict.limits("f8a_elsewhere", f8a)["confidence"] == pytest.approx(recorded["confidence"], rel=1e-6)
+    with pytest.raises(ValueError, match="no confidence threshold recorded for f8a_elsewhere"):
+        verdict.limits("f8a_elsewhere")

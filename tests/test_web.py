@@ -1,9 +1,11 @@
 """The draw-a-digit page (web/) and notebook 09's drawing pad (`drawpad`).
 
-Python's preparation (`digits`) is the reference: the JavaScript port (web/prep.js) is checked
-against it under node and in headless Chromium, where strokes are drawn with pointer events and
-the answer is read off the page. Without node, Chromium, its driver, selenium or ONNX Runtime Web
-these tests skip, naming what is missing; with EFFMNIST_REQUIRE_BROWSER=1 (CI) they fail instead.
+Python is the reference: the JavaScript port (web/prep.js) of the redrawing (`redraw`) and of the
+rules that refuse what is not one digit (`verdict`, on the ink `digits` finds) is checked against
+it under node and in headless Chromium, where strokes are drawn with pointer events and the answer
+is read off the page. Without node, Chromium, its driver, selenium or ONNX Runtime Web these tests
+skip, naming what is missing; with EFFMNIST_REQUIRE_BROWSER=1 (CI) they fail instead. The
+browser's tests are slow (`-m "not slow"` leaves them out); the node ones are not.
 """
 import base64
 import io
@@ -19,36 +21,25 @@ import urllib.request
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from effmnist_utils.use import digits, drawpad, web
-from effmnist_utils.use.browser import DIGIT_STROKES, BrowserMissing, Chromium, find_chromium
+from effmnist_utils.use import deploy, digits, drawpad, redraw, verdict, web
+from effmnist_utils.use.browser import DIGIT_STROKES, NOT_ONE_DIGIT, BrowserMissing, Chromium, find_chromium, sized
 from effmnist_utils.core.config import RUNS_DIR
 from effmnist_utils.core.data import MEAN, STD
-from effmnist_utils.use.deploy import load_run, top_k
+from effmnist_utils.use.deploy import load_run
+from helpers import CENTRED, CHECKOUT_ENV, PAD, SIZES, on_pad, render
 
 RUN = RUNS_DIR / "f8a_seed1.json"  # recorded: read only
 TOLERANCE = 1e-6  # JavaScript's 28x28 field against Python's, per pixel (the range is [0, 1])
 REQUIRED = os.environ.get("EFFMNIST_REQUIRE_BROWSER") == "1"
-CENTRED, LARGE, SMALL = (40, 40, 200, 200), (25, 25, 230, 230), (70, 70, 140, 140)  # pad pixels
-OFF_CENTRE, CORNER = (150, 140, 120, 130), (4, 4, 90, 100)
+SMALL, OFF_CENTRE, CORNER = (70, 70, 140, 140), (150, 140, 120, 130), (4, 4, 90, 100)  # pad pixels
 
 
 def missing(reason):
     if REQUIRED:
         pytest.fail(f"{reason} (EFFMNIST_REQUIRE_BROWSER=1: this run must not skip the browser tests)")
     pytest.skip(reason)
-
-
-def render(strokes, size=(280, 280), box=CENTRED, pen=22, paper=255, ink=0):
-    """Strokes (unit-square paths) drawn with PIL: a drawing made without a browser."""
-    img = Image.new("L", size, paper)
-    draw = ImageDraw.Draw(img)
-    left, top, width, height = box
-    for stroke in strokes:
-        draw.line([(left + x * width, top + y * height) for x, y in stroke], fill=ink, width=pen,
-                  joint="curve")
-    return np.asarray(img)
 
 
 def data_url(image: np.ndarray) -> str:
@@ -62,56 +53,65 @@ def f8a():
     return load_run(RUN)[0]
 
 
-def python_answer(model, image):
-    """(the 28x28 field, the top digit) of Python's `predict` path for one image."""
-    return digits.prepare_steps(image)[-1][1], top_k(model, digits.prepare_digit(image))[0][0][0]
+@pytest.fixture(scope="module")
+def limits():
+    return verdict.limits("f8a_seed1")
 
 
-# --- the JavaScript preparation under node -----------------------------------------------------
+# --- the JavaScript port under node ------------------------------------------------------------
 
-NODE_PREPARE = """
-import * as prep from %s;
+NODE = """
+import * as prep from %(prep)s;
+import { readFileSync } from "node:fs";
+(0, eval)(readFileSync(new URL(%(ui)s), "utf8"));  // ui.js: a classic script; defines DigitUI
 let text = "";
 process.stdin.on("data", (d) => { text += d; });
 process.stdin.on("end", () => {
-  const out = JSON.parse(text).map(({ width, height, gray }) => {
+  const { images, drawings, probabilities } = JSON.parse(text);
+  const ink = images.map(({ width, height, gray }) => {
     try {
-      const r = prep.prepare(Float32Array.from(gray), width, height);
-      return { field: Array.from(r.field), crop: r.crop, box: r.box };
+      const ink = prep.inkOf(Float32Array.from(gray), width, height);
+      return { ink: Array.from(ink), look: prep.look(ink, width, height) };
     } catch (e) {
       if (e instanceof prep.BlankImage) return { blank: e.message };
       throw e;
     }
   });
-  const { BOX, FIELD, CENTRE, INK, MIN_CONTRAST, MEAN, STD } = prep;
-  process.stdout.write(JSON.stringify({ out, constants: { BOX, FIELD, CENTRE, INK, MIN_CONTRAST, MEAN, STD } }));
+  const fields = drawings.map((strokes) => Array.from(prep.render(prep.strokeSegments(strokes))));
+  const percents = probabilities.map(DigitUI.percent);
+  const { BOX, FIELD, CENTRE, INK, MIN_CONTRAST, MEAN, STD, PEN, MIN_SIZE, SIGNIFICANT, TALL, CONFIDENCE,
+          MAX_INK, MESSAGES } = prep;
+  process.stdout.write(JSON.stringify({ ink, fields, percents, constants: { BOX, FIELD, CENTRE, INK, MIN_CONTRAST,
+    MEAN, STD, PEN, MIN_SIZE, SIGNIFICANT, TALL, CONFIDENCE, MAX_INK, MESSAGES } }));
 });
 """
 
 
-def node_prepare(images: dict) -> dict:
+def node_run(images: dict = {}, drawings: dict = {}, probabilities=()) -> dict:
+    """prep.js under node: {"ink": {name: {ink, look} or {blank}}, "fields": {name: field},
+    "percents": [...], "constants": {...}}."""
     node = shutil.which("node")
     if node is None:
         missing("node is not installed: apt-get install nodejs")
-    payload = [{"width": int(v.shape[1]), "height": int(v.shape[0]), "gray": digits.to_grayscale(v).ravel().tolist()}
-               for v in images.values()]
-    script = NODE_PREPARE % json.dumps((web.WEB_DIR / "prep.js").as_uri())
+    payload = {"images": [{"width": int(v.shape[1]), "height": int(v.shape[0]),
+                           "gray": digits.to_grayscale(v).ravel().tolist()} for v in images.values()],
+               "drawings": list(drawings.values()), "probabilities": list(probabilities)}
+    script = NODE % {"prep": json.dumps((web.WEB_DIR / "prep.js").as_uri()),
+                     "ui": json.dumps((web.WEB_DIR / "ui.js").as_uri())}
     result = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(payload),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    return dict(zip(images, answer["out"])) | {"constants": answer["constants"]}
+    return {"ink": dict(zip(images, answer["ink"])), "fields": dict(zip(drawings, answer["fields"])),
+            "percents": answer["percents"], "constants": answer["constants"]}
 
 
 def sample_images(mnist):
-    """Light and dark paper, off-centre, thin and thick strokes, a corner digit, a tiny one (scaled
-    up), a photo-like grey page with noise, a page that is not square, a raw MNIST digit, a box
-    whose scaled width is a tie for rounding, and an empty canvas."""
+    """Light and dark paper, off-centre, thin and thick strokes, a corner digit, a tiny one, a
+    photo-like grey page with noise, a page that is not square, a raw MNIST digit, an empty
+    canvas, and the drawings that are not one digit."""
     _, (test_x, _), _ = mnist
     noise = np.random.default_rng(0).normal(0, 12, (280, 280))
-    bar = np.full((280, 280), 255, np.uint8)
-    bar[100:140, 90:96] = bar[134:140, 90:115] = 0  # an L of 25x40 px: 12.5 px wide once scaled,
-    # which Python rounds to 12
     return {
         "light paper": digits.as_drawing(test_x[0]),
         "dark paper": 255 - digits.as_drawing(test_x[1], at=(40, 30)),
@@ -123,30 +123,66 @@ def sample_images(mnist):
         "grey noisy paper": np.clip(render(DIGIT_STROKES[4], paper=200, ink=60) + noise, 0, 255).astype(np.uint8),
         "not square": render(DIGIT_STROKES[6], size=(300, 180), box=(100, 20, 80, 150), pen=14),
         "raw MNIST digit": test_x[2].numpy(),
-        "an L 12.5 px wide": bar,
         "empty canvas": np.full((280, 280), 255, np.uint8),
-    }
+    } | {name: render(strokes, box=PAD) for name, strokes in NOT_ONE_DIGIT.items()}
 
 
-def test_javascript_preparation_equals_python(mnist):
-    """prep.js gives Python's 28x28 field within TOLERANCE (and the same crop and box sizes) on
-    every test image, and calls the empty canvas blank as Python does; its constants are digits'
-    and data's."""
+def drawings():
+    """Pen paths in pad pixels: every digit centred, small, in a corner and at each size, a dot,
+    and the paths that are not one digit."""
+    out = {f"{d} {where}": on_pad(DIGIT_STROKES[d], box) for d in range(10)
+           for where, box in (("centred", CENTRED), ("small", SMALL), ("corner", CORNER))}
+    out |= {f"{d} at {size:.3f}": on_pad(sized(DIGIT_STROKES[d], size), PAD) for d in (0, 8) for size in SIZES}
+    return out | {name: on_pad(strokes, PAD) for name, strokes in NOT_ONE_DIGIT.items()}
+
+
+def test_javascript_finds_the_ink_and_applies_the_rules_as_python_does(mnist):
+    """prep.js finds Python's ink (`digits.ink_of`, within TOLERANCE) and gives Python's verdict
+    (`verdict.look`) on every test image; the empty canvas is blank in both, with one message."""
     images = sample_images(mnist)
-    js = node_prepare(images)
-    assert js.pop("constants") == {"BOX": digits.BOX, "FIELD": digits.FIELD, "CENTRE": digits.CENTRE,
-                                   "INK": digits.INK, "MIN_CONTRAST": digits.MIN_CONTRAST, "MEAN": MEAN, "STD": STD}
+    js = node_run(images)["ink"]
+    seen = set()
     for name, image in images.items():
         if name == "empty canvas":
             with pytest.raises(ValueError, match="blank") as python:
-                digits.prepare_steps(image)
+                digits.ink_of(image)
             assert js[name] == {"blank": str(python.value)}
             continue
-        steps = digits.prepare_steps(image)
-        assert "blank" not in js[name], (name, js[name])
-        assert js[name]["crop"] == list(steps[2][1].shape[::-1]) and js[name]["box"] == list(steps[3][1].shape[::-1]), name
-        difference = np.abs(np.array(js[name]["field"], np.float32).reshape(28, 28) - steps[-1][1]).max()
+        ink = digits.ink_of(image)
+        assert np.abs(np.array(js[name]["ink"], np.float32).reshape(ink.shape) - ink).max() <= TOLERANCE, name
+        assert js[name]["look"] == verdict.look(ink), name
+        seen.add(js[name]["look"])
+    assert seen == {None, "small", "marks"}  # every rule was met, and plain digits passed
+
+
+def test_javascript_redraws_the_paths_as_python_does():
+    """prep.js redraws each pen path into the very field Python's `redraw` makes (within TOLERANCE)."""
+    paths = drawings()
+    js = node_run(drawings=paths)["fields"]
+    for name, strokes in paths.items():
+        difference = np.abs(np.array(js[name], np.float32).reshape(28, 28) - redraw.redraw_strokes(strokes)).max()
         assert difference <= TOLERANCE, (name, difference)
+
+
+def test_javascript_constants_and_messages_are_pythons():
+    """prep.js's constants and messages are those of digits, redraw, verdict and data, and its
+    limits those recorded for f8a_seed1 in results/deploy/thresholds/validation.json."""
+    recorded = json.loads(verdict.THRESHOLDS.read_text())
+    assert node_run()["constants"] == {
+        "BOX": digits.BOX, "FIELD": digits.FIELD, "CENTRE": digits.CENTRE, "INK": digits.INK,
+        "MIN_CONTRAST": digits.MIN_CONTRAST, "MEAN": MEAN, "STD": STD, "PEN": redraw.PEN,
+        "MIN_SIZE": verdict.MIN_SIZE, "SIGNIFICANT": verdict.SIGNIFICANT, "TALL": verdict.TALL,
+        "CONFIDENCE": recorded["confidence"]["f8a_seed1"]["threshold"], "MAX_INK": recorded["max_ink"],
+        "MESSAGES": verdict.MESSAGES}
+
+
+def test_percentages_never_round_to_a_certainty():
+    """99.96 % is "> 99.9 %", not "100.0 %"; 0.04 % is "< 0.1 %", not "0.0 %"; the page (ui.js)
+    and Python (`verdict.percent`) round alike."""
+    probabilities = [0.9996, 0.99949, 1.0, 0.5, 0.0004, 0.00051, 0.0]
+    expected = ["> 99.9%", "99.9%", "> 99.9%", "50.0%", "< 0.1%", "0.1%", "< 0.1%"]
+    assert [verdict.percent(p) for p in probabilities] == expected
+    assert [t.replace(" %", "%") for t in node_run(probabilities=probabilities)["percents"]] == expected
 
 
 # --- the page in headless Chromium ------------------------------------------------------------
@@ -176,7 +212,7 @@ def server():
 def page(chromium, server):
     """The page open and ready in Chromium (opened again if a test went elsewhere): (browser, server)."""
     if chromium.driver.current_url != web.url(server):
-        chromium.requests()  # forget what other pages asked for
+        chromium.forget()  # forget what other pages asked for
         state = chromium.open(web.url(server))
         assert state["status"] == "ready", state
     return chromium, server
@@ -188,37 +224,43 @@ def int8():
     return ort.InferenceSession(str(web.WEB_DIR / web.MODEL_FILE), providers=["CPUExecutionProvider"])
 
 
-def drawn(browser, digit, box=CENTRED, pointer="mouse"):
-    """Clear the pad, draw `digit`, wait for the answer: (page state, RGBA pixels of the pad)."""
+def drawn(browser, strokes, box=CENTRED, pointer="mouse"):
+    """Clear the pad, draw `strokes` (unit square) into `box`, wait for the answer: (page state,
+    RGBA pixels of the pad)."""
     browser.click(".clear")
-    browser.draw(DIGIT_STROKES[digit], box, pointer)
+    browser.draw(strokes, box, pointer)
     return browser.answered(), browser.pad_pixels()
 
 
-def check_like_python(browser, state, pixels, f8a, int8, digit):
-    """The page's field is Python's, it shows that field, and its top digit is Python's and `digit`;
-    its int8 probabilities are those of ONNX Runtime in Python on the same field."""
-    answer = state["answer"]
-    field, python_digit = python_answer(f8a, pixels)
+def python_reads(f8a, limits, state, pixels) -> verdict.Answer:
+    """What Python makes of what the page drew: the page's paths redrawn, its pixels judged."""
+    field = redraw.redraw_strokes(state["answer"]["strokes"])
+    return verdict.answer(f8a, field, verdict.look(digits.ink_of(pixels)), float(field.mean()), limits)
+
+
+def check_like_python(browser, state, pixels, f8a, int8, limits, digit):
+    """The page redrew its paths into Python's field and shows it; it reads `digit`, as Python
+    does; its int8 probabilities are those of ONNX Runtime in Python on the same field."""
+    answer, python = state["answer"], python_reads(f8a, limits, state, pixels)
     page_field = np.array(answer["field"], np.float32).reshape(28, 28)
-    assert np.abs(page_field - field).max() <= TOLERANCE
+    assert np.abs(page_field - python.field).max() <= TOLERANCE
     shown = browser.shown()
     assert (shown["field"] == np.round(page_field * 255)).all() and (shown["opaque"] == 255).all()
     assert [d for d, _ in shown["top3"]] == [d for d, _ in answer["top3"]] and shown["message"] == ""
-    assert answer["top3"][0][0] == python_digit == digit
+    assert answer["reason"] is None and answer["top3"][0][0] == python.digit == digit
     x = ((page_field - np.float32(MEAN)) / np.float32(STD)).reshape(1, 1, 28, 28)
     python_probs = np.exp(int8.run(None, {"image": x})[0][0])
     assert np.abs(np.exp(answer["logProbs"]) - python_probs).max() < 1e-3
 
 
 @pytest.mark.slow
-def test_the_page_reads_every_digit_as_python_does(page, f8a, int8):
-    """Each digit drawn on the page with a mouse: the 28x28 field Python makes from the same
-    canvas pixels (within TOLERANCE), shown beside the pad, and Python's digit, which is the one
-    drawn (not "always 8"); the page asks nothing of any server but its own."""
+def test_the_page_reads_every_digit_as_python_does(page, f8a, int8, limits):
+    """Each digit drawn on the page with a mouse: the 28x28 field Python redraws from the same
+    paths (within TOLERANCE), shown beside the pad, and Python's digit, which is the one drawn
+    (not "always 8"); the page asks nothing of any server but its own."""
     browser, server = page
     for digit in range(10):
-        check_like_python(browser, *drawn(browser, digit), f8a, int8, digit)
+        check_like_python(browser, *drawn(browser, DIGIT_STROKES[digit]), f8a, int8, limits, digit)
     origin = web.url(server)
     assert all(url.startswith(origin) for url in browser.requests()), browser.requests()
     assert {f"/{web.MODEL_FILE}", f"/{web.RUNTIME_DIR}/{web.RUNTIME_FILES[1]}"} <= set(server.requests)
@@ -226,26 +268,65 @@ def test_the_page_reads_every_digit_as_python_does(page, f8a, int8):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["off-centre", "corner"])
-def test_off_centre_and_corner_digits_are_read(page, f8a, int8, where):
+def test_off_centre_and_corner_digits_are_read(page, f8a, int8, limits, where):
     """A digit drawn away from the middle, or small in a corner, is read as the digit."""
     browser, _ = page
     for digit in (2, 3, 7):
-        check_like_python(browser, *drawn(browser, digit, OFF_CENTRE if where == "off-centre" else CORNER),
-                          f8a, int8, digit)
+        check_like_python(browser, *drawn(browser, DIGIT_STROKES[digit], OFF_CENTRE if where == "off-centre" else CORNER),
+                          f8a, int8, limits, digit)
 
 
 @pytest.mark.slow
-def test_touch_strokes_draw_too(page, f8a, int8):
-    """A finger (touch pointer events) draws like a mouse."""
+def test_digits_of_every_size_are_read_alike_in_the_page_and_in_predict(page, f8a, limits, tmp_path):
+    """Each digit drawn from a quarter of the pad's height up to all of it: the page gives the same
+    field at every size and reads it as the digit drawn; `predict` reads the page's pixels (the
+    pad as a PNG) as that digit at every size too. Prints what each read, size by size."""
     browser, _ = page
-    check_like_python(browser, *drawn(browser, 4, pointer="touch"), f8a, int8, 4)
+    read = {}
+    for size in SIZES:
+        for digit in range(10):
+            state, pixels = drawn(browser, sized(DIGIT_STROKES[digit], size), PAD)
+            Image.fromarray(pixels).save(tmp_path / f"{digit}_{size:.3f}.png")
+            read[size, digit] = (state["answer"]["top3"][0][0] if state["answer"]["top3"] else None,
+                                 state["answer"]["field"])
+    lines = deploy.predict_files([tmp_path / f"{d}_{s:.3f}.png" for s in SIZES for d in range(10)], run=RUN)
+    for line in lines.splitlines()[1:]:
+        name, said = line.split(": ", 1)
+        digit, size = name.rsplit("/", 1)[1][:-4].split("_")
+        read[float(size), int(digit)] += (said.split()[0],)
+    for size in SIZES:
+        print(f"drawn {size:.3f} of the pad's height: page", "".join(str(read[size, d][0]) for d in range(10)),
+              "| predict", "".join(read[size, d][2] for d in range(10)))
+    for digit in range(10):
+        assert all(read[s, digit][0] == digit and read[s, digit][2] == str(digit) for s in SIZES), \
+            [(s, read[s, digit][0], read[s, digit][2]) for s in SIZES]
+        fields = [np.array(read[s, digit][1]).reshape(28, 28) for s in SIZES]
+        assert max(apart(f, fields[-1]) for f in fields) < 0.02, digit
+
+
+def apart(a, b) -> float:
+    """The mean difference of two fields, the nearer of them moved by up to one pixel each way
+    (centring moves a digit by whole pixels; the pointer's path differs a little with the size)."""
+    return min(np.abs(np.roll(a, (dr, dc), axis=(0, 1)) - b).mean() for dr in (-1, 0, 1) for dc in (-1, 0, 1))
+
+
+@pytest.mark.slow
+def test_what_is_not_one_digit_gets_a_message_not_a_digit(page, f8a, limits):
+    """A tap, a scribble, a box covered in ink and two digits side by side: the page shows a
+    message and no digit, for the reason Python gives on the same pixels and paths."""
+    browser, _ = page
+    for name, strokes in NOT_ONE_DIGIT.items():
+        state, pixels = drawn(browser, strokes, PAD)
+        answer, shown = state["answer"], browser.shown()
+        assert answer["reason"] in verdict.MESSAGES and answer["reason"] == python_reads(f8a, limits, state, pixels).reason, name
+        assert shown["top3"] == [] and shown["message"] == verdict.MESSAGES[answer["reason"]], name
 
 
 @pytest.mark.slow
 def test_an_empty_or_cleared_canvas_gets_a_message_not_a_digit(page):
     """Nothing drawn, or a drawing cleared: a plain message, no digit and no 28x28 image."""
     browser, _ = page
-    drawn(browser, 5)
+    drawn(browser, DIGIT_STROKES[5])
     assert browser.shown()["top3"]
     browser.click(".clear")
     state = browser.answered()
@@ -256,18 +337,58 @@ def test_an_empty_or_cleared_canvas_gets_a_message_not_a_digit(page):
 
 
 @pytest.mark.slow
-def test_the_pen_is_as_thick_as_mnists(page, mnist):
-    """Digits drawn across half to most of the pad come out, once prepared, with as much ink as
-    MNIST's test digits of their class (between the 5th and 95th percentiles): the pen is
-    neither a hairline nor a marker."""
+def test_the_answer_shows_how_long_it_took(page):
+    """Under the answer, small: the time the preparation and the model took, in ms."""
     browser, _ = page
-    _, (test_x, test_y), _ = mnist
-    ink = (test_x.float() / 255).mean((1, 2))
-    for digit in range(10):
-        low, high = ink[test_y == digit].quantile(0.05).item(), ink[test_y == digit].quantile(0.95).item()
-        for box in (SMALL, LARGE):
-            mean = np.mean(drawn(browser, digit, box)[0]["answer"]["field"])
-            assert low <= mean <= high, (digit, box, low, mean, high)
+    state, _ = drawn(browser, DIGIT_STROKES[2])
+    took = browser.driver.execute_script("return document.querySelector('.took').textContent")
+    assert re.fullmatch(r"read in \d+\.\d ms", took) and float(took.split()[2]) == round(state["answer"]["ms"], 1)
+
+
+@pytest.mark.slow
+def test_on_a_phone_the_answer_is_visible_beside_a_pad_as_wide_as_the_screen(f8a, limits, server):
+    """At 390 x 844 CSS pixels with touch: the pad nearly as wide as the screen, pad and answer
+    both within the screen without scrolling, before and after a digit is drawn with a finger,
+    and the digit read."""
+    try:
+        find_chromium()
+    except BrowserMissing as exc:
+        missing(str(exc))
+    where = """const box = (s) => { const r = document.querySelector(s).getBoundingClientRect();
+                                    return [r.left, r.top, r.right, r.bottom]; };
+               return {pad: box('.pad'), answer: box('.answer'), top3: box('.top3'), width: innerWidth,
+                       height: innerHeight, scrolled: scrollY, wide: document.documentElement.scrollWidth};"""
+    with Chromium(390, 844, phone=True) as phone:
+        assert phone.open(web.url(server))["status"] == "ready"
+        before = phone.driver.execute_script(where)
+        phone.draw(DIGIT_STROKES[4], pointer="touch")
+        state = phone.answered()
+        after = phone.driver.execute_script(where)
+        shown = phone.shown()
+    assert before["width"] == 390 and before["height"] == 844 and before["wide"] <= 390
+    assert before["pad"][2] - before["pad"][0] >= 0.9 * 390, before
+    for layout in (before, after):
+        assert layout["scrolled"] == 0 and 0 <= layout["answer"][1] and layout["answer"][3] <= layout["pad"][1], layout
+        assert layout["pad"][3] <= 844, layout
+    assert after["pad"] == before["pad"]  # the answer did not move the pad under the finger
+    assert after["top3"][3] <= 844 and shown["top3"][0][0] == state["answer"]["top3"][0][0] == 4
+
+
+@pytest.mark.slow
+def test_the_first_visit_downloads_the_light_runtime_and_nothing_missing(chromium, server):
+    """A first visit fetches the page, its scripts, the model and the smallest runtime build,
+    nothing else (no threaded or SIMD build, no favicon.ico) and logs no error; what it downloads
+    (headers included) is under 10 MB: ONNX Runtime Web 1.30's threaded build alone was 14.2 MB."""
+    chromium.forget()
+    chromium.driver.get("about:blank")
+    chromium.forget()
+    assert chromium.open(web.url(server))["status"] == "ready"
+    got = chromium.downloads()
+    names = sorted(url[len(web.url(server)):] for url in got)
+    runtime = [f"{web.RUNTIME_DIR}/{name}" for name in web.RUNTIME_FILES]
+    assert names == sorted(["", "app.js", "prep.js", "ui.js", web.MODEL_FILE, *runtime]), names
+    assert chromium.console() == []
+    assert sum(got.values()) < 10_000_000, got
 
 
 def _page_copy(tmp_path, leave_out):
@@ -293,6 +414,7 @@ def test_a_page_that_cannot_load_its_model_says_so(chromium, tmp_path, leave_out
         chromium.draw(DIGIT_STROKES[1])
         time.sleep(0.3)
         shown = chromium.shown()
+    chromium.console()  # the missing file was logged: not a fault of the page
     assert state["status"] == "error" and state["answer"] is None
     assert says in shown["message"] and shown["top3"] == []
 
@@ -326,9 +448,10 @@ HARNESS = """<!doctype html><html><head><meta charset="utf-8"></head><body>
 
 @pytest.mark.slow
 def test_the_notebook_pad_sends_its_strokes_and_shows_the_answer(chromium, tmp_path, f8a, mnist):
-    """In Chromium, the pad drawpad puts on Colab sends each finished stroke through Colab's bridge
-    and shows the answer that comes back; the widget's pad sets its `drawing` trait and shows its
-    `answer`. The drawing they send is read by Python as the digit drawn."""
+    """In Chromium, the pad drawpad puts on Colab sends each finished stroke (its canvas and its
+    paths) through Colab's bridge and shows the answer that comes back; the widget's pad sets its
+    `strokes` and `drawing` traits and shows its `answer`. Python reads what they send as the
+    digit drawn, from the paths, as the page does."""
     pad = drawpad.DrawPad(f8a, ("a test digit", digits.as_drawing(mnist[1][0][0]), 7))
     (tmp_path / "pad.html").write_text(HARNESS % {
         "colab": drawpad._script() + drawpad._COLAB_GLUE % {"draw": drawpad.COLAB_DRAW, "files": drawpad.COLAB_FILES},
@@ -347,11 +470,14 @@ def test_the_notebook_pad_sends_its_strokes_and_shows_the_answer(chromium, tmp_p
         calls = driver.execute_script("return calls.map(({ name, args }) => ({ name, args }))")
         saved = driver.execute_script("return saved")
         assert [c["name"] for c in calls] == [drawpad.COLAB_DRAW] and calls[0]["args"][1] is False
+        url, _, strokes = calls[0]["args"]
+        assert len(strokes) == len(DIGIT_STROKES[7]) and len(saved) == 1 and len(saved[0]["strokes"]) == 1
         answer = pad.receive_drawing(*calls[0]["args"])
-        assert answer["top3"][0][0] == 7
+        assert answer["top3"][0][0] == 7 and answer["field"] == [round(float(v), 4) for v in redraw.redraw_strokes(strokes).ravel()]
         driver.execute_script("calls[0].resolve({data: {'application/json': arguments[0]}})", answer)
-        assert len(saved) == 1 and pad.receive_drawing(saved[0]["drawing"])["top3"][0][0] == 3
-        driver.execute_script("answerWidget(arguments[0])", pad.receive_drawing(saved[0]["drawing"]))
+        widget_answer = pad.receive_drawing(saved[0]["drawing"], False, saved[0]["strokes"])
+        assert widget_answer["top3"][0][0] == 3
+        driver.execute_script("answerWidget(arguments[0])", widget_answer)
         time.sleep(0.1)
         shown = [driver.execute_script(f"return Number(document.querySelector('{pad} .top3 li')?.dataset.digit)")
                  for pad in ("body > div:not(#widget)", "#widget")]
@@ -455,7 +581,7 @@ def test_serve_without_the_runtime_exits_1_naming_npm_ci(tmp_path):
     (root / web.MODEL_FILE).write_bytes(b"")
     code = ("import sys, effmnist_utils.use.web as w, effmnist_utils.__main__ as m; "
             f"w.WEB_DIR = w.Path({str(root)!r}); sys.exit(m.main(['serve']))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=CHECKOUT_ENV)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ONNX Runtime Web is not installed") and f"npm ci --prefix {root}" in lines[0]
@@ -473,7 +599,7 @@ def test_serve_serves_the_page_with_the_types_browsers_need(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen([sys.executable, "-m", "effmnist_utils", "serve", "--port", str(port)],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CHECKOUT_ENV)
     try:
         line = process.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line, line + process.stderr.read()

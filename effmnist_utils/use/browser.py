@@ -4,7 +4,9 @@ browser test (`tests/test_web.py`) and the screenshot tool (`tools/web_screensho
 
 Needs Debian's `chromium` and `chromium-driver` (or another Chromium and its chromedriver on the
 PATH) and `selenium` (the dev extra). Chromium runs with every host name but 127.0.0.1 unresolvable,
-so the page is proven to work offline, and `requests` lists every URL the page asked for.
+so the page is proven to work offline; `requests` lists every URL the page asked for and
+`downloads` the bytes each took over the wire. `phone=True` emulates a phone (touch, the given
+size as its screen, 3 device pixels per CSS pixel).
 """
 from __future__ import annotations
 
@@ -44,6 +46,33 @@ DIGIT_STROKES = {
 }
 
 
+def _scribble():
+    """Nine loops, overlapping, across the middle of the pad."""
+    points = []
+    for k in range(9):
+        points += _arc(0.25 + 0.5 * k / 8, 0.35 + 0.15 * (k % 3), 0.2, 0.17, 0, 360, 12)[:-1]
+    return [points]
+
+
+# Drawings that are not one digit, in the unit square (the whole pad): each must get a message.
+NOT_ONE_DIGIT = {
+    "a tap": [[(0.5, 0.5)]],
+    "a scribble": _scribble(),
+    "a box covered in ink": [[(0.01 + 0.98 * (i % 2), 0.01 + 0.98 * i / 30) for i in range(31)]],
+    "two digits side by side": [[(0.22 + 0.06 * x, 0.25 + 0.5 * y) for x, y in s] for s in DIGIT_STROKES[1]]
+                               + [[(0.45 + 0.4 * x, 0.25 + 0.5 * y) for x, y in s] for s in DIGIT_STROKES[7]],
+}
+
+
+def sized(strokes, fraction: float, pad: int = 280, pen: int = 12):
+    """Unit-square strokes scaled so that the ink (the path and a `pen` around it) is `fraction` of
+    the pad's height, centred on the pad; still in the unit square (draw them with box=(0, 0, pad, pad))."""
+    xs, ys = [x for s in strokes for x, _ in s], [y for s in strokes for _, y in s]
+    scale = (fraction * pad - pen) / pad / (max(ys) - min(ys))
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    return [[(0.5 + (x - cx) * scale, 0.5 + (y - cy) * scale) for x, y in s] for s in strokes]
+
+
 def _step(points, most=6.0):
     """The path with points added so that no step is longer than `most` pixels (a real pointer
     reports a move every few pixels)."""
@@ -71,7 +100,7 @@ def find_chromium() -> tuple[str, str]:
 class Chromium:
     """One headless Chromium window (`with Chromium() as b: b.open(url)`)."""
 
-    def __init__(self, width: int = 900, height: int = 620):
+    def __init__(self, width: int = 900, height: int = 620, phone: bool = False):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -83,9 +112,13 @@ class Chromium:
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):  # offline
             options.add_argument(arg)
-        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+        if phone:
+            options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
+                "width": width, "height": height, "pixelRatio": 3.0, "touch": True}})
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
         self.driver = webdriver.Chrome(service=Service(executable_path=driver), options=options)
         self.driver.set_script_timeout(30)
+        self.events = []  # Chromium's network events, kept: reading its log empties it
 
     def __enter__(self):
         return self
@@ -122,7 +155,7 @@ class Chromium:
         from selenium.webdriver.common.by import By
 
         pad = self.driver.find_element(By.CSS_SELECTOR, canvas)
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pad)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'nearest'})", pad)
         size = pad.size  # CSS pixels; the pad has DigitUI.SIZE pixels
         pixels = self.driver.execute_script("return DigitUI.SIZE")
         kind = {"mouse": interaction.POINTER_MOUSE, "touch": interaction.POINTER_TOUCH}[pointer]
@@ -170,14 +203,34 @@ class Chromium:
         url = self.driver.execute_script(f"return document.querySelector('{canvas}').toDataURL('image/png')")
         return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
 
-    def requests(self) -> list[str]:
-        """Every URL the page has requested since it was opened (Chromium's network log)."""
-        urls = []
+    def _network(self) -> list[dict]:
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
-            if message["method"] == "Network.requestWillBeSent":
-                urls.append(message["params"]["request"]["url"])
-        return urls
+            if message["method"].startswith("Network."):
+                self.events.append(message)
+        return self.events
+
+    def forget(self) -> None:
+        """Forget the requests made so far (before opening a page whose requests count)."""
+        self._network()
+        self.events = []
+
+    def requests(self) -> list[str]:
+        """Every URL requested since `forget` (Chromium's network log)."""
+        return [m["params"]["request"]["url"] for m in self._network() if m["method"] == "Network.requestWillBeSent"]
+
+    def downloads(self) -> dict[str, int]:
+        """{URL: bytes received over the wire, headers included} of every response finished since
+        `forget`."""
+        events = self._network()
+        urls = {m["params"]["requestId"]: m["params"]["request"]["url"]
+                for m in events if m["method"] == "Network.requestWillBeSent"}
+        return {urls[m["params"]["requestId"]]: int(m["params"]["encodedDataLength"])
+                for m in events if m["method"] == "Network.loadingFinished" and m["params"]["requestId"] in urls}
+
+    def console(self) -> list[str]:
+        """The messages the page has logged as errors (a missing file included) since last asked."""
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
 
     def screenshot(self, path) -> None:
         self.driver.save_screenshot(str(path))

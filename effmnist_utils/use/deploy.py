@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .digits import prepare_digit
+from .verdict import PERCENTILE, limits, read_image, top_k  # noqa: F401 (top_k: deploy's name for it too)
 from ..core.models import count_params
 from ..core.record import RecordError, find_run, load_run
 
@@ -28,31 +28,26 @@ class DeployError(RecordError):
     """A run, image or missing extra that the user can fix; the message says how."""
 
 
-@torch.inference_mode()
-def top_k(model: torch.nn.Module, x: torch.Tensor, k: int = 3) -> list[list[tuple[int, float]]]:
-    """For each image of a normalised N x 1 x 28 x 28 batch: [(digit, probability), ...], best first."""
-    probs, digits = model(x).exp().topk(k, dim=1)
-    return [list(zip(d.tolist(), p.tolist())) for d, p in zip(digits, probs)]
-
-
-def _prepare(image) -> torch.Tensor:
+def _read(net, image, bounds):
     try:
-        return prepare_digit(image)
+        return read_image(net, image, bounds)
     except ValueError as exc:  # name the file, once
         raise DeployError(str(exc) if str(exc).startswith(str(image)) else f"{image}: {exc}") from None
 
 
 def predict_files(images, model: str = "f8a", run: str | Path | None = None, why: str = "") -> str:
-    """Prepare each image like MNIST (`digits.prepare_digit`), predict it with the run at `run`
-    (default: `model`'s recorded run with the lowest seed) and return one line per image, after
-    one that names the model used and `why` (default: that it was the run or model asked for)."""
+    """Prepare each image like MNIST (`digits.prepare_digit`), read it with the run at `run`
+    (default: `model`'s recorded run with the lowest seed) and return one line per image: its
+    digit and top 3, or why it is not read as a digit (`verdict`); after a line that names the
+    model used and `why` (default: that it was the run or model asked for)."""
     why = why or ("the run given" if run is not None else "the model asked for")
     path = Path(run) if run is not None else find_run(model)
     net, record = load_run(path)
-    batch = torch.cat([_prepare(image) for image in images])  # any bad image fails before output
-    lines = [f"model {record['name']} ({count_params(net):,} parameters, {path}; {why})"]
-    for image, best in zip(images, top_k(net, batch)):
-        lines.append(f"{image}: {best[0][0]}   top 3: " + ", ".join(f"{d} {p:.1%}" for d, p in best))
+    bounds = limits(record["name"], net)
+    answers = [_read(net, image, bounds) for image in images]  # any bad image fails before output
+    lines = [f"model {record['name']} ({count_params(net):,} parameters, {path}; {why}); "
+             f"a digit only at {bounds['confidence']:.1%} or more (percentile {PERCENTILE} on validation digits)"]
+    lines += [f"{image}: {a.text()}" for image, a in zip(images, answers)]
     return "\n".join(lines)
 
 

@@ -99,6 +99,27 @@ def _paste_centred(box: np.ndarray) -> np.ndarray:
     return field
 
 
+def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(the ink in [0, 1], background 0, of the whole image; whether the paper was light)."""
+    if min(gray.shape, default=0) < 2:
+        raise ValueError(f"empty image: {gray.shape[1] if gray.ndim == 2 else 0}x{gray.shape[0]} pixels")
+    light = bool(np.median(_border(gray)) > 0.5)
+    ink = 1.0 - gray if light else gray
+    background, top = float(np.median(_border(ink))), float(ink.max())
+    if top - background < MIN_CONTRAST:
+        raise ValueError("blank image: no ink stands out from the background "
+                         f"(contrast {top - background:.2f}, at least {MIN_CONTRAST} needed)")
+    ink = np.clip((ink - background) / (top - background), 0.0, 1.0)
+    ink[ink < INK] = 0.0  # paper texture, noise and shadows are not ink
+    return ink, light
+
+
+def ink_of(image) -> np.ndarray:
+    """An image's ink, whole: the first steps of `prepare_steps` (light or dark paper, background
+    taken off, faint pixels dropped); 2-D float32 in [0, 1]. ValueError for a blank image."""
+    return _ink(to_grayscale(image))[0]
+
+
 def prepare_steps(image) -> list[tuple[str, np.ndarray]]:
     """The preparation, step by step: [(title, 2-D float array in [0, 1]), ...]; the last is the
     28x28 digit as MNIST's were made. Raises ValueError for an empty, blank or unreadable image.
@@ -107,16 +128,7 @@ def prepare_steps(image) -> list[tuple[str, np.ndarray]]:
     off and stretch the ink to [0, 1] -> crop to the ink -> scale the longer side to 20 px
     (aspect ratio kept) -> paste into 28x28, centre of mass at the centre."""
     gray = to_grayscale(image)
-    if min(gray.shape, default=0) < 2:
-        raise ValueError(f"empty image: {gray.shape[1] if gray.ndim == 2 else 0}x{gray.shape[0]} pixels")
-    light = np.median(_border(gray)) > 0.5
-    ink = 1.0 - gray if light else gray
-    background, top = float(np.median(_border(ink))), float(ink.max())
-    if top - background < MIN_CONTRAST:
-        raise ValueError("blank image: no ink stands out from the background "
-                         f"(contrast {top - background:.2f}, at least {MIN_CONTRAST} needed)")
-    ink = np.clip((ink - background) / (top - background), 0.0, 1.0)
-    ink[ink < INK] = 0.0  # paper texture, noise and shadows are not ink
+    ink, light = _ink(gray)
     rows, cols = np.nonzero(ink)
     crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     box = _scale_to_box(crop)

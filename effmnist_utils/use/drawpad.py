@@ -4,8 +4,11 @@
 the notebook and returns at once, so that "Run all" never waits for anyone: on Colab the strokes
 come back to Python through Colab's output bridge (`google.colab.output.register_callback`), in a
 local Jupyter (JupyterLab, Notebook 7, VS Code) through a widget (`anywidget`, the dev extra).
-Each finished stroke and each uploaded photo (several at once; EXIF orientation applied) is
-prepared like MNIST's digits and answered with the top 3 and the 28x28 image the model saw.
+Each finished stroke is answered as the web page answers it: the pen's paths redrawn at MNIST's
+stroke width (`redraw`), judged by `verdict`'s rules; each uploaded photo (several at once; EXIF
+orientation applied) is prepared like MNIST's digits (`digits`) and judged alike. An answer is the
+top 3 and the 28x28 image the model saw, or a message where the input is not one digit or the
+model is not sure.
 `DrawPad.images()` gives what was drawn or uploaded last, or else the default digit, and says
 which; where nobody can draw (nbconvert, nbval, a pad without a frontend) that is the default.
 """
@@ -15,8 +18,9 @@ import base64
 import binascii
 import io
 
-from .deploy import top_k
-from .digits import as_input, prepare_steps
+from . import verdict
+from .digits import ink_of
+from .redraw import redraw_strokes
 from .web import WEB_DIR
 
 COLAB_DRAW, COLAB_FILES = "effmnist.drawpad.draw", "effmnist.drawpad.files"  # callback names
@@ -39,32 +43,41 @@ def decode(data_url: str, name: str = "drawing"):
 
 
 class DrawPad:
-    """The latest drawing and uploads of a pad, each answered with `model`.
+    """The latest drawing and uploads of a pad, each answered with `model`, the recorded run
+    `run`'s (whose confidence threshold `verdict.limits` reads).
     `default`: (name, image, label) used while there is nothing to read."""
 
-    def __init__(self, model, default):
+    def __init__(self, model, default, run: str = "f8a_seed1"):
         self.model, self.default = model, default
+        self.limits = verdict.limits(run, model)
         self.drawing = None  # PIL image of the latest stroke's canvas, None when blank/cleared
         self.uploads = []  # [(file name, PIL image)] of the latest upload
         self.latest = None  # "drawing" or "files": what came last
 
-    def answer(self, image) -> dict:
-        """{"top3": [[digit, probability], ...], "field": the 28x28 image, flat} or {"message"}."""
+    def answer(self, image, strokes=None) -> dict:
+        """{"top3": [[digit, probability], ...], "field": the 28x28 image, flat, "reason", "message"}
+        or {"message"} alone when there is nothing to read. With the pen's `strokes` (pad pixels),
+        they are what is read, as the web page reads them; the image says where the ink is."""
         try:
-            field = prepare_steps(image)[-1][1]  # prepared once: shown, and answered
-            best = top_k(self.model, as_input(field))[0]
+            if strokes:
+                ink, field = ink_of(image), redraw_strokes(strokes)
+                reason = verdict.look(ink)
+                a = verdict.answer(self.model, field, reason, float(field.mean()), self.limits)
+            else:
+                a = verdict.read_image(self.model, image, self.limits)
         except ValueError as exc:
             return {"message": f"Nothing to read ({exc})."}
-        return {"top3": [[d, round(p, 4)] for d, p in best],
-                "field": [round(float(v), 4) for v in field.ravel()]}
+        return {"top3": [[d, round(p, 4)] for d, p in a.top3] if a.top3 else None,
+                "field": [round(float(v), 4) for v in a.field.ravel()],
+                "reason": a.reason, "message": verdict.MESSAGES.get(a.reason, "")}
 
-    def receive_drawing(self, data_url: str | None, empty: bool = False) -> dict:
-        """A frontend's canvas (a PNG data URL), after a stroke or a clear (`empty`)."""
+    def receive_drawing(self, data_url: str | None, empty: bool = False, strokes=None) -> dict:
+        """A frontend's canvas (a PNG data URL) and its pen's paths, after a stroke or a clear (`empty`)."""
         self.drawing = None if empty or not data_url else decode(data_url)
         self.latest = "drawing"
         if self.drawing is None:
             return {"message": "Draw a digit in the box."}
-        return self.answer(self.drawing)
+        return self.answer(self.drawing, strokes)
 
     def receive_files(self, files: list[dict]) -> dict:
         """[{name, dataURL}] of uploaded photos -> the first one's answer, and a line for each
@@ -76,8 +89,8 @@ class DrawPad:
             except ValueError as exc:
                 lines.append(str(exc))
         answers = [(name, self.answer(image)) for name, image in self.uploads]
-        lines += [f"{name}: " + (a["message"] if "message" in a else
-                                 "  ".join(f"{d} {p:.1%}" for d, p in a["top3"])) for name, a in answers]
+        lines += [f"{name}: " + (a["message"] or "  ".join(f"{d} {verdict.percent(p)}" for d, p in a["top3"]))
+                  for name, a in answers]
         first = {k: v for k, v in answers[0][1].items() if k != "message"} if answers else {}
         return first | {"message": "\n".join(lines)}
 
@@ -108,7 +121,7 @@ _COLAB_GLUE = """
   };
   const ui = DigitUI.build(root, {
     onChange: async (ui, done) => {
-      if (done) ui.show(await call("%(draw)s", [ui.isEmpty() ? null : ui.dataURL(), ui.isEmpty()]));
+      if (done) ui.show(await call("%(draw)s", [ui.isEmpty() ? null : ui.dataURL(), ui.isEmpty(), ui.strokes()]));
     },
     onFiles: async (files) => ui.show(await call("%(files)s", [files])),
   });
@@ -123,6 +136,7 @@ export default {
     const ui = DigitUI.build(el, {
       onChange: (ui, done) => {
         if (!done) return;
+        model.set("strokes", ui.strokes());  // set with the drawing: Python reads both at once
         model.set("drawing", ui.isEmpty() ? "" : ui.dataURL());
         model.save_changes();
       },
@@ -140,7 +154,7 @@ def _show_on_colab(pad: DrawPad) -> None:
     from google.colab import output
     from IPython.display import JSON, Javascript, display
 
-    output.register_callback(COLAB_DRAW, lambda url, empty: JSON(pad.receive_drawing(url, empty)))
+    output.register_callback(COLAB_DRAW, lambda url, empty, strokes=None: JSON(pad.receive_drawing(url, empty, strokes)))
     output.register_callback(COLAB_FILES, lambda files: JSON(pad.receive_files(files)))
     display(Javascript(_script() + _COLAB_GLUE % {"draw": COLAB_DRAW, "files": COLAB_FILES}))
 
@@ -159,6 +173,7 @@ def widget(pad: DrawPad):
         class PadWidget(anywidget.AnyWidget):
             _esm = _script() + _WIDGET_GLUE
             drawing = traitlets.Unicode("").tag(sync=True)
+            strokes = traitlets.List([]).tag(sync=True)
             files = traitlets.List([]).tag(sync=True)
             answer = traitlets.Dict({"message": "Draw a digit in the box, or choose photos."}).tag(sync=True)
 
@@ -166,7 +181,8 @@ def widget(pad: DrawPad):
                 return "drawing pad (draw in a running notebook: JupyterLab, Notebook 7, VS Code or Colab)"
         _widget_class = PadWidget
     w = _widget_class()
-    w.observe(lambda change: setattr(w, "answer", pad.receive_drawing(change.new, not change.new)), "drawing")
+    w.observe(lambda change: setattr(w, "answer", pad.receive_drawing(change.new, not change.new, w.strokes)),
+              "drawing")
     w.observe(lambda change: setattr(w, "answer", pad.receive_files(change.new)), "files")
     return w
 

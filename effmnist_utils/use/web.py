@@ -1,9 +1,11 @@
 """The draw-a-digit page (`web/`): check that it has what it needs, and serve it on localhost.
 
-The page is static: `index.html`, its scripts (`ui.js` the pad, `prep.js` the MNIST preparation
-ported from `digits`, `app.js`), the int8 model that `export --int8` writes, and ONNX Runtime Web,
-installed from `web/package-lock.json` by `npm ci --prefix web` (git-ignored: its WebAssembly
-file alone is 14 MB). Any static server works; `serve` is Python's, with the right types.
+The page is static: `index.html`, its scripts (`ui.js` the pad, `prep.js` the preparation and the
+rules ported from `redraw` and `verdict`, `app.js`), the int8 model that `export --int8` writes, and
+ONNX Runtime Web, installed from `web/package-lock.json` by `npm ci --prefix web` (git-ignored).
+Of that package the page loads only the smallest build that runs the model (RUNTIME_FILES: 1.18's
+core script and its plain WebAssembly, no threads, no SIMD; 1.19 and later ship only a threaded
+build, 14 MB in 1.30). Any static server works; `serve` is Python's, with the right types.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from ..core.config import REPO_ROOT
 WEB_DIR = REPO_ROOT / "web"
 MODEL_FILE = "f8a_seed1.int8.onnx"  # the page reads it by this name, beside index.html
 RUNTIME_DIR = Path("node_modules/onnxruntime-web/dist")
-RUNTIME_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")  # what the page loads
+RUNTIME_FILES = ("ort.wasm-core.min.js", "ort-wasm.wasm")  # what the page loads of it
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
          ".onnx": "application/octet-stream", ".html": "text/html", ".png": "image/png"}
 
