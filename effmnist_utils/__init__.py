@@ -15,6 +15,8 @@ from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNe
                      build_model, count_params, layer_receptive_fields, layer_table, receptive_field,
                      spec_diff)
 from .core.activations import plot_activation_spread, plot_gap, relu_inputs
+from .core.diagrams import (layer_boxes, param_shares, plot_architecture, plot_histories,
+                              plot_param_shares, plot_recap, recap, render_param_shares, render_recap)
 from .core.inside import plot_confident_mistakes, plot_feature_maps, plot_filters, plot_receptive_field
 from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_misclassified,
                          show_images)
