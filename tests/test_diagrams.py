@@ -174,14 +174,16 @@ def test_histories_one_line_per_run():
 
 def _write_runs(folder, model, finals, seconds):
     for seed, (acc, secs) in enumerate(zip(finals, seconds), start=1):
-        history = [{"epoch": i + 1, "seconds": s, "test_acc": acc} for i, s in enumerate(secs)]
+        history = [{"epoch": i + 1, "seconds": s, "test_acc": acc, "train_acc": acc - 0.001 * i}
+                   for i, s in enumerate(secs)]
         record = {"name": f"{model}_seed{seed}", "model": model, "seed": seed, "final_test_acc": acc,
                   "history": history, "device": "cpu", "hparams": {"model": model, "seed": seed}}
         (folder / f"{model}_seed{seed}.json").write_text(json.dumps(record))
 
 
 def test_recap_rows_from_recorded_runs(tmp_path):
-    """Mean and sample std of the seeds' final accuracy, median seconds of all their epochs, the
+    """Mean and sample std of the seeds' final test accuracy, the mean of their final training
+    accuracy, median seconds of all their epochs, the
     model's parameters and head share; iterations without runs and other variants left out."""
     _write_runs(tmp_path, "iter1", [0.9940, 0.9950, 0.9930], [[10, 11], [12, 30], [13, 14]])
     _write_runs(tmp_path, "iter5", [0.9940], [[5]])
@@ -191,10 +193,11 @@ def test_recap_rows_from_recorded_runs(tmp_path):
     one = rows[0]
     assert one["final_mean"] == pytest.approx(99.40) and one["final_std"] == pytest.approx(0.10)
     assert one["sec_per_epoch"] == 12.5 and one["seeds"] == [1, 2, 3]
+    assert one["train_mean"] == pytest.approx(99.30)  # the last epoch's, not the first's
     assert one["params"] == 24498 and round(100 * one["head_share"]) == 56
     assert rows[1]["final_std"] == 0
     table = D.render_recap(rows).splitlines()
-    assert table[2] == "| iter1 | 24,498 | 56% | 99.40 ± 0.10 % | 1, 2, 3 | 12.5 |"
+    assert table[2] == "| iter1 | 24,498 | 56% | 99.40 ± 0.10 % | 99.30 % | 1, 2, 3 | 12.5 |"
 
 
 def test_recap_without_runs_says_so(tmp_path):

@@ -198,7 +198,8 @@ def plot_histories(histories: dict[str, list[dict]], key: str = "test_acc", titl
 def recap(run_dir=RUNS_DIR, models=ITERATIONS) -> list[dict]:
     """One row per iteration with recorded runs in `run_dir` (its own recipe, every seed):
     {"model", "params", "head_share", "seeds", "final_mean", "final_std" (final-epoch test
-    accuracy in %, over the seeds), "sec_per_epoch" (median over all their epochs), "device"}."""
+    accuracy in %, over the seeds), "train_mean" (final-epoch training accuracy in %, their mean),
+    "sec_per_epoch" (median over all their epochs), "device"}."""
     groups = group_runs(r for r in load_runs(run_dir) if r.variant in models)
     if not groups:
         raise RecordError(f"no recorded runs of {', '.join(models)} in {run_dir}")
@@ -209,17 +210,20 @@ def recap(run_dir=RUNS_DIR, models=ITERATIONS) -> list[dict]:
         mean, std = mean_std(100 * r["final_test_acc"] for r in runs)
         rows.append({"model": name, "params": share["params"], "head_share": share["head_share"],
                      "seeds": sorted(r["seed"] for r in runs), "final_mean": mean, "final_std": std,
+                     "train_mean": statistics.mean(100 * r["history"][-1]["train_acc"] for r in runs),
                      "sec_per_epoch": statistics.median(e["seconds"] for r in runs for e in r["history"]),
                      "device": "; ".join(sorted({r["device"] for r in runs}))})
     return rows
 
 
 def render_recap(rows: list[dict]) -> Markdown:
-    """`recap` rows as a markdown table."""
-    return _table(["model", "params", "head share", "final test accuracy, mean ± std", "seeds", "s / epoch (median)"],
+    """`recap` rows as a markdown table (accuracies at the final epoch; training accuracy is the
+    running one of that epoch, on augmented digits)."""
+    return _table(["model", "params", "head share", "test accuracy, mean ± std", "train accuracy, mean", "seeds",
+                   "s / epoch (median)"],
                   [[r["model"], f"{r['params']:,}", f"{r['head_share']:.0%}",
-                    f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", ", ".join(map(str, r["seeds"])),
-                    f"{r['sec_per_epoch']:.1f}"] for r in rows])
+                    f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", f"{r['train_mean']:.2f} %",
+                    ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}"] for r in rows])
 
 
 def plot_recap(rows: list[dict], title: str = "The iterations side by side"):
