@@ -11,7 +11,7 @@ _compare_streams = _nbval.transform_streams_for_comparison
 
 def _without_stderr(outputs):
     """nbval compares stderr too; a library warning there is not a regression, so drop it.
-    stdout and rich outputs of `# NBVAL_CHECK_OUTPUT` cells are still compared."""
+    stdout and rich outputs of cells tagged `nbval-check-output` are still compared."""
     return _compare_streams([o for o in outputs
                              if not (o.get("output_type") == "stream" and o.get("name") == "stderr")])
 

@@ -56,13 +56,14 @@ def test_notebook_is_executed_and_guarded(path):
     effmnist_utils): the one class allowed is the network the lesson is about, `class Net`, alone
     in its cell with its methods."""
     nb = nbformat.read(path, as_version=4)
-    code = _code(nb)
-    assert all(c.outputs for c in code if not c.source.startswith("# On Colab")), "unexecuted cells"
+    code, net = _code(nb), _net_cell(nb)
+    run = [c for c in code if not c.source.startswith("# On Colab")]
+    assert all(c.execution_count for c in run), "unexecuted cells"
+    assert all(c.outputs for c in run if c is not net), "cells without output"  # a class prints nothing
     checked = [c for c in code if _checked(c)]
     assert len(checked) >= 3 and all(c.outputs for c in checked)
     assert not any("NBVAL_CHECK_OUTPUT" in c.source for c in code), "mark checked cells by their tag"
     assert "colab.research.google.com" in nb.cells[0].source
-    net = _net_cell(nb)
     for c in code:
         tree = ast.parse("\n".join(line for line in c.source.splitlines() if not line.startswith(("%", "!"))))
         defined = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]

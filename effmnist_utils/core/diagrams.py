@@ -187,7 +187,8 @@ def plot_histories(histories: dict[str, list[dict]], key: str = "test_acc", titl
         ax.plot([r["epoch"] for r in rows], [scale * r[key] for r in rows], marker="o", markersize=3, label=label)
     if key.endswith("acc"):
         ax.axhline(100 * TARGET_ACC, color="grey", linestyle="--", linewidth=1, label=f"{TARGET_ACC:.1%}")
-    ax.set(xlabel="epoch", ylabel="%" if key.endswith("acc") else key, title=title or key.replace("_", " "))
+    ax.set(xlabel="epoch", ylabel="%" if key.endswith("acc") else key,
+           title=title or key.replace("_acc", " accuracy").replace("_", " "))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
