@@ -163,6 +163,3 @@ def plot_confident_mistakes(images: torch.Tensor, probs: torch.Tensor, targets: 
                  f"(true → predicted, the model's probability for its answer)", y=0.99, va="top", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, height / (height + 0.35)))
     return fig
-
-
-# --- pictures of tables (notebooks 07 and 08) ---------------------------------------------------

@@ -1,0 +1,150 @@
+"""What flows through a trained network, for the lessons on BatchNorm (04) and global average
+pooling (05): the spread of what each ReLU receives, with and without BatchNorm, and the one
+number per feature map that a GAP head keeps."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from .inside import _one_digit
+from .loaders import normalise
+from .plots import DPI, _pixels
+
+
+def _batch(images: torch.Tensor) -> torch.Tensor:
+    """N digits as the N x 1 x 28 x 28 float batch a model takes (uint8: normalised as in
+    training; float: taken as normalised already)."""
+    if not isinstance(images, torch.Tensor) or images.dim() < 2 or tuple(images.shape[-2:]) != (28, 28) \
+            or images.numel() == 0:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a batch of 28x28 digits (shape N x 28 x 28), not {shape}")
+    images = images.detach().cpu().reshape(-1, 28, 28)
+    return normalise(images) if images.dtype == torch.uint8 else images.float()[:, None]
+
+
+def _run(model: nn.Module, x: torch.Tensor, hooked: tuple, hook) -> None:
+    """`x` through `model` in eval mode without gradients, `hook` on every module of a `hooked`
+    type; the model's mode is restored and the hooks removed afterwards."""
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, hooked)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x.to(next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+
+def relu_inputs(model: nn.Module, images: torch.Tensor) -> list[dict]:
+    """For every ReLU over a feature map, in the order the model applies them: what it receives
+    from `images` in eval mode, per channel: {"mean": C values, "std": C values, "shape":
+    (C, H, W), "bn": whether a BatchNorm fed it}. `images`: N x 28 x 28, uint8 or normalised."""
+    rows, last = [], [None]
+
+    def hook(m, inputs, out):
+        if not isinstance(m, nn.ReLU):
+            last[0] = m
+        elif inputs[0].dim() == 4:
+            v = inputs[0].detach().float().cpu().transpose(0, 1).flatten(1)  # C x (N*H*W)
+            rows.append({"mean": v.mean(1), "std": v.std(1, unbiased=False), "shape": tuple(inputs[0].shape[1:]),
+                         "bn": isinstance(last[0], nn.BatchNorm2d)})
+
+    _run(model, _batch(images), (nn.ReLU, nn.Conv2d, nn.BatchNorm2d), hook)
+    if not rows:
+        raise ValueError(f"{type(model).__name__} has no ReLU over a feature map to measure")
+    return rows
+
+
+def plot_activation_spread(model_without_bn: nn.Module, model_with_bn: nn.Module, images: torch.Tensor,
+                           labels: tuple[str, str] = ("without BatchNorm", "with BatchNorm")):
+    """What each ReLU receives, layer by layer, in two networks side by side on one scale: for
+    every channel a dot at its mean over `images` and a bar of ± one standard deviation. Without
+    BatchNorm the channels drift apart and widen layer by layer; with it each channel arrives
+    near mean 0 and spread 1 (a layer BatchNorm does not feed is marked "no BN")."""
+    x = _batch(images)
+    panels = [relu_inputs(model_without_bn, x), relu_inputs(model_with_bn, x)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, dpi=DPI)
+    for ax, rows, label in zip(axes, panels, labels):
+        for i, row in enumerate(rows):
+            c = len(row["mean"])
+            xs = i + (torch.arange(c) - (c - 1) / 2) * (0.7 / max(c, 2))
+            ax.errorbar(xs.numpy(), row["mean"].numpy(), yerr=row["std"].numpy(), fmt="o", markersize=3,
+                        linewidth=1, color="tab:blue" if row["bn"] else "tab:orange")
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ticks = [f"layer {i + 1}\n{r['shape'][0]}×{r['shape'][1]}×{r['shape'][2]}" + ("" if r["bn"] else "\nno BN")
+                 for i, r in enumerate(rows)]
+        ax.set_xticks(range(len(rows)), ticks, fontsize=8)
+        ax.set_title(label)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("what the ReLU receives\n(per channel: mean ± std)")
+    axes[1].legend(handles=[plt.Line2D([], [], color=c, marker="o", markersize=3, label=t) for c, t in
+                            (("tab:orange", "straight from the conv"), ("tab:blue", "through BatchNorm"))],
+                   fontsize=8, loc="lower left")
+    fig.suptitle(f"Each layer's channels over {len(x)} digits, before the ReLU")
+    fig.tight_layout()
+    return fig
+
+
+def _gap_head(model: nn.Module) -> tuple[nn.AdaptiveAvgPool2d, nn.Linear]:
+    """The model's global average pool and the first Linear after it (its classifier)."""
+    mods = list(model.modules())
+    pool = next((i for i, m in enumerate(mods) if isinstance(m, nn.AdaptiveAvgPool2d)
+                 and m.output_size in (1, (1, 1))), None)
+    linear = None if pool is None else next((m for m in mods[pool:] if isinstance(m, nn.Linear)), None)
+    if linear is None:
+        raise ValueError(f"{type(model).__name__} has no global average pool (AdaptiveAvgPool2d(1)) followed "
+                         "by a Linear head; plot_gap shows GAP networks such as iter5 and iter6")
+    return mods[pool], linear
+
+
+def plot_gap(model: nn.Module, image: torch.Tensor, title: str = ""):
+    """What global average pooling keeps of one digit: the last feature maps (the pool's input,
+    each titled with its average), below them those averages, one bar per channel, then the
+    head's weights (one row per digit) and the ten scores they give, the predicted digit in red.
+    `image`: 28x28, uint8 or normalised as in training."""
+    x = _one_digit(image)
+    pool, linear = _gap_head(model)
+    seen = {}
+
+    def hook(m, inputs, out):  # returns None: the output stays the model's own
+        seen.setdefault(m, inputs[0][0].detach().float().cpu())
+
+    _run(model, x, (nn.AdaptiveAvgPool2d,), hook)
+    maps = seen[pool]  # C x H x W
+    kept = maps.mean((1, 2))
+    weight, bias = linear.weight.detach().float().cpu(), linear.bias.detach().float().cpu()
+    scores = weight @ kept + bias
+    c, h, w = maps.shape
+    cols = min(c, 14)
+    rows = -(-c // cols)
+    fig = plt.figure(figsize=(11, 1.0 * rows + 3.4), dpi=DPI)
+    outer = fig.add_gridspec(2, 1, height_ratios=[rows, 2.6], hspace=0.45)
+    top = outer[0].subgridspec(rows, cols + 1, wspace=0.15, hspace=0.5)
+    digit = fig.add_subplot(top[0, 0])
+    digit.imshow(_pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+    digit.set_title("input", fontsize=8)
+    high = float(maps.max()) or 1.0
+    for k in range(c):
+        ax = fig.add_subplot(top[k // cols, 1 + k % cols])
+        ax.imshow(maps[k].numpy(), cmap="magma", vmin=min(0.0, float(maps.min())), vmax=high,
+                  interpolation="nearest")
+        ax.set_title(f"{float(kept[k]):.2f}", fontsize=7)
+    for ax in fig.axes:
+        ax.set(xticks=[], yticks=[])
+    bars, heat, out = (fig.add_subplot(s) for s in outer[1].subgridspec(1, 3, width_ratios=[3, 3, 1.4], wspace=0.3))
+    bars.bar(range(c), kept.numpy(), color="tab:purple")
+    bars.set(xlabel="channel", title=f"GAP keeps {c} numbers (each map's average)")
+    limit = float(weight.abs().max()) or 1.0
+    heat.imshow(weight.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    heat.set(xlabel="channel", ylabel="digit", yticks=range(len(weight)),
+             title=f"the head: {weight.numel() + bias.numel():,} parameters")
+    predicted = int(scores.argmax())
+    out.barh(range(len(scores)), scores.numpy(),
+             color=["tab:red" if d == predicted else "tab:grey" for d in range(len(scores))])
+    out.set(yticks=range(len(scores)), ylim=(len(scores) - 0.5, -0.5), xlabel="score", title="scores")
+    fig.suptitle((f"{title}: " if title else "") + f"{c} maps of {h}×{w} → {c} numbers → {len(scores)} scores; "
+                 f"predicted {predicted}")
+    return fig
