@@ -60,31 +60,28 @@ def _curve(ax, label=None):
     return list(line.get_xdata()), list(line.get_ydata())
 
 
-def test_curves_four_panels_with_the_historys_numbers():
-    """Loss and accuracy of training and test, one panel each, per epoch; accuracies in percent,
-    losses as recorded; the title on top."""
+def test_curves_two_panels_with_train_and_test_on_one_axis():
+    """Accuracy and loss, one panel each; in each, the training and the test curve per epoch on
+    the same axis (accuracies in percent, losses as recorded); the title on top."""
     fig = plot_curves(HISTORY, title="iter6, seed 1")
     panels = _panels(fig)
-    assert list(panels) == ["Training loss", "Training accuracy", "Test loss", "Test accuracy"]
+    assert list(panels) == ["Accuracy", "Loss"]
     assert fig._suptitle.get_text() == "iter6, seed 1"
     epochs = [1, 2, 3, 4]
-    assert _curve(panels["Training loss"]) == (epochs, [0.90, 0.40, 0.20, 0.15])
-    assert _curve(panels["Test loss"]) == (epochs, [0.50, 0.20, 0.08, 0.05])
-    assert _curve(panels["Training accuracy"])[1] == pytest.approx([70.0, 88.0, 95.0, 97.0])
-    assert _curve(panels["Test accuracy"]) == (epochs, pytest.approx([95.0, 98.0, 99.2, 99.5]))
-    for title, ax in panels.items():
-        assert ax.get_xlabel() == "epoch"
-        assert ax.get_ylabel() == ("%" if "accuracy" in title else "NLL")
+    assert _curve(panels["Loss"], "train") == (epochs, [0.90, 0.40, 0.20, 0.15])
+    assert _curve(panels["Loss"], "test") == (epochs, [0.50, 0.20, 0.08, 0.05])
+    assert _curve(panels["Accuracy"], "train")[1] == pytest.approx([70.0, 88.0, 95.0, 97.0])
+    assert _curve(panels["Accuracy"], "test") == (epochs, pytest.approx([95.0, 98.0, 99.2, 99.5]))
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in panels.values()] == [("epoch", "%"), ("epoch", "NLL")]
 
 
 def test_curves_mark_the_target_and_the_learning_rate_drops():
-    """The test-accuracy panel has the 99.4 % line; every panel marks the step drop between
-    epochs 2 and 3; a one-cycle schedule's gradual fall is not marked."""
+    """The accuracy panel has the 99.4 % line (and the loss panel none); both mark the step drop
+    between epochs 2 and 3; a one-cycle schedule's gradual fall is not marked."""
     panels = _panels(plot_curves(HISTORY))
-    (target,) = [line for line in panels["Test accuracy"].lines if line.get_label() == "99.4%"]
+    (target,) = [line for line in panels["Accuracy"].lines if line.get_label() == "99.4%"]
     assert list(target.get_ydata()) == pytest.approx([99.4, 99.4])
-    assert not [line for ax in panels.values() for line in ax.lines
-                if line.get_label() == "99.4%" and ax is not panels["Test accuracy"]]
+    assert not [line for line in panels["Loss"].lines if line.get_label() == "99.4%"]
     for ax in panels.values():
         (drop,) = [line for line in ax.lines if line.get_color() == "tab:green"]
         assert list(drop.get_xdata()) == [2.5, 2.5]
@@ -94,18 +91,18 @@ def test_curves_mark_the_target_and_the_learning_rate_drops():
 
 
 def test_curves_with_a_validation_split_show_it_beside_the_final_test():
-    """A run with a validation split: its validation accuracy each epoch, the test set once at
-    the end, both in the test panels, told apart by their legend."""
+    """A run with a validation split: its validation curve each epoch, the test set once at the
+    end, in the same panels, told apart by their legend."""
     history = [{k: v for k, v in r.items() if not k.startswith("test")} for r in HISTORY]
     for r, acc in zip(history, (0.94, 0.97, 0.985, 0.99)):
         r.update(val_acc=acc, val_loss=1 - acc)
     history[-1].update(test_acc=0.9930, test_loss=0.03)
     panels = _panels(plot_curves(history))
-    assert _curve(panels["Test accuracy"], "validation") == ([1, 2, 3, 4], pytest.approx([94.0, 97.0, 98.5, 99.0]))
-    assert _curve(panels["Test accuracy"], "test") == ([4], pytest.approx([99.3]))
-    assert _curve(panels["Test loss"], "validation")[1] == pytest.approx([0.06, 0.03, 0.015, 0.01])
-    legend = [t.get_text() for t in panels["Test accuracy"].get_legend().get_texts()]
-    assert legend[:3] == ["test", "validation", "99.4%"]
+    assert _curve(panels["Accuracy"], "validation") == ([1, 2, 3, 4], pytest.approx([94.0, 97.0, 98.5, 99.0]))
+    assert _curve(panels["Accuracy"], "test") == ([4], pytest.approx([99.3]))
+    assert _curve(panels["Loss"], "validation")[1] == pytest.approx([0.06, 0.03, 0.015, 0.01])
+    legend = [t.get_text() for t in panels["Accuracy"].get_legend().get_texts()]
+    assert legend[:4] == ["train", "test", "validation", "99.4%"]
 
 
 # --- show_images and plot_augmented ----------------------------------------------------------------
