@@ -11,7 +11,7 @@
 #   plan:NAME,NAME...:SHARDS             the plans side by side, each split between SHARDS processes
 #   notebooks:NN,NN...                   execute those notebooks (full runs) side by side, in place
 #   wait                                 wait for the notebooks started before
-# Back here: tar xzf results.tgz (the same paths as in the checkout), then commit.
+# Back here: tar xzf results.tgz; tar xzf searches.tgz (the same paths as in the checkout), then commit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p "$1"
@@ -22,7 +22,13 @@ py=${PYTHON:-python3}
 dev=${DEVICE:-cuda}
 left() { echo $(( end - $(date +%s) )); }
 say() { echo "=== $(date +%T) [$(left) s left] $*" | tee -a "$out/log.txt"; }
-pack() { tar czf "$out/results.tmp" results notebooks/*.ipynb 2>>"$out/log.txt" && mv "$out/results.tmp" "$out/results.tgz"; }
+# two archives, each under the 16 MiB a file may have on the way back: the searches, and the rest
+pack() {
+  tar czf "$out/results.tmp" --exclude=results/searches results notebooks/*.ipynb 2>>"$out/log.txt" &&
+    mv "$out/results.tmp" "$out/results.tgz"
+  [ ! -d results/searches ] || { tar czf "$out/searches.tmp" results/searches 2>>"$out/log.txt" &&
+    mv "$out/searches.tmp" "$out/searches.tgz"; }
+}
 notebooks=()
 pids=()
 mkdir -p results/logs  # git-ignored; packed with the results
