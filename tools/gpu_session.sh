@@ -57,7 +57,7 @@ for step in "$@"; do
       wait "${pids[@]}"; pids=() ;;
     notebooks)
       for nb in ${a//,/ }; do
-        (cd notebooks && TQDM_DISABLE=1 timeout "$(left)" "$py" -m jupyter nbconvert --to notebook --execute \
+        (cd notebooks && TQDM_DISABLE=1 timeout "$(left)" "$py" -m nbconvert --to notebook --execute \
           --inplace --ExecutePreprocessor.timeout=-1 "$nb"_*.ipynb >> "../results/logs/notebooks-$nb.txt" 2>&1) &
         notebooks+=($!)
       done ;;
