@@ -13,5 +13,6 @@ notebooks=("$@")
 for nb in "${notebooks[@]}"; do
   echo "=== $(date +%T) executing $nb"
   jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 "$(basename "$nb")"
+  python ../tools/shrink_figures.py "$(basename "$nb")"  # figures as palette PNGs: under 250 KB
 done
 echo "=== $(date +%T) done"

@@ -58,7 +58,8 @@ for step in "$@"; do
     notebooks)
       for nb in ${a//,/ }; do
         (cd notebooks && TQDM_DISABLE=1 timeout "$(left)" "$py" -m nbconvert --to notebook --execute \
-          --inplace --ExecutePreprocessor.timeout=-1 "$nb"_*.ipynb >> "../results/logs/notebooks-$nb.txt" 2>&1) &
+          --inplace --ExecutePreprocessor.timeout=-1 "$nb"_*.ipynb >> "../results/logs/notebooks-$nb.txt" 2>&1 &&
+          "$py" ../tools/shrink_figures.py "$nb"_*.ipynb >> "../results/logs/notebooks-$nb.txt") &
         notebooks+=($!)
       done ;;
     wait)
