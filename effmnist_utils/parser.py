@@ -40,6 +40,15 @@ def _add_train(sub) -> None:
                    help="fast: device-resident batches; reference: the original's per-sample pipeline")
 
 
+def _add_where(p, recorded: str, folders: str, scratch: str) -> None:
+    """Where a plan's or a search's runs go and run: --record, --out-dir, --device, --data-dir."""
+    p.add_argument("--record", action="store_true", help=f"record into {recorded}")
+    p.add_argument("--out-dir", type=writable_dir, default=None,
+                   help=f"the root of {folders} instead (default: {scratch})")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    p.add_argument("--data-dir", default=None)
+
+
 def _add_plan(sub) -> None:
     p = sub.add_parser("plan", help="run a named plan (a study: its runs, stages and tables); "
                        "without a name, list the plans", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -48,12 +57,7 @@ def _add_plan(sub) -> None:
     p.add_argument("--shard", type=shard, default=(0, 1),
                    help="K/N: only every N-th run from the K-th (0-based), to share a plan between "
                         "N processes or machines writing to the same folder")
-    p.add_argument("--record", action="store_true",
-                   help="record into the project's results/ (the committed runs and tables)")
-    p.add_argument("--out-dir", type=writable_dir, default=None,
-                   help="the root of the plan's folders instead (default: effmnist-runs/plans)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
-    p.add_argument("--data-dir", default=None)
+    _add_where(p, "the project's results/ (the committed runs and tables)", "the plan's folders", "effmnist-runs/plans")
     p.add_argument("--smoke", action="store_true", help="every run cut to 1 epoch on 1,024 images: "
                    "checks the plumbing (never with --record)")
     p.add_argument("--table", action="store_true",
@@ -75,12 +79,7 @@ def _add_search(sub) -> None:
     s.add_argument("--storage", default=None,
                    help="a database URL (postgresql://user@host/db, sqlite:///search.db) that workers on several "
                         "machines share; default: the journal file in the search's folder")
-    s.add_argument("--record", action="store_true",
-                   help="record into the project's results/searches/NAME (committed); default: effmnist-runs/")
-    s.add_argument("--out-dir", type=writable_dir, default=None,
-                   help="the root of the searches' folders instead (default: effmnist-runs)")
-    s.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
-    s.add_argument("--data-dir", default=None)
+    _add_where(s, "the project's results/searches/NAME (committed)", "the searches' folders", "effmnist-runs")
 
 
 def _add_speed(sub) -> None:

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from .inside import _one_digit
+from .inside import _one_digit, run_hooked
 from .loaders import normalise
 from .plots import DPI, _pixels
 
@@ -21,21 +21,6 @@ def _batch(images: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"images must be a batch of 28x28 digits (shape N x 28 x 28), not {shape}")
     images = images.detach().cpu().reshape(-1, 28, 28)
     return normalise(images) if images.dtype == torch.uint8 else images.float()[:, None]
-
-
-def _run(model: nn.Module, x: torch.Tensor, hooked: tuple, hook) -> None:
-    """`x` through `model` in eval mode without gradients, `hook` on every module of a `hooked`
-    type; the model's mode is restored and the hooks removed afterwards."""
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, hooked)]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x.to(next(model.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
 
 
 def relu_inputs(model: nn.Module, images: torch.Tensor) -> list[dict]:
@@ -52,7 +37,7 @@ def relu_inputs(model: nn.Module, images: torch.Tensor) -> list[dict]:
             rows.append({"mean": v.mean(1), "std": v.std(1, unbiased=False), "shape": tuple(inputs[0].shape[1:]),
                          "bn": isinstance(last[0], nn.BatchNorm2d)})
 
-    _run(model, _batch(images), (nn.ReLU, nn.Conv2d, nn.BatchNorm2d), hook)
+    run_hooked(model, _batch(images), (nn.ReLU, nn.Conv2d, nn.BatchNorm2d), hook)
     if not rows:
         raise ValueError(f"{type(model).__name__} has no ReLU over a feature map to measure")
     return rows
@@ -112,7 +97,7 @@ def plot_gap(model: nn.Module, image: torch.Tensor, title: str = ""):
     def hook(m, inputs, out):  # returns None: the output stays the model's own
         seen.setdefault(m, inputs[0][0].detach().float().cpu())
 
-    _run(model, x, (nn.AdaptiveAvgPool2d,), hook)
+    run_hooked(model, x, (nn.AdaptiveAvgPool2d,), hook)
     maps = seen[pool]  # C x H x W
     kept = maps.mean((1, 2))
     weight, bias = linear.weight.detach().float().cpu(), linear.bias.detach().float().cpu()

@@ -56,6 +56,21 @@ def plot_filters(model: nn.Module, cols: int = 8, title: str = ""):
     return fig
 
 
+def run_hooked(model: nn.Module, x: torch.Tensor, hooked: tuple, hook) -> None:
+    """`x` through `model` in eval mode without gradients, `hook` on every module of a `hooked`
+    type; the model's mode is restored and the hooks removed afterwards."""
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, hooked)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x.to(next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+
 def _stages(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """`x` through `model` in eval mode without gradients (its mode restored afterwards): at each
     ReLU over a feature map (where a conv block ends), (the convs and pools since the previous
@@ -70,17 +85,8 @@ def _stages(model: nn.Module, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]
             stages.append((", ".join(ops), out[0].detach().float().cpu().clone()))
             ops.clear()
 
-    handles = [m.register_forward_hook(on_act if isinstance(m, nn.ReLU) else on_op)
-               for m in model.modules() if isinstance(m, (nn.ReLU, nn.Conv2d, nn.MaxPool2d))]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x.to(next(model.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    run_hooked(model, x, (nn.ReLU, nn.Conv2d, nn.MaxPool2d),
+               lambda m, inp, out: (on_act if isinstance(m, nn.ReLU) else on_op)(m, inp, out))
     if not stages:
         raise ValueError(f"{type(model).__name__} has no ReLU over a feature map to show")
     return stages
