@@ -13,7 +13,7 @@
 export const BOX = 20, FIELD = 28, CENTRE = 14.0, INK = 0.2, MIN_CONTRAST = 0.1;
 export const MEAN = 0.1307, STD = 0.3081;
 export const PEN = 2.35, MIN_SIZE = 1 / 8, SIGNIFICANT = 0.05, TALL = 0.5;
-export const CONFIDENCE = 0.8522702133655549, MAX_INK = 0.2085861712694168;
+export const CONFIDENCE = 0.821291602253914, MAX_INK = 0.2085861712694168;
 export const MESSAGES = {
   small: "Too small to read: draw the digit larger (at least an eighth of the box's height).",
   marks: "That looks like more than one digit side by side: draw one digit.",
