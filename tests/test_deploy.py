@@ -351,7 +351,9 @@ def test_the_recorded_thresholds_are_what_derive_gives():
     assert fresh["max_ink"] == pytest.approx(recorded["max_ink"], rel=1e-6)
     for name, entry in recorded["confidence"].items():
         assert fresh["confidence"][name]["threshold"] == pytest.approx(entry["threshold"], rel=1e-6)
-        assert fresh["confidence"][name] == pytest.approx(entry, rel=1e-6)
+        assert fresh["confidence"][name]["threshold"] == pytest.approx(entry["threshold"], rel=1e-6)
+        assert {k: v for k, v in fresh["confidence"][name].items() if k != "threshold"} == \
+            {k: v for k, v in entry.items() if k != "threshold"}
     assert recorded["confidence"]["f8a_seed1"]["from"] == "levers/f8a-v10k_seed1"  # never the run's own seen digits
     assert recorded["confidence"]["f8a_seed1"]["seen_in_training"] is False
 
