@@ -3,9 +3,10 @@ rendered by the module that owns its data (the front page's headlines by `headli
 figures they show. `PAGES` says which file holds which blocks; `write_report` regenerates them all."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from . import headlines
+from . import blocks, headlines
 from .studies import robustness
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .core.models import ORIGINAL_ACC, build_model, count_params
@@ -23,13 +24,13 @@ LEVERS_TITLE = "Frontier levers: mean of seeds 1-3, 10,000 validation images"  #
 
 # Every file report writes into (relative to the repository root) and the blocks it owns there.
 PAGES = {
-    "README.md": ("iterations-headline", "frontier-headline", "speed-headline", "robustness-headline",
-                  "deploy-headline"),
+    "README.md": ("iterations-headline", "frontier-headline", "search-headline", "speed-headline",
+                  "robustness-headline", "deploy-headline"),
     "docs/results.md": ("results-table",),
-    "docs/frontier.md": ("goals-table", "raised-goals-table", "levers-table"),
+    "docs/frontier.md": ("goals-table", "raised-goals-table", "levers-table", "search-table"),
     "docs/speed.md": ("bench-table", "speedrun-table"),
     "docs/robustness.md": ("robustness-table",),
-    "docs/deploy.md": ("deploy-table",),
+    "docs/deploy.md": ("deploy-table", "page-limits", "page-runtime"),
 }
 
 
@@ -108,6 +109,15 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     if deployed:
         out["deploy-table"] = render_deploy_table(deployed)
         out["deploy-headline"] = headlines.deploy(deployed)
+    limits = Path(results_dir) / "deploy" / "thresholds" / "validation.json"
+    if limits.is_file():
+        out["page-limits"] = blocks.page_limits(json.loads(limits.read_text()))
+    package = REPO_ROOT / "web" / "package.json"
+    if package.is_file():
+        out["page-runtime"] = blocks.page_runtime(json.loads(package.read_text()))
+    searched = blocks.search_rows(results_dir)
+    if searched:
+        out["search-table"], out["search-headline"] = blocks.search_table(searched), blocks.search_headline(searched)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
         out["robustness-table"] = (robustness.render_table(scores) + "\n\n" + robustness.legend() + ".\n\n"
@@ -120,9 +130,9 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
                  pages=PAGES) -> list[Path]:
     """Regenerate every block of `pages` ({file under `root`: its markers}) and the figures they
     show, under `figures` (default `results_dir`): params_vs_accuracy.png and, where their runs are
-    recorded, robustness.png and levers/levers.png. A file that lacks one of its markers, or a
-    marker with no results to come from, is refused before anything is written. Returns the
-    files written."""
+    recorded, robustness.png, levers/levers.png and searches/front.png. A file that lacks one of
+    its markers, or a marker with no results to come from, is refused before anything is written.
+    Returns the files written."""
     record_dir()  # the README and results/ are the clone's: refuse outside one
     root, figures = Path(root), Path(results_dir if figures is None else figures)
     generated = tables(run_dir, results_dir)
@@ -149,6 +159,10 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         written.append(figures / "robustness.png")
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
             written[-1], dpi=110)
+    if "search-table" in generated:
+        written.append(figures / "searches" / "front.png")
+        written[-1].parent.mkdir(parents=True, exist_ok=True)
+        blocks.search_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "levers-table" in generated:
         from .studies.plans import frontier
         from .studies.figures import plot_levers

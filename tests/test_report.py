@@ -257,3 +257,54 @@ def test_readme_goals_table_judges_the_mean(runs):
     assert "none recorded" in report.render_goals([row], goals=[(100, 99.0)])  # not under budget
     assert "none recorded" in report.render_goals([row], goals=[(200, 99.0)], min_seeds=5)
     assert report.render_goals([dict(row, n=5)], goals=[(200, 99.0)], min_seeds=5).endswith("(5 seeds) | yes |")
+
+
+def _doctor(path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, (path, old)
+    path.write_text(text.replace(old, new))
+
+
+def test_search_block_changes_when_a_trial_record_changes(tmp_path):
+    """The searches' table and headline come from the journals and trial records: a trial of
+    frontier-8k recorded at 99.90 % instead (journal and record both) becomes its search's best,
+    beating the budget's model by name; doctored in the journal alone, the two disagree and the
+    block is refused."""
+    from effmnist_utils import blocks
+
+    shutil.copytree(RESULTS_DIR / "searches", tmp_path / "searches", ignore=shutil.ignore_patterns("*.pt", "*.png"))
+    rows = blocks.search_rows(tmp_path)
+    table, headline = blocks.search_table(rows), blocks.search_headline(rows)
+    assert [r["search"] for r in rows] == blocks.FRONTIER_SEARCHES
+    folder = tmp_path / "searches" / "frontier-8k"
+    (trial,) = [t for t in blocks.engine.front(blocks.SEARCHES["frontier-8k"], root=tmp_path) if t["trial"] == 4]
+    _doctor(folder / "journal.log", f'"trial_id":4,"state":1,"values":[{trial["val_acc"]}]',
+            '"trial_id":4,"state":1,"values":[0.999]')
+    with pytest.raises(ValueError, match=f"{trial['run']}.json ends at validation accuracy .* the two disagree"):
+        blocks.search_rows(tmp_path)
+    record = json.loads((folder / "trials" / f"{trial['run']}.json").read_text())
+    record["history"][-1]["val_acc"] = 0.999
+    (folder / "trials" / f"{trial['run']}.json").write_text(json.dumps(record))
+    rows = blocks.search_rows(tmp_path)
+    changed = blocks.search_table(rows)
+    assert changed != table and blocks.search_headline(rows) != headline
+    (row,) = [line for line in changed.splitlines() if line.startswith("| frontier-8k |")]
+    assert f"[`{trial['model']}`](../results/searches/frontier-8k/trials/{trial['run']}.json)" in row
+    assert f"| {trial['params']:,} | 99.90 % | trial 4: +" in row and "over the first trial" in row
+    assert "none has yet beaten" not in blocks.search_headline(rows)
+    assert f"frontier-8k's trial 4 (`{trial['model']}`" in blocks.search_headline(rows)
+
+
+def test_page_limits_say_where_the_threshold_comes_from():
+    """The threshold and its source as recorded: a held-out twin is named and linked; a run
+    scored on digits it trained on is said to be so; a changed threshold changes the block."""
+    from effmnist_utils import blocks
+
+    base = {"pen": 2.35, "max_ink": 0.2, "refused": {"small": 0, "marks": 3}, "percentile": 1}
+    twin = blocks.page_limits(dict(base, confidence={"f8a_seed1": {
+        "threshold": 0.9, "from": "levers/f8a-v10k_seed1", "images": 10_000, "seen_in_training": False}}))
+    assert "below a top probability of 90.0 %: the 1st percentile" in twin
+    assert "[`levers/f8a-v10k_seed1`](../results/levers/f8a-v10k_seed1.json)" in twin
+    assert "10,000 validation images it never saw" in twin and "trained on" not in twin
+    own = blocks.page_limits(dict(base, confidence={"f8a_seed1": {"threshold": 0.85, "seen_in_training": True}}))
+    assert "85.0 %" in own and "which it trained on" in own
