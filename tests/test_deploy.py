@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from effmnist_utils.use import deploy
 from effmnist_utils.core.data import MEAN, STD
 from effmnist_utils.core.config import RUNS_DIR
 from effmnist_utils.core.record import RecordError, find_run, load_run
