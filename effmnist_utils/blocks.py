@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .core.config import RESULTS_DIR
-from .studies import search as engine
+from .studies import search_results
 from .studies.searches import SEARCHES
 
 FRONTIER_SEARCHES = [name for name in SEARCHES if name.startswith("frontier-")]
@@ -24,9 +24,7 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
         folder = Path(results_dir) / search.folder
         if not (folder / "journal.log").is_file():
             continue
-        trials = engine.recorded_study(search, root=results_dir).get_trials(deepcopy=False)
-        states = [t.state.name for t in trials]
-        front = sorted(engine.front(search, root=results_dir), key=lambda r: r["trial"])
+        front = sorted(search_results.front(search, root=results_dir), key=lambda r: r["trial"])
         if not front or front[0]["trial"] != 0:
             raise ValueError(f"search {name}'s first trial (its budget's model) has not finished in "
                              f"{folder}: run the search on (`python -m effmnist_utils search {name} --record`)")
@@ -41,12 +39,7 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
                              f"{best['val_acc']}: the two disagree; restore both from git")
         rows.append({"search": name, "budget": search.budget, "first": front[0], "best": best,
                      "ties": [r for r in front[1:] if r is not best and r["val_acc"] == front[0]["val_acc"]],
-                     "complete": states.count("COMPLETE"),
-                     "over": sum(bool(t.user_attrs.get("over_budget")) for t in trials),
-                     "pruned": sum(s == "PRUNED" and not t.user_attrs.get("over_budget")
-                                   for s, t in zip(states, trials)),
-                     "other": len(trials) - states.count("COMPLETE") - states.count("PRUNED"),
-                     "record": record.relative_to(Path(results_dir)).as_posix()})
+                     **search_results.counts(search, root=results_dir), "record": record.relative_to(Path(results_dir)).as_posix()})
     return rows
 
 
@@ -91,13 +84,104 @@ def search_headline(rows: list[dict]) -> str:
         f"{100 * r['best']['val_acc']:.2f} % against {100 * r['first']['val_acc']:.2f} %)" for r in beaten) + "."
 
 
+def throughput_table(results_dir=RESULTS_DIR) -> str | None:
+    """Every recorded call of a search (its calls.jsonl): the machine, the workers and their
+    threads, and the trials and epochs it trained per hour. None when no call is recorded."""
+    rows = [c for s in SEARCHES.values() for c in search_results.calls(s, root=results_dir)]
+    if not rows:
+        return None
+    lines = ["| search | machine | workers × threads | minutes | trained to the end | stopped early | over the "
+             "budget | trained trials per hour | epochs per hour |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for c in rows:
+        hours, trained = max(c["seconds"], 1e-3) / 3600, c["complete"] + c["pruned"] - c["over_budget"]
+        lines.append(f"| {c['search']} | {c['machine']} | {c['workers']} × {c['threads_per_worker']} | "
+                     f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
+                     f"{c['over_budget']} | {trained / hours:.1f} | {c['epochs'] / hours:.0f} |")
+    return "\n".join(lines)
+
+
+SPEEDRUN = SEARCHES["speedrun-cpu"]
+
+
+def _recipe(row: dict) -> str:
+    from .studies.speedtables import describe
+
+    return describe(SPEEDRUN.hparams(row["model"], row["settings"]))
+
+
+def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
+    """The speed page's paragraph on the recorded speedrun search: its trials and what its rule
+    of choice makes of them (`search_results.speedrun_candidates`), or how far the goal is."""
+    from .studies.speedtables import CHOICE_VAL, GOAL_SECONDS
+
+    if not (Path(results_dir) / SPEEDRUN.folder / "journal.log").is_file():
+        return None
+    rows, n = search_results.front(SPEEDRUN, root=results_dir), search_results.counts(SPEEDRUN, root=results_dir)
+    if not rows:
+        raise ValueError(f"the speedrun search in {Path(results_dir) / SPEEDRUN.folder} has no complete trial yet")
+    limit, first = GOAL_SECONDS["cpu"], min(rows, key=lambda r: r["trial"])
+    text = (f"The search `{SPEEDRUN.name}` has {n['complete']} timed trials trained to the end"
+            + (f" ({n['other']} more failed or were cut off)" if n["other"] else "") + f", one seed each on "
+            f"the 5,000-image validation split. Its first trial, the recipe chosen before ({_recipe(first)}), "
+            f"reached {100 * first['val_acc']:.2f} % in {first['train_seconds']:.1f} s. ")
+    candidates = search_results.speedrun_candidates(rows, limit)
+    if candidates:
+        many = len(candidates) > 1
+        return text + (f"{len(candidates)} trial{'s are' if many else ' is a'} candidate{'s' * many} (validation ≥ "
+                       f"{CHOICE_VAL:.2f} % in ≤ {limit:g} s); the fastest five, which step 2 of the rule trains "
+                       "over five seeds: " + "; ".join(
+                           f"trial {r['trial']} ({_recipe(r)}: {100 * r['val_acc']:.2f} % in {r['train_seconds']:.1f} s)"
+                           for r in candidates[:5]) + ". " + _confirmed(results_dir)).rstrip()
+    inside = [r for r in rows if r["train_seconds"] <= limit]
+    best = max(inside, key=lambda r: r["val_acc"]) if inside else None
+    reached = sorted((r for r in rows if 100 * r["val_acc"] >= CHOICE_VAL - 1e-9), key=lambda r: r["train_seconds"])
+    return text + f"No trial is a candidate (validation ≥ {CHOICE_VAL:.2f} % in ≤ {limit:g} s), so the rule " \
+        "chooses nothing. How far the goal is: " + (
+            f"the best validation accuracy inside {limit:g} s is {100 * best['val_acc']:.2f} % (trial {best['trial']}, "
+            f"{best['train_seconds']:.1f} s, {_recipe(best)})" if best else f"no trial trained inside {limit:g} s") + (
+            f"; the fastest trial to reach {CHOICE_VAL:.2f} % took {reached[0]['train_seconds']:.1f} s (trial "
+            f"{reached[0]['trial']})." if reached else f"; no trial reached {CHOICE_VAL:.2f} % at any time.")
+
+
+def _confirmed(results_dir) -> str:
+    """Step 2's outcome over the recorded confirmation runs (plan speedrun-cpu-confirm), or ""."""
+    from .studies.plans import records, speedsearch
+
+    rows = speedsearch.summarise(records(Path(results_dir), speedsearch.FOLDER))
+    if not rows:
+        return ""
+    pick = speedsearch.choose(rows)
+    seen = "; ".join(f"{r['variant']} averages {r['val_mean']:.2f} % (lowest seed {min(r['val']):.2f} %) in "
+                     f"{r['train_seconds']:.1f} s" for r in rows)
+    return (f"Over seeds 1–5 on the split, {seen}. " + (
+        f"The rule chooses {pick['variant']}." if pick else
+        f"No candidate keeps a mean of {speedsearch.CHOICE_VAL:.2f} % with every seed ≥ {speedsearch.SEED_FLOOR:.2f} % "
+        f"within {speedsearch.GOAL_SECONDS['cpu']:g} s, so the rule chooses nothing: picked as the best of many "
+        "single-seed trials, a candidate's one seed overstates its mean (the winner's curse)."))
+
+
+def speedrun_figure(results_dir=RESULTS_DIR):
+    from .studies.search_figures import plot_speedrun_front
+    from .studies.speedtables import CHOICE_VAL, GOAL_SECONDS
+
+    return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL)
+
+
+def importance_figure(results_dir=RESULTS_DIR):
+    """Which settings mattered, per recorded frontier search with two complete trials or more."""
+    from .studies.search_figures import plot_importances
+
+    return plot_importances({name: search_results.importances(SEARCHES[name], root=results_dir) for name in FRONTIER_SEARCHES
+                             if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()})
+
+
 def search_figure(results_dir=RESULTS_DIR):
     """Every complete trial of the recorded frontier searches (`search_figures.plot_search_front`)."""
     from .studies.search_figures import plot_search_front
 
     return plot_search_front([p for name in FRONTIER_SEARCHES
                               if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
-                              for p in engine.front(SEARCHES[name], root=results_dir)])
+                              for p in search_results.front(SEARCHES[name], root=results_dir)])
 
 
 def _ordinal(n: int) -> str:

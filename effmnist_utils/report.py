@@ -27,8 +27,8 @@ PAGES = {
     "README.md": ("iterations-headline", "frontier-headline", "search-headline", "speed-headline",
                   "robustness-headline", "deploy-headline"),
     "docs/results.md": ("results-table",),
-    "docs/frontier.md": ("goals-table", "raised-goals-table", "levers-table", "search-table"),
-    "docs/speed.md": ("bench-table", "speedrun-table"),
+    "docs/frontier.md": ("goals-table", "raised-goals-table", "levers-table", "search-table", "search-throughput"),
+    "docs/speed.md": ("bench-table", "speedrun-table", "speedrun-search"),
     "docs/robustness.md": ("robustness-table",),
     "docs/deploy.md": ("deploy-table", "page-limits", "page-runtime"),
 }
@@ -118,6 +118,12 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     searched = blocks.search_rows(results_dir)
     if searched:
         out["search-table"], out["search-headline"] = blocks.search_table(searched), blocks.search_headline(searched)
+    throughput = blocks.throughput_table(results_dir)
+    if throughput:
+        out["search-throughput"] = throughput
+    speedrun = blocks.speedrun_search(results_dir)
+    if speedrun:
+        out["speedrun-search"] = speedrun
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
         out["robustness-table"] = (robustness.render_table(scores) + "\n\n" + robustness.legend() + ".\n\n"
@@ -130,7 +136,7 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
                  pages=PAGES) -> list[Path]:
     """Regenerate every block of `pages` ({file under `root`: its markers}) and the figures they
     show, under `figures` (default `results_dir`): params_vs_accuracy.png and, where their runs are
-    recorded, robustness.png, levers/levers.png and searches/front.png. A file that lacks one of
+    recorded, robustness.png, levers/levers.png and searches/{front,importances,speedrun-cpu}.png. A file that lacks one of
     its markers, or a marker with no results to come from, is refused before anything is written.
     Returns the files written."""
     record_dir()  # the README and results/ are the clone's: refuse outside one
@@ -163,6 +169,12 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         written.append(figures / "searches" / "front.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         blocks.search_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
+        written.append(figures / "searches" / "importances.png")
+        blocks.importance_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
+    if "speedrun-search" in generated:
+        written.append(figures / "searches" / "speedrun-cpu.png")
+        written[-1].parent.mkdir(parents=True, exist_ok=True)
+        blocks.speedrun_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "levers-table" in generated:
         from .studies.plans import frontier
         from .studies.figures import plot_levers

@@ -277,7 +277,7 @@ def test_search_block_changes_when_a_trial_record_changes(tmp_path):
     table, headline = blocks.search_table(rows), blocks.search_headline(rows)
     assert [r["search"] for r in rows] == blocks.FRONTIER_SEARCHES
     folder = tmp_path / "searches" / "frontier-8k"
-    (trial,) = [t for t in blocks.engine.front(blocks.SEARCHES["frontier-8k"], root=tmp_path) if t["trial"] == 4]
+    (trial,) = [t for t in blocks.search_results.front(blocks.SEARCHES["frontier-8k"], root=tmp_path) if t["trial"] == 4]
     _doctor(folder / "journal.log", f'"trial_id":4,"state":1,"values":[{trial["val_acc"]}]',
             '"trial_id":4,"state":1,"values":[0.999]')
     with pytest.raises(ValueError, match=f"{trial['run']}.json ends at validation accuracy .* the two disagree"):

@@ -18,7 +18,7 @@ from effmnist_utils.core.layernet import FRONTIER_SPECS
 from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name
 from effmnist_utils.core.record import read_record
 from effmnist_utils.studies import search as engine
-from effmnist_utils.studies import searches
+from effmnist_utils.studies import search_results, searches
 from effmnist_utils.studies.plans import speed
 from effmnist_utils.studies.search_storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
 from helpers import ROOT
@@ -184,7 +184,7 @@ def test_two_workers_share_a_journal(tmp_path):
     folder = tmp_path / TINY.folder
     trials = check_finished(load_study(TINY, open_storage(None, folder)), [folder], 6, workers=2)
     assert len({t.user_attrs["worker"] for t in trials}) == 2  # both worked
-    rows = engine.front(TINY, root=tmp_path)
+    rows = search_results.front(TINY, root=tmp_path)
     assert sorted(r["trial"] for r in rows) == [t.number for t in trials if t.state.name == "COMPLETE"]
 
 
@@ -249,7 +249,7 @@ def test_front_importances_and_their_figures(tmp_path):
     from effmnist_utils.studies.search_figures import plot_importances, plot_search_front
 
     with pytest.raises(ValueError, match="no search 'tiny-smoke' is recorded"):
-        engine.front(TINY, root=tmp_path)
+        search_results.front(TINY, root=tmp_path)
     study = load_study(TINY, open_storage(None, tmp_path / TINY.folder), create=True)
     models = ("L.c4.p.s8.g", "L.c4.s8.p.s8.g", OVER)
     space = {"model": optuna.distributions.CategoricalDistribution(models)}
@@ -259,10 +259,10 @@ def test_front_importances_and_their_figures(tmp_path):
         study.add_trial(optuna.trial.create_trial(
             params={"model": model}, distributions=space, value=acc, user_attrs=attrs,
             state=optuna.trial.TrialState.COMPLETE if acc else optuna.trial.TrialState.PRUNED))
-    rows = engine.front(TINY, root=tmp_path)
+    rows = search_results.front(TINY, root=tmp_path)
     assert [(r["model"], r["val_acc"]) for r in rows] == accs
     assert rows[1]["params"] == 370 and rows[1]["run"] == "r1" and rows[1]["budget"] == TINY.budget
-    weights = engine.importances(TINY, root=tmp_path)
+    weights = search_results.importances(TINY, root=tmp_path)
     assert set(weights) == {"model"} and sum(weights.values()) == pytest.approx(1)
     fig = plot_search_front(rows, finalists=[{"label": "t1b", "params": 996, "acc": 98.9}])
     (star,) = [c for c in fig.axes[0].collections if c.get_label() == "best per budget"]
@@ -292,7 +292,8 @@ def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):
 def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path):
     """The finalists' plans take each frontier search's best complete trial by its final
     validation accuracy (fewer parameters break a tie; an unfinished run never counts), and
-    train it over seeds 2-3 on its split, then seeds 1-5 on all 60,000 images."""
+    train it over seeds 2-3 on its split, then seeds 1-5 on all 60,000 images; none when the best
+    is the first trial, whose seeds are recorded."""
     from effmnist_utils.studies.plans import finalists, get
 
     search = searches.get("frontier-1k")
@@ -316,3 +317,72 @@ def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path)
     final = [r for r in get("search-finalists").runs(tmp_path)]
     assert [(r.hp.model, r.hp.seed, r.hp.val_size) for r in confirm] == [(expected, 2, 10_000), (expected, 3, 10_000)]
     assert [(r.hp.seed, r.hp.val_size, r.name) for r in final] == [(k, 0, f"{expected}_seed{k}") for k in range(1, 6)]
+    trial(0, "t1b", 0.990)  # the first trial (the budget's model, recorded already) best again: nothing to hand on
+    assert finalists.is_first(finalists.best_trial(tmp_path, search))
+    assert get("search-confirm").runs(tmp_path) == [] and get("search-finalists").runs(tmp_path) == []
+
+
+def test_each_call_records_its_throughput(tmp_path):
+    """A call of a search appends its machine, workers, threads and what it finished to the
+    search's calls.jsonl; the frontier page's throughput table has one row per call."""
+    from effmnist_utils import blocks
+    from effmnist_utils.core.runtime import cpu_model
+
+    assert blocks.throughput_table(tmp_path) is None
+    for total in (2, 3):
+        assert main(["search", "tiny-smoke", "--trials", str(total), "--device", "cpu", "--out-dir", str(tmp_path)]) == 0
+    calls = search_results.calls(TINY, root=tmp_path)
+    assert [c["complete"] + c["pruned"] for c in calls] == [2, 1]
+    for c in calls:
+        assert c["machine"] == cpu_model() and c["workers"] == 1 and c["threads_per_worker"] == engine.available_cores()
+        assert c["epochs"] == c["complete"]  # one epoch per trained trial; none pruned after one
+    rows = [line for line in blocks.throughput_table(tmp_path).splitlines() if line.startswith("| tiny-smoke |")]
+    assert len(rows) == 2 and all(f"| {cpu_model()} | 1 × {engine.available_cores()} |" in r for r in rows)
+
+
+SPEEDRUN = searches.get("speedrun-cpu")
+
+
+def record_speedrun(root, trials: list[tuple[float, float]]):
+    """A speedrun search recorded under `root` with one complete trial per (val_acc, seconds),
+    all with the first trial's recipe."""
+    model, settings = SPEEDRUN.suggest(optuna.trial.FixedTrial(SPEEDRUN.first[0]))
+    study = load_study(SPEEDRUN, open_storage(None, root / SPEEDRUN.folder), create=True)
+    for k, (acc, seconds) in enumerate(trials):
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=acc, user_attrs={
+            "run": f"r{k}", "model": model, "params": 16_794, "settings": settings, "train_seconds": seconds}))
+
+
+def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
+    """Step 1 of the rule keeps validation >= 99.45 % within 60 s (both bounds inside), fastest
+    first; the speed page's paragraph names the candidates and step 2's outcome, or, with none,
+    how far the goal is."""
+    from effmnist_utils import blocks
+
+    rows = [{"trial": k, "val_acc": a, "train_seconds": s} for k, (a, s) in
+            enumerate([(0.9945, 60.0), (0.9960, 60.1), (0.9944, 10.0), (0.9950, 30.0)])]
+    assert [r["trial"] for r in search_results.speedrun_candidates(rows)] == [3, 0]
+    assert blocks.speedrun_search(tmp_path) is None
+    record_speedrun(tmp_path, [(0.9942, 35.7), (0.9946, 50.0), (0.9950, 70.0)])
+    text = blocks.speedrun_search(tmp_path)
+    assert "has 3 timed trials" in text and "reached 99.42 % in 35.7 s" in text
+    assert "1 trial is a candidate" in text and "trial 1 (fast, 16 epochs" in text and "99.46 % in 50.0 s" in text
+    assert "Over seeds" not in text  # step 2 has not run
+    hp = SPEEDRUN.hparams(*SPEEDRUN.suggest(optuna.trial.FixedTrial(SPEEDRUN.first[0]))).to_dict()
+    seeds = [{"name": f"fast-t1_seed{k}", "seed": k, "hparams": hp, "train_seconds": 50.0 + k,
+              "history": [{"val_acc": v}]} for k, v in enumerate([0.9948, 0.9936, 0.9944, 0.9932, 0.9938], 1)]
+    monkeypatch.setattr("effmnist_utils.studies.plans.records", lambda root, folder: seeds)
+    text = blocks.speedrun_search(tmp_path)
+    assert "fast-t1 averages 99.40 % (lowest seed 99.32 %) in 53.0 s" in text and "chooses nothing" in text
+    for r in seeds:
+        r["history"][0]["val_acc"] += 0.0012
+    assert "The rule chooses fast-t1." in blocks.speedrun_search(tmp_path)
+    monkeypatch.undo()
+    (tmp_path / SPEEDRUN.folder / "journal.log").unlink()
+    record_speedrun(tmp_path, [(0.9942, 35.7), (0.9944, 50.0), (0.9950, 70.0)])
+    text = blocks.speedrun_search(tmp_path)
+    assert "No trial is a candidate" in text and "inside 60 s is 99.44 % (trial 1, 50.0 s" in text
+    assert "the fastest trial to reach 99.45 % took 70.0 s (trial 2)" in text
+    fig = blocks.speedrun_figure(tmp_path)
+    (dots,) = [c for c in fig.axes[0].collections if c.get_label().startswith("fast (")]
+    assert dots.get_offsets().ravel().tolist() == pytest.approx([35.7, 99.42, 50.0, 99.44, 70.0, 99.5])

@@ -100,3 +100,21 @@ def test_the_written_recipe_is_the_rules_choice_over_the_recorded_search(kind):
     rows = T.summarise(speed.records(RESULTS_DIR, speed.SEARCHES[kind].folder))
     by_rule = speed._choice(rows, kind, RESULTS_DIR)[0]
     assert speed.RECIPE[kind] == by_rule
+
+
+def test_the_search_rule_keeps_the_fastest_candidate_whose_seeds_hold_up():
+    """Step 2 of the speedrun search's rule: five seeds, mean validation >= 99.45 %, every seed
+    >= 99.35 %, mean training <= 60 s; the fastest of those (fewer epochs within 2 %)."""
+    from effmnist_utils.studies.plans import speedsearch as S
+
+    def cand(name, vals, seconds, epochs=10):
+        return [_rec(k + 1, None, seconds, name=name, val=v / 100, epochs=epochs) for k, v in enumerate(vals)]
+
+    good = [99.50, 99.46, 99.45, 99.48, 99.47]
+    rows = S.summarise(cand("fast-t1", good, 40.0) + cand("fast-t2", [99.60, 99.60, 99.34, 99.60, 99.60], 30.0)
+                       + cand("fast-t3", good, 61.0) + cand("fast-t4", good[:4], 20.0)
+                       + cand("fast-t5", [99.44] * 5, 10.0) + cand("fast-t6", good, 40.5, epochs=9))
+    assert {r["variant"]: r["val_mean"] for r in rows}["fast-t1"] == pytest.approx(99.472)
+    assert S.choose(rows)["variant"] == "fast-t6"  # within 2 % of fast-t1's time, with fewer epochs
+    assert S.choose([r for r in rows if r["variant"] != "fast-t6"])["variant"] == "fast-t1"
+    assert S.choose([r for r in rows if r["variant"] not in ("fast-t1", "fast-t6")]) is None

@@ -31,6 +31,7 @@ class Planned:
     tag: str = ""
     timed: int = 0  # > 0: a timed run with that many untimed warm-up steps (`loop.fit`)
     robustness: bool = False  # also score it on the corruption suite (`robustness.record_run`)
+    read_test: bool = True  # False: judged on its validation split only (the test set is never read)
 
     @property
     def name(self) -> str:
@@ -75,7 +76,7 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
                 keep_freed_memory()  # for the rest of this process: the runner owns it
             torch._dynamo.reset()  # each run compiles afresh (and never hits the recompile limit)
             train_run(run.hp, device, data_dir, out_dir, resume=(out_dir / f"{run.name}.ckpt").exists(),
-                      progress=progress, tag=run.tag, timed=run.timed)
+                      progress=progress, tag=run.tag, timed=run.timed, read_test=run.read_test)
         except Exception as exc:  # noqa: BLE001 - logged, and with keep_going the plan goes on
             if not keep_going:
                 raise

@@ -8,10 +8,11 @@ the test set is read only for the finalists, by plans. A model with the search's
 parameters or more is pruned before any training; the others are pruned epoch by epoch on
 validation accuracy (Hyperband), which leaves no files (their values are in the storage). TPE
 samples (multivariate; the budget is a constraint it learns to keep); with several workers its
-"constant liar" keeps them from drawing alike. `front` and `importances` read a search back for figures.
+"constant liar" keeps them from drawing alike. `search_results` reads a recorded search back.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import socket
@@ -19,12 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.config import SCRATCH_DIR, record_dir, run_name
+from ..core.config import SCRATCH_DIR, run_name
 from ..core.models import build_model, count_params
 from ..core.runs import train_run
-from ..core.runtime import keep_freed_memory
+from ..core.runtime import cpu_model, keep_freed_memory, pick_device
 from .plans import root_for
-from .search_storage import JOURNAL, fail_stale, load_study, open_storage, optuna_module, where, worker_id
+from .search_storage import fail_stale, load_study, open_storage, optuna_module, where, worker_id
+from .search_results import CALLS
 from .searches import Search, get
 
 POLL_S = 5  # how often a worker with nothing to start looks whether the others' trials finished
@@ -135,13 +137,16 @@ def _worker_main(name, url, folder, total, device, data_dir, threads, k, barrier
         sys.exit(1)
 
 
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, workers: int, deadline) -> set[str]:
     """`workers` processes on this machine, torch's threads split between them; their ids."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(workers)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     procs = [ctx.Process(target=_worker_main, args=(search.name, url, str(folder), total, device, data_dir,
-                                                    max(1, cores // workers), k, barrier, deadline))
+                                                    max(1, available_cores() // workers), k, barrier, deadline))
              for k in range(workers)]
     for p in procs:
         p.start()
@@ -189,15 +194,32 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
         ids = {worker_id()}
     else:
         ids = _spawn(search, storage, folder, total, device, data_dir, workers, deadline)
-    return summarise_call(search, study, ids, time.time() - start, workers, log)
+    call = summarise_call(search, study, ids, start, workers, log)
+    if storage is None:  # the journal's folder keeps each call's throughput beside it
+        note_call(folder, call, device)
+    return call
 
 
-def summarise_call(search: Search, study, ids: set[str], seconds: float, workers: int, log=print) -> dict:
-    """What the workers `ids` finished, per hour of this call, and the search's best so far."""
-    trials = study.get_trials(deepcopy=False)
-    mine = [t for t in trials if t.user_attrs.get("worker") in ids and t.state.is_finished()]
+def note_call(folder: Path, call: dict, device) -> None:
+    """Append one call's throughput, with the machine it ran on, to the search's calls.jsonl."""
+    import torch
+
+    machine = cpu_model() if pick_device(device).type == "cpu" else torch.cuda.get_device_name()
+    threads = max(1, available_cores() // call["workers"])
+    with open(folder / CALLS, "a") as f:
+        f.write(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
+                            "threads_per_worker": threads, **call}) + "\n")
+
+
+def summarise_call(search: Search, study, ids: set[str], start: float, workers: int, log=print) -> dict:
+    """What the workers `ids` finished since `start` (time.time()), per hour of this call, and
+    the search's best so far."""
+    trials, seconds = study.get_trials(deepcopy=False), time.time() - start
+    mine = [t for t in trials if t.user_attrs.get("worker") in ids and t.state.is_finished()
+            and t.datetime_start.timestamp() >= start]
     count = {s: sum(t.state.name == s.upper() for t in mine) for s in ("complete", "pruned", "fail")}
     over = sum(bool(t.user_attrs.get("over_budget")) for t in mine)
+    epochs = sum(max(t.intermediate_values, default=0) for t in mine)
     hours = max(seconds, 1e-9) / 3600
     log(f"this call: {count['complete']} complete and {count['pruned']} pruned trials ({over} of them over "
         f"the budget, before training), {count['fail']} failed, in {seconds / 60:.1f} min with {workers} "
@@ -207,36 +229,5 @@ def summarise_call(search: Search, study, ids: set[str], seconds: float, workers
     if complete:
         best = max(complete, key=lambda t: t.value)
         log(f"best so far: {describe(best, search.budget)}")
-    return {**count, "over_budget": over, "seconds": seconds, "workers": workers,
+    return {**count, "over_budget": over, "epochs": epochs, "seconds": round(seconds, 3), "workers": workers,
             "complete_per_hour": count["complete"] / hours, "pruned_per_hour": count["pruned"] / hours}
-
-
-def recorded_study(search: Search, storage: str | None = None, root=None):
-    """A search's study as recorded: its journal in results/searches/NAME (or under `root`), or
-    the database `storage`."""
-    folder = Path(root or record_dir()) / search.folder
-    if storage is None and not (folder / JOURNAL).is_file():
-        raise ValueError(f"no search {search.name!r} is recorded at {folder / JOURNAL}; run "
-                         f"`python -m effmnist_utils search {search.name} --record` first")
-    return load_study(search, open_storage(storage, folder))
-
-
-def front(search: Search, storage: str | None = None, root=None) -> list[dict]:
-    """One row per complete trial: its model, parameters, final validation accuracy, training
-    seconds, settings and the space's parameters (for `search_figures.plot_search_front`)."""
-    study = recorded_study(search, storage, root)
-    return [{"search": search.name, "budget": search.budget, "trial": t.number, "run": t.user_attrs["run"],
-             "model": t.user_attrs["model"], "params": t.user_attrs["params"], "val_acc": t.value,
-             "train_seconds": t.user_attrs.get("train_seconds"), "settings": t.user_attrs["settings"],
-             "space": dict(t.params)} for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-
-
-def importances(search: Search, storage: str | None = None, root=None) -> dict[str, float]:
-    """How much each of the space's parameters (those every complete trial has) mattered to
-    validation accuracy: Optuna's PED-ANOVA importances (no scikit-learn needed), summing to 1."""
-    optuna = optuna_module()
-    study = recorded_study(search, storage, root)
-    if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) < 2:
-        raise ValueError(f"search {search.name!r} has fewer than two complete trials: nothing to compare")
-    return dict(optuna.importance.get_param_importances(
-        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()))

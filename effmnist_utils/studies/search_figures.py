@@ -70,3 +70,29 @@ def plot_importances(importances: dict[str, dict[str, float]]):
         ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def plot_speedrun_front(rows: list[dict], limit: float, bar: float):
+    """The speedrun search's trials (`search_results.front` rows): final validation accuracy (%)
+    against training seconds, one colour per model, the first trial (the recipe the search
+    starts from) circled, the time goal `limit` and the rule's validation `bar` (%) as dashed
+    lines: the candidates are the points above and left of both."""
+    if not rows:
+        raise ValueError("no complete trials to plot (search_results.front returns them)")
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=DPI)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for k, model in enumerate(models):
+        pts = [r for r in rows if r["model"] == model]
+        ax.scatter([r["train_seconds"] for r in pts], [100 * r["val_acc"] for r in pts], s=22, alpha=0.75,
+                   color=plt.cm.tab10(k % 10), label=f"{model} ({len(pts)} trials)")
+    first = min(rows, key=lambda r: r["trial"])
+    ax.scatter([first["train_seconds"]], [100 * first["val_acc"]], s=160, facecolors="none", edgecolors="black",
+               linewidths=1.5, label=f"trial {first['trial']}: the starting recipe", zorder=3)
+    ax.axvline(limit, color="red", linestyle="--", linewidth=1, label=f"{limit:g} s: the time goal")
+    ax.axhline(bar, color="green", linestyle="--", linewidth=1, label=f"{bar:.2f} %: the rule's validation bar")
+    ax.set(xlabel="training seconds", ylabel="final-epoch validation accuracy (%)",
+           title="The speedrun search: accuracy against training time, one point per trial")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -55,9 +55,9 @@ def recorded(root: Path, folder: str, runs: list[Planned]) -> list[dict]:
 
 
 def plans() -> dict[str, Plan]:
-    from . import finalists, frontier, robust, speed, tiny
+    from . import finalists, frontier, robust, speed, speedsearch, tiny
 
-    return {p.name: p for p in (*frontier.PLANS, *tiny.PLANS, *speed.PLANS, *robust.PLANS, *finalists.PLANS)}
+    return {p.name: p for p in (*frontier.PLANS, *tiny.PLANS, *speed.PLANS, *speedsearch.PLANS, *robust.PLANS, *finalists.PLANS)}
 
 
 def get(name: str) -> Plan:

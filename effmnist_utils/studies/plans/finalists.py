@@ -2,7 +2,8 @@
 final-epoch validation accuracy among its complete trials, fewer parameters breaking a tie),
 confirmed over two more seeds on the same 10,000-image split (plan search-confirm), then trained
 over five seeds on all 60,000 images as its budget's finalist (plan search-finalists, beside the
-other recorded models in runs/). Only the finalists' runs read the test set."""
+other recorded models in runs/). Only the finalists' runs read the test set. A search whose best
+is still its first trial, the budget's model, hands nothing on: that model's seeds are recorded."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,6 +24,12 @@ def best_trial(root: Path, search) -> Record | None:
     return max(done, key=lambda r: (r["history"][-1]["val_acc"], -r["params"]), default=None)
 
 
+def is_first(record: Record) -> bool:
+    """Whether a trial is its search's first: the budget's model with its own recipe, whose five
+    seeds on all 60,000 images are recorded already (runs/<model>)."""
+    return record["name"].rsplit("_seed", 1)[0].endswith("-t0")
+
+
 def _runs(seeds: tuple[int, ...], final: bool):
     def runs(root: Path) -> list[Planned]:
         best = [b for b in (best_trial(root, s) for s in FRONTIER) if b is not None]
@@ -30,7 +37,7 @@ def _runs(seeds: tuple[int, ...], final: bool):
             raise ValueError(f"no frontier search has a complete trial under {root}; run "
                              "`search frontier-8k` (or another budget) first")
         return [Planned(b.hp.with_(seed=k, **({"val_size": 0} if final else {})), "" if final else "confirm")
-                for b in best for k in seeds]
+                for b in best if not is_first(b) for k in seeds]
     return runs
 
 

@@ -1,0 +1,70 @@
+"""A recorded search read back: its study, its complete trials (the front), which settings
+mattered (Optuna's importances), each call's throughput (calls.jsonl), and the speedrun search's
+rule of choice applied to its trials (`speedrun_candidates`)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.config import record_dir
+from .search_storage import JOURNAL, load_study, open_storage, optuna_module
+from .searches import Search
+from .speedtables import CHOICE_VAL, GOAL_SECONDS
+
+CALLS = "calls.jsonl"  # one line per call of `search.run_search`: its throughput and machine
+
+
+def recorded_study(search: Search, storage: str | None = None, root=None):
+    """A search's study as recorded: its journal in results/searches/NAME (or under `root`), or
+    the database `storage`."""
+    folder = Path(root or record_dir()) / search.folder
+    if storage is None and not (folder / JOURNAL).is_file():
+        raise ValueError(f"no search {search.name!r} is recorded at {folder / JOURNAL}; run "
+                         f"`python -m effmnist_utils search {search.name} --record` first")
+    return load_study(search, open_storage(storage, folder))
+
+
+def front(search: Search, storage: str | None = None, root=None) -> list[dict]:
+    """One row per complete trial: its model, parameters, final validation accuracy, training
+    seconds, settings and the space's parameters (for `search_figures.plot_search_front`)."""
+    study = recorded_study(search, storage, root)
+    return [{"search": search.name, "budget": search.budget, "trial": t.number, "run": t.user_attrs["run"],
+             "model": t.user_attrs["model"], "params": t.user_attrs["params"], "val_acc": t.value,
+             "train_seconds": t.user_attrs.get("train_seconds"), "settings": t.user_attrs["settings"],
+             "space": dict(t.params)} for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+
+
+def counts(search: Search, root=None) -> dict[str, int]:
+    """How a recorded search's trials ended: trained to the end, stopped early after training
+    some epochs, over the budget (never trained), and failed or still marked running."""
+    trials = recorded_study(search, root=root).get_trials(deepcopy=False)
+    over = sum(bool(t.user_attrs.get("over_budget")) for t in trials)
+    states = [t.state.name for t in trials]
+    return {"complete": states.count("COMPLETE"), "pruned": states.count("PRUNED") - over, "over": over,
+            "other": len(trials) - states.count("COMPLETE") - states.count("PRUNED")}
+
+
+def importances(search: Search, storage: str | None = None, root=None) -> dict[str, float]:
+    """How much each of the space's parameters (those every complete trial has) mattered to
+    validation accuracy: Optuna's PED-ANOVA importances (no scikit-learn needed), summing to 1."""
+    optuna = optuna_module()
+    study = recorded_study(search, storage, root)
+    if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) < 2:
+        raise ValueError(f"search {search.name!r} has fewer than two complete trials: nothing to compare")
+    return dict(optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()))
+
+
+def calls(search: Search, root=None) -> list[dict]:
+    """Each recorded call of the search: its machine, workers, minutes, trials and epochs trained."""
+    path = Path(root or record_dir()) / search.folder / CALLS
+    return [{"search": search.name, **json.loads(line)} for line in path.read_text().splitlines()
+            if line.strip()] if path.is_file() else []
+
+
+def speedrun_candidates(rows: list[dict], limit: float = GOAL_SECONDS["cpu"]) -> list[dict]:
+    """Step 1 of the speedrun search's rule (`searches.speedrun_cpu`): the complete trials with
+    validation accuracy >= CHOICE_VAL and training <= `limit` seconds, fastest first; step 2
+    trains the first five of them over five seeds."""
+    return sorted((r for r in rows if 100 * r["val_acc"] >= CHOICE_VAL - 1e-9 and r["train_seconds"] <= limit),
+                  key=lambda r: r["train_seconds"])
