@@ -90,11 +90,11 @@ def throughput_table(results_dir=RESULTS_DIR) -> str | None:
     rows = [c for s in SEARCHES.values() for c in search_results.calls(s, root=results_dir)]
     if not rows:
         return None
-    lines = ["| search | machine | workers × threads | minutes | trained to the end | stopped early | over the "
-             "budget | trained trials per hour | epochs per hour |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| search | date | machine | workers × threads | minutes | trained to the end | stopped early | over the "
+             "budget | trained trials per hour | epochs per hour |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for c in rows:
         hours, trained = max(c["seconds"], 1e-3) / 3600, c["complete"] + c["pruned"] - c["over_budget"]
-        lines.append(f"| {c['search']} | {c['machine']} | {c['workers']} × {c['threads_per_worker']} | "
+        lines.append(f"| {c['search']} | {c['date'][:10]} | {c['machine']} | {c['workers']} × {c['threads_per_worker']} | "
                      f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
                      f"{c['over_budget']} | {trained / hours:.1f} | {c['epochs'] / hours:.0f} |")
     return "\n".join(lines)
@@ -164,7 +164,10 @@ def speedrun_figure(results_dir=RESULTS_DIR):
     from .studies.search_figures import plot_speedrun_front
     from .studies.speedtables import CHOICE_VAL, GOAL_SECONDS
 
-    return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL)
+    from .studies.plans import records, speedsearch
+
+    return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL,
+                               speedsearch.summarise(records(Path(results_dir), speedsearch.FOLDER)))
 
 
 def importance_figure(results_dir=RESULTS_DIR):
@@ -179,9 +182,12 @@ def search_figure(results_dir=RESULTS_DIR):
     """Every complete trial of the recorded frontier searches (`search_figures.plot_search_front`)."""
     from .studies.search_figures import plot_search_front
 
+    from .studies.plans import finalists
+
     return plot_search_front([p for name in FRONTIER_SEARCHES
                               if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
-                              for p in search_results.front(SEARCHES[name], root=results_dir)])
+                              for p in search_results.front(SEARCHES[name], root=results_dir)],
+                             finalists.confirmed(Path(results_dir)))
 
 
 def _ordinal(n: int) -> str:

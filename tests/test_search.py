@@ -315,8 +315,19 @@ def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path)
     assert best["model"] == expected
     confirm = [r for r in get("search-confirm").runs(tmp_path)]
     final = [r for r in get("search-finalists").runs(tmp_path)]
-    assert [(r.hp.model, r.hp.seed, r.hp.val_size) for r in confirm] == [(expected, 2, 10_000), (expected, 3, 10_000)]
-    assert [(r.hp.seed, r.hp.val_size, r.name) for r in final] == [(k, 0, f"{expected}_seed{k}") for k in range(1, 6)]
+    assert [(r.hp.model, r.hp.seed, r.hp.val_size, r.read_test) for r in confirm] == [
+        (expected, 2, 10_000, False), (expected, 3, 10_000, False)]  # the test set is read by finalists only
+    assert [(r.hp.seed, r.hp.val_size, r.name, r.read_test) for r in final] == [
+        (k, 0, f"{expected}_seed{k}", True) for k in range(1, 6)]
+    assert finalists.confirmed(tmp_path) == []  # the front figure's point needs the trial's seeds
+    (tmp_path / "searches" / "confirm").mkdir(parents=True)
+    for k, val in ((2, 0.985), (3, 0.986)):
+        hp = confirm[k - 2].hp
+        (tmp_path / "searches" / "confirm" / f"{confirm[k - 2].name}.json").write_text(json.dumps({
+            "name": confirm[k - 2].name, "model": expected, "seed": k, "params": best["params"],
+            "hparams": hp.to_dict(), "history": [{"epoch": 20, "val_acc": val}]}))
+    (point,) = finalists.confirmed(tmp_path)
+    assert point["seeds"] == [1, 2, 3] and point["acc"] == pytest.approx(100 * (0.987 + 0.985 + 0.986) / 3)
     trial(0, "t1b", 0.990)  # the first trial (the budget's model, recorded already) best again: nothing to hand on
     assert finalists.is_first(finalists.best_trial(tmp_path, search))
     assert get("search-confirm").runs(tmp_path) == [] and get("search-finalists").runs(tmp_path) == []
@@ -386,3 +397,12 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     fig = blocks.speedrun_figure(tmp_path)
     (dots,) = [c for c in fig.axes[0].collections if c.get_label().startswith("fast (")]
     assert dots.get_offsets().ravel().tolist() == pytest.approx([35.7, 99.42, 50.0, 99.44, 70.0, 99.5])
+    assert not [c for c in fig.axes[0].collections if "again" in c.get_label()]
+    from effmnist_utils.studies.plans import speedsearch
+    from effmnist_utils.studies.search_figures import plot_speedrun_front
+
+    confirmed = speedsearch.summarise(seeds)
+    fig = plot_speedrun_front(search_results.front(SPEEDRUN, root=tmp_path), 60, 99.45, confirmed)
+    (crosses,) = [c for c in fig.axes[0].collections if c.get_label().startswith("fast-t1: seeds 1–5 again")]
+    assert crosses.get_offsets()[:, 0].tolist() == [53.0] * 5
+    assert sorted(crosses.get_offsets()[:, 1]) == pytest.approx([99.44, 99.48, 99.50, 99.56, 99.60])

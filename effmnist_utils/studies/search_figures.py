@@ -39,7 +39,7 @@ def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
                s=160, color="gold", edgecolors="black", zorder=3, label="best per budget")
     if finalists:
         ax.scatter([f["params"] for f in finalists], [f["acc"] for f in finalists], marker="D", s=50,
-                   color="red", zorder=4, label="finalists")
+                   color="red", zorder=4, label="finalists: mean over their seeds on the split")
         for f in finalists:
             ax.annotate(f["label"], (f["params"], f["acc"]), textcoords="offset points", xytext=(4, -10),
                         fontsize=7, color="red")
@@ -72,11 +72,13 @@ def plot_importances(importances: dict[str, dict[str, float]]):
     return fig
 
 
-def plot_speedrun_front(rows: list[dict], limit: float, bar: float):
+def plot_speedrun_front(rows: list[dict], limit: float, bar: float, confirmed: list[dict] = ()):
     """The speedrun search's trials (`search_results.front` rows): final validation accuracy (%)
     against training seconds, one colour per model, the first trial (the recipe the search
     starts from) circled, the time goal `limit` and the rule's validation `bar` (%) as dashed
-    lines: the candidates are the points above and left of both."""
+    lines: the candidates are the points above and left of both. `confirmed`
+    (`speedsearch.summarise` rows) adds each candidate's seeds on the split as crosses at their
+    mean seconds, and their mean as a diamond."""
     if not rows:
         raise ValueError("no complete trials to plot (search_results.front returns them)")
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=DPI)
@@ -88,6 +90,10 @@ def plot_speedrun_front(rows: list[dict], limit: float, bar: float):
     first = min(rows, key=lambda r: r["trial"])
     ax.scatter([first["train_seconds"]], [100 * first["val_acc"]], s=160, facecolors="none", edgecolors="black",
                linewidths=1.5, label=f"trial {first['trial']}: the starting recipe", zorder=3)
+    for c in confirmed:
+        ax.scatter([c["train_seconds"]] * len(c["val"]), c["val"], marker="x", s=30, color="black", zorder=4,
+                   label=f"{c['variant']}: seeds {c['seeds'][0]}–{c['seeds'][-1]} again (mean ◆)")
+        ax.scatter([c["train_seconds"]], [c["val_mean"]], marker="D", s=50, color="black", zorder=4)
     ax.axvline(limit, color="red", linestyle="--", linewidth=1, label=f"{limit:g} s: the time goal")
     ax.axhline(bar, color="green", linestyle="--", linewidth=1, label=f"{bar:.2f} %: the rule's validation bar")
     ax.set(xlabel="training seconds", ylabel="final-epoch validation accuracy (%)",

@@ -30,14 +30,34 @@ def is_first(record: Record) -> bool:
     return record["name"].rsplit("_seed", 1)[0].endswith("-t0")
 
 
+def confirmed(root: Path) -> list[dict]:
+    """Per search whose best trial went on and has confirmation runs recorded: {'label',
+    'params', 'acc', 'seeds'}, acc the mean
+    final validation accuracy (%) of the trial and its recorded confirmation seeds, the points
+    `search_figures.plot_search_front` draws as finalists."""
+    out = []
+    for search in FRONTIER:
+        best = best_trial(root, search)
+        if best is None or is_first(best):
+            continue
+        model = best["model"]
+        runs = [best, *(r for r in records(root, "searches/confirm") if r["model"] == model and r.hp.val_size)]
+        if len(runs) == 1:  # not confirmed yet: the trial is on the figure already
+            continue
+        accs = [100 * r["history"][-1]["val_acc"] for r in runs]
+        out.append({"label": f"{search.name}'s best, {len(runs)} seeds", "params": best["params"],
+                    "acc": sum(accs) / len(accs), "seeds": sorted(r.hp.seed for r in runs)})
+    return out
+
+
 def _runs(seeds: tuple[int, ...], final: bool):
     def runs(root: Path) -> list[Planned]:
         best = [b for b in (best_trial(root, s) for s in FRONTIER) if b is not None]
         if not best:
             raise ValueError(f"no frontier search has a complete trial under {root}; run "
                              "`search frontier-8k` (or another budget) first")
-        return [Planned(b.hp.with_(seed=k, **({"val_size": 0} if final else {})), "" if final else "confirm")
-                for b in best if not is_first(b) for k in seeds]
+        return [Planned(b.hp.with_(seed=k, **({"val_size": 0} if final else {})), "" if final else "confirm",
+                        read_test=final) for b in best if not is_first(b) for k in seeds]
     return runs
 
 
