@@ -406,3 +406,5 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     (crosses,) = [c for c in fig.axes[0].collections if c.get_label().startswith("fast-t1: seeds 1–5 again")]
     assert crosses.get_offsets()[:, 0].tolist() == [53.0] * 5
     assert sorted(crosses.get_offsets()[:, 1]) == pytest.approx([99.44, 99.48, 99.50, 99.56, 99.60])
+    (arrow,) = fig.axes[0].texts  # from trial 1 (50.0 s, 99.44 %) to its seeds' mean
+    assert arrow.xyann == pytest.approx((50.0, 99.44)) and arrow.xy == pytest.approx((53.0, 99.516))

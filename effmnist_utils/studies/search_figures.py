@@ -19,7 +19,7 @@ def best_per_budget(rows: list[dict]) -> dict[int, dict]:
 def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
     """Validation accuracy (%) against parameters (log axis), one dot per complete trial
     (`search.front` rows of one or several searches), one colour per search, each budget as a
-    dotted line and its best trial as a star labelled with its model. `finalists`: points to
+    dotted line and its best trial as a star. `finalists`: points to
     show on the front, each {'label', 'params', 'acc'} (acc in %, e.g. a finalist's mean over
     its seeds), drawn as red diamonds."""
     if not rows:
@@ -31,18 +31,16 @@ def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
         ax.scatter([r["params"] for r in pts], [100 * r["val_acc"] for r in pts], s=18, alpha=0.6,
                    color=plt.cm.tab10(k % 10), label=f"{name} ({len(pts)} trials)")
     best = best_per_budget(rows)
-    for budget, r in best.items():
+    for budget in best:  # the best trials' layers are listed beside the figure, not on it (they overlap)
         ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(r["model"], (r["params"], 100 * r["val_acc"]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=7)
     ax.scatter([r["params"] for r in best.values()], [100 * r["val_acc"] for r in best.values()], marker="*",
                s=160, color="gold", edgecolors="black", zorder=3, label="best per budget")
     if finalists:
         ax.scatter([f["params"] for f in finalists], [f["acc"] for f in finalists], marker="D", s=50,
                    color="red", zorder=4, label="finalists: mean over their seeds on the split")
         for f in finalists:
-            ax.annotate(f["label"], (f["params"], f["acc"]), textcoords="offset points", xytext=(4, -10),
-                        fontsize=7, color="red")
+            ax.annotate(f["label"], (f["params"], f["acc"]), textcoords="offset points", xytext=(0, -16),
+                        fontsize=7, color="red", ha="center")
     ax.set_xscale("log")
     ax.set(xlabel="parameters (log scale; dotted: the budgets)", ylabel="final-epoch validation accuracy (%)",
            title="The searches' front: one point per complete trial")
@@ -90,10 +88,15 @@ def plot_speedrun_front(rows: list[dict], limit: float, bar: float, confirmed: l
     first = min(rows, key=lambda r: r["trial"])
     ax.scatter([first["train_seconds"]], [100 * first["val_acc"]], s=160, facecolors="none", edgecolors="black",
                linewidths=1.5, label=f"trial {first['trial']}: the starting recipe", zorder=3)
+    trials = {f"-t{r['trial']}": r for r in rows}
     for c in confirmed:
         ax.scatter([c["train_seconds"]] * len(c["val"]), c["val"], marker="x", s=30, color="black", zorder=4,
                    label=f"{c['variant']}: seeds {c['seeds'][0]}–{c['seeds'][-1]} again (mean ◆)")
         ax.scatter([c["train_seconds"]], [c["val_mean"]], marker="D", s=50, color="black", zorder=4)
+        trial = trials.get(c["variant"][c["variant"].rfind("-t"):])
+        if trial:  # an arrow from the one-seed trial to its seeds' mean
+            ax.annotate("", (c["train_seconds"], c["val_mean"]), (trial["train_seconds"], 100 * trial["val_acc"]),
+                        arrowprops={"arrowstyle": "->", "color": "black", "linewidth": 0.8})
     ax.axvline(limit, color="red", linestyle="--", linewidth=1, label=f"{limit:g} s: the time goal")
     ax.axhline(bar, color="green", linestyle="--", linewidth=1, label=f"{bar:.2f} %: the rule's validation bar")
     ax.set(xlabel="training seconds", ylabel="final-epoch validation accuracy (%)",
