@@ -137,16 +137,19 @@ def test_tables_refuse_wrong_parameter_counts_and_no_runs(runs, tmp_path):
 def test_recorded_runs_are_full_runs_of_the_models_recipe(runs):
     """Only full-length runs on all 60k images, each with its model's own recipe (the original's
     for the iterations, RECIPES for the frontier) and no tag, or the robust recipe's finalists
-    (tag `robust`, as plan robust trains them), are in the table: no smoke or proxy runs."""
+    (tag `robust`, as plan robust trains them), or a search's finalists (its trial's recipe, as
+    plan search-finalists trains them), are in the table: no smoke or proxy runs."""
     from effmnist_utils.core.config import RESULTS_DIR
-    from effmnist_utils.studies.plans import robust
+    from effmnist_utils.studies.plans import get, robust
 
     finalists = {p.name: p.hp for p in robust.finalists(RESULTS_DIR)}  # tagged "robust": its recipe
+    searched = {p.name: p.hp for p in get("search-finalists").runs(RESULTS_DIR)}  # no tag: a layer string
     for r in runs:
         hp = HParams.from_dict(r["hparams"])
         assert hp.optim.epochs == len(r["history"]) == 20, r["name"]
         assert hp.train_subset == 0 and hp.val_size == 0 and r["tag"] in ("", "robust"), r["name"]
-        assert hp == (finalists[r["name"]] if r["tag"] else HParams.for_model(r["model"], seed=r["seed"])), r["name"]
+        own = searched.get(r["name"]) or HParams.for_model(r["model"], seed=r["seed"])
+        assert hp == (finalists[r["name"]] if r["tag"] else own), r["name"]
 
 
 def test_summary_refuses_mixed_recipes(runs):
@@ -160,14 +163,15 @@ def test_summary_refuses_mixed_recipes(runs):
 def test_summary_groups_seeds_recorded_before_a_setting_existed(runs):
     """A seed recorded before a setting was added (its hparams lack the key) and one recorded
     after (the key at its default) are the same recipe and average together."""
-    new = dict(runs[0], hparams=HParams.from_dict(runs[0]["hparams"]).to_dict())  # every key
+    base = next(r for r in runs if r["model"] == "iter6")  # the newest settings at their defaults
+    new = dict(base, hparams=HParams.from_dict(base["hparams"]).to_dict())  # every key
     old = json.loads(json.dumps(new))
     for group in ("optim", "augment"):
         old["hparams"][group].pop(next(reversed(old["hparams"][group])))  # the newest setting
     old["hparams"].pop("allocator")
-    old["seed"], old["name"] = 9, f"{runs[0]['name'].rsplit('_seed', 1)[0]}_seed9"
+    old["seed"], old["name"] = 9, f"{base['name'].rsplit('_seed', 1)[0]}_seed9"
     (row,) = summarise_runs([new, old])
-    assert row["n"] == 2 and row["seeds"] == sorted([runs[0]["seed"], 9])
+    assert row["n"] == 2 and row["seeds"] == sorted([base["seed"], 9])
 
 
 def _page(root, name: str, *markers: str, body: str = "") -> str:
