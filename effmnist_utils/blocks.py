@@ -63,7 +63,8 @@ def search_table(rows: list[dict]) -> str:
                      f"{_verdict(r)} |")
     other = sum(r["other"] for r in rows)
     if other:
-        lines.append(f"\n{other} more trials failed or are still marked running (a stopped worker's).")
+        lines.append(f"\n{other} more trial{'s' * (other > 1)} failed or {'are' if other > 1 else 'is'} still marked "
+                     "running (a stopped worker's).")
     return "\n".join(lines)
 
 

@@ -117,6 +117,7 @@ def test_frontier_models_carry_their_recipe():
         assert HParams.for_model(name, lr=0.5).optim.lr == 0.5
     assert HParams.for_model("iter6", seed=2) == HParams(model="iter6", seed=2)
     assert describe_levers(FRONTIER_RECIPE) == "schedule=onecycle, lr=0.01"
+    assert describe_levers({"lr": 0.010231367469119696, "batch_size": 64}) == "lr=0.01023, batch_size=64"  # a search's
 
 
 def test_run_name_is_model_tag_seed():

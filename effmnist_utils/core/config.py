@@ -178,8 +178,10 @@ def notebook_images(n: int) -> int:
 
 
 def describe_levers(settings: dict) -> str:
-    """`lr=0.01, schedule=onecycle`, or "original recipe" when nothing differs."""
-    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "original recipe"
+    """`lr=0.01, schedule=onecycle`, or "original recipe" when nothing differs; a search's
+    unrounded values at four significant digits."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in settings.items()) \
+        or "original recipe"
 
 
 def run_name(hp: HParams, tag: str = "") -> str:
