@@ -4,6 +4,7 @@ rule of choice applied to its trials (`speedrun_candidates`)."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from ..core.config import record_dir
@@ -51,8 +52,10 @@ def importances(search: Search, storage: str | None = None, root=None) -> dict[s
     study = recorded_study(search, storage, root)
     if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) < 2:
         raise ValueError(f"search {search.name!r} has fewer than two complete trials: nothing to compare")
-    return dict(optuna.importance.get_param_importances(
-        study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()))
+    with warnings.catch_warnings():  # "fewer than 2 trials in a regime": few trials, as the figure's readers are told
+        warnings.filterwarnings("ignore", message="Some regimes for parameter", category=UserWarning)
+        return dict(optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator()))
 
 
 def calls(search: Search, root=None) -> list[dict]:
