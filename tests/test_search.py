@@ -269,6 +269,9 @@ def test_front_importances_and_their_figures(tmp_path):
     assert star.get_offsets().tolist() == [[370, 100 * accs[9][1]]]
     assert fig.axes[0].get_xscale() == "log"
     assert len(plot_importances({TINY.name: weights}).axes[0].patches) == 1
+    tied = [{"b": 0.0, "lr": 0.6, "a": 0.0, "wd": 0.4}, {"a": 0.0, "wd": 0.4, "b": 0.0, "lr": 0.6}]
+    labels = [[t.get_text() for t in plot_importances({"s": w}).axes[0].get_yticklabels()] for w in tied]
+    assert labels[0] == labels[1] == ["lr", "wd", "a", "b"]  # ties by name, whatever order Optuna gives
 
 
 def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):

@@ -16,6 +16,14 @@ def best_per_budget(rows: list[dict]) -> dict[int, dict]:
     return best
 
 
+def _trials_by(ax, rows: list[dict], group: str, x: str, size: float, alpha: float) -> None:
+    """One dot per trial at (row[x], validation accuracy in %), one colour per value of row[group]."""
+    for k, name in enumerate(dict.fromkeys(r[group] for r in rows)):
+        pts = [r for r in rows if r[group] == name]
+        ax.scatter([r[x] for r in pts], [100 * r["val_acc"] for r in pts], s=size, alpha=alpha,
+                   color=plt.cm.tab10(k % 10), label=f"{name} ({len(pts)} trials)")
+
+
 def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
     """Validation accuracy (%) against parameters (log axis), one dot per complete trial
     (`search.front` rows of one or several searches), one colour per search, each budget as a
@@ -25,11 +33,7 @@ def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
     if not rows:
         raise ValueError("no complete trials to plot (search.front returns them)")
     fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
-    searches = list(dict.fromkeys(r["search"] for r in rows))
-    for k, name in enumerate(searches):
-        pts = [r for r in rows if r["search"] == name]
-        ax.scatter([r["params"] for r in pts], [100 * r["val_acc"] for r in pts], s=18, alpha=0.6,
-                   color=plt.cm.tab10(k % 10), label=f"{name} ({len(pts)} trials)")
+    _trials_by(ax, rows, "search", "params", size=18, alpha=0.6)
     best = best_per_budget(rows)
     for budget in best:  # the best trials' layers are listed beside the figure, not on it (they overlap)
         ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
@@ -59,7 +63,7 @@ def plot_importances(importances: dict[str, dict[str, float]]):
     height = max(len(v) for v in importances.values())
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 0.22 * height + 1.2), dpi=DPI, squeeze=False)
     for ax, (name, values) in zip(axes[0], importances.items()):
-        ranked = sorted(values.items(), key=lambda kv: -kv[1])
+        ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))  # ties by name: the same picture every run
         ax.barh(range(len(ranked)), [v for _, v in ranked], color="tab:blue", height=0.7)
         ax.set_yticks(range(len(ranked)), [k for k, _ in ranked], fontsize=7)
         ax.invert_yaxis()
@@ -80,11 +84,7 @@ def plot_speedrun_front(rows: list[dict], limit: float, bar: float, confirmed: l
     if not rows:
         raise ValueError("no complete trials to plot (search_results.front returns them)")
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=DPI)
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for k, model in enumerate(models):
-        pts = [r for r in rows if r["model"] == model]
-        ax.scatter([r["train_seconds"] for r in pts], [100 * r["val_acc"] for r in pts], s=22, alpha=0.75,
-                   color=plt.cm.tab10(k % 10), label=f"{model} ({len(pts)} trials)")
+    _trials_by(ax, rows, "model", "train_seconds", size=22, alpha=0.75)
     first = min(rows, key=lambda r: r["trial"])
     ax.scatter([first["train_seconds"]], [100 * first["val_acc"]], s=160, facecolors="none", edgecolors="black",
                linewidths=1.5, label=f"trial {first['trial']}: the starting recipe", zorder=3)
