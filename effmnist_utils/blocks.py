@@ -146,9 +146,9 @@ def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
 
 def _confirmed(results_dir) -> str:
     """Step 2's outcome over the recorded confirmation runs (plan speedrun-cpu-confirm), or ""."""
-    from .studies.plans import records, speedsearch
+    from .studies.plans import speedsearch
 
-    rows = speedsearch.summarise(records(Path(results_dir), speedsearch.FOLDER))
+    rows = speedsearch.confirmed(Path(results_dir))
     if not rows:
         return ""
     pick = speedsearch.choose(rows)
@@ -162,13 +162,12 @@ def _confirmed(results_dir) -> str:
 
 
 def speedrun_figure(results_dir=RESULTS_DIR):
+    from .studies.plans import speedsearch
     from .studies.search_figures import plot_speedrun_front
     from .studies.speedtables import CHOICE_VAL, GOAL_SECONDS
 
-    from .studies.plans import records, speedsearch
-
     return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL,
-                               speedsearch.summarise(records(Path(results_dir), speedsearch.FOLDER)))
+                               speedsearch.confirmed(Path(results_dir)))
 
 
 def importance_figure(results_dir=RESULTS_DIR):

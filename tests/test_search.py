@@ -385,7 +385,7 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     hp = SPEEDRUN.hparams(*SPEEDRUN.suggest(optuna.trial.FixedTrial(SPEEDRUN.first[0]))).to_dict()
     seeds = [{"name": f"fast-t1_seed{k}", "seed": k, "hparams": hp, "train_seconds": 50.0 + k,
               "history": [{"val_acc": v}]} for k, v in enumerate([0.9948, 0.9936, 0.9944, 0.9932, 0.9938], 1)]
-    monkeypatch.setattr("effmnist_utils.studies.plans.records", lambda root, folder: seeds)
+    monkeypatch.setattr("effmnist_utils.studies.plans.speedsearch.records", lambda root, folder: seeds)
     text = blocks.speedrun_search(tmp_path)
     assert "fast-t1 averages 99.40 % (lowest seed 99.32 %) in 53.0 s" in text and "chooses nothing" in text
     for r in seeds:
