@@ -12,7 +12,7 @@ from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
 from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, IterSpec, LayerNet,
-                     build_model, count_params, layer_receptive_fields, layer_table, receptive_field,
+                     build_model, count_params, layer_receptive_fields, receptive_field,
                      spec_diff)
 from .core.activations import plot_activation_spread, plot_gap, relu_inputs
 from .core.diagrams import (layer_boxes, param_shares, plot_architecture, plot_histories,
@@ -21,7 +21,7 @@ from .core.inside import plot_confident_mistakes, plot_feature_maps, plot_filter
 from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_lr_schedules,
                          plot_misclassified, show_images)
 from .core.record import Record, find_run, load_run, load_runs
-from .core.runs import compare_with_recorded, describe_run, recorded_times, train_run
+from .core.runs import compare_with_recorded, describe_run, recorded_times, run_all_times, train_run
 from .core.runtime import pick_device
 
 __version__ = "0.1.0"

@@ -117,5 +117,11 @@ def test_importing_the_package_loads_the_core_only():
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
-def test_module_is_at_most_250_lines(path):
-    assert len(path.read_text().splitlines()) <= 250
+def test_a_long_module_says_why(path):
+    """About 250 lines is a guide, not a reason to split a concern: a module over 300 lines says in
+    its opening comment why it is long (the word "long" there), and none passes 400."""
+    lines = path.read_text().splitlines()
+    assert len(lines) <= 400
+    if len(lines) > 300:
+        opening = ast.get_docstring(ast.parse(path.read_text())) or ""
+        assert "long" in opening.lower(), f"{path.name}: {len(lines)} lines, and its docstring does not say why"

@@ -4,6 +4,7 @@ notebook: `pytest` collects notebooks/ too.)"""
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,24 +136,27 @@ def _colab_cell(nb):
     return next(c for c in _code(nb) if c.source.startswith("# On Colab"))
 
 
-SLUG = REPO_URL.removeprefix("https://github.com/")
-SETUP_URL = f"https://raw.githubusercontent.com/{SLUG}/main/tools/colab_setup.py"
 FOUND = 'importlib.util.find_spec("effmnist_utils") is None'
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_badge_and_first_cell_use_the_one_repository_url(path):
     """The Colab badge opens this notebook from the repository named in pyproject.toml, and the
-    first code cell fetches the setup script from that repository (no other address appears in
-    either), runs it only where the package is not importable, and stays at most 8 lines."""
+    first code cell clones that repository (no other address appears in either; EFFMNIST_REPO may
+    name another), runs the clone's setup only where the package is not importable, and stays at
+    most 8 lines. tests/test_learner_runtime.py runs it as Colab does."""
     nb = nbformat.read(path, as_version=4)
     badge = f"https://colab.research.google.com/github/{SLUG}/blob/main/notebooks/{path.name}"
     assert badge in nb.cells[0].source
     assert set(re.findall(r"colab.research.google.com/github/[^)\s]+", nb.cells[0].source)) == {badge[8:]}
     first = _colab_cell(nb)
     assert first is _code(nb)[0] and len(first.source.strip().splitlines()) <= 8
-    assert set(re.findall(r"https://[^\"\s]+", first.source)) == {SETUP_URL}
-    assert f"if {FOUND}:" in first.source and '"colab_setup.py"' in first.source
+    assert set(re.findall(r"https://[^\"\s]+", first.source)) == {REPO_URL}
+    assert f"if {FOUND}:" in first.source and 'os.environ.get("EFFMNIST_REPO"' in first.source
+    assert "colab_setup.main(repo" in first.source
+
+
+SLUG = REPO_URL.removeprefix("https://github.com/")
 
 
 def test_setup_script_clones_the_repository_named_in_pyproject():
@@ -161,65 +165,66 @@ def test_setup_script_clones_the_repository_named_in_pyproject():
     assert re.search(r'^REPO = "([^"]+)"', SETUP.read_text(), re.M).group(1) == REPO_URL
 
 
-def _run_setup(cwd: Path, repo: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SETUP), repo], cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
-def test_setup_fails_with_one_message_naming_the_address(tmp_path):
-    """A clone that fails (no network, the address not published) ends in one message, git's own
-    words on its first line, that names the address and what to do, with no traceback, and leaves
-    no half-finished folder behind."""
-    missing = (tmp_path / "no-such-repository").as_uri()
-    result = _run_setup(tmp_path, missing)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"Could not clone {missing}: fatal:"), result.stderr[:300]
-    assert result.stderr.strip().endswith("Then run this cell again.")
-    assert not (tmp_path / "EfficientMnist-Under20K").exists()
-
-
 def _needs_git_checkout():
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode:
         pytest.skip("needs a git checkout to clone")
 
 
-@pytest.mark.slow
-def test_setup_replaces_a_half_finished_clone(tmp_path):
-    """A folder left by an interrupted clone (no package in it) is not reused: the script clones
-    afresh, and a second run reuses the complete clone."""
-    _needs_git_checkout()
-    broken = tmp_path / "EfficientMnist-Under20K"
-    (broken / ".git").mkdir(parents=True)
-    (broken / "README.md").write_text("interrupted")
-    assert _run_setup(tmp_path, ROOT.as_uri()).returncode == 0
-    assert (broken / "effmnist_utils" / "__init__.py").is_file()
-    marker = broken / "results" / "kept.txt"
-    marker.write_text("a complete clone is reused")
-    assert _run_setup(tmp_path, ROOT.as_uri()).returncode == 0
-    assert marker.read_text() == "a complete clone is reused"
+def _clone(tmp_path: Path) -> Path:
+    clone = tmp_path / "EfficientMnist-Under20K"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", ROOT.as_uri(), str(clone)], check=True, capture_output=True)
+    shutil.copy(SETUP, clone / "tools" / "colab_setup.py")  # the script as it is now, committed or not
+    return clone
 
 
-def _as_on_colab(first_cell: str, served: Path) -> str:
-    """The first cell as Colab runs it (the package not importable), fetching the setup script
-    from `served` (a copy that clones this checkout) instead of the published address."""
-    served.mkdir(exist_ok=True)
-    script = served / "colab_setup.py"
-    script.write_text(SETUP.read_text().replace(f'REPO = "{REPO_URL}"', f'REPO = "{ROOT.as_uri()}"'))
-    return first_cell.replace(FOUND, "True").replace(SETUP_URL, script.as_uri())
+def _setup(clone: Path, *args: str, **env) -> subprocess.CompletedProcess:
+    """The clone's setup script, with `python` a stand-in that records pip's arguments."""
+    fake = clone.parent / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / "pip.log").unlink(missing_ok=True)
+    code = ("import sys, pathlib; p = pathlib.Path(sys.argv[0]).parent / 'pip.log'; "
+            "p.write_text(' '.join(sys.argv[1:]) + '\\n' + ''.join(open(a).read() for a in sys.argv if a.endswith('.txt')))")
+    runner = (f"import runpy, sys; sys.executable = {str(fake / 'python')!r}; sys.argv = sys.argv[1:]; "
+              "runpy.run_path(sys.argv[0], run_name='__main__')")
+    (fake / "python").write_text(f"#!{sys.executable}\n{code}\n")
+    (fake / "python").chmod(0o755)
+    return subprocess.run([sys.executable, "-c", runner, str(clone / "tools" / "colab_setup.py"), *args],
+                          cwd=clone.parent, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
 
 
 @pytest.mark.slow
-def test_first_cell_sets_the_project_up_like_on_colab(tmp_path):
-    """Notebook 01's first cell, run where the package is not importable, fetches the setup
-    script, clones the project next to the notebook and makes its package importable."""
+def test_setup_installs_the_clone_and_keeps_the_runtimes_torch(tmp_path):
+    """The setup installs the package from its folder (`pip install -e`, so its declared
+    dependencies come with it), with the installed torch and torchvision pinned, and an extra
+    when a notebook names one."""
     _needs_git_checkout()
-    work = tmp_path / "notebook"
-    work.mkdir()
-    cell = _as_on_colab(_colab_cell(nbformat.read(NOTEBOOKS[0], as_version=4)).source, tmp_path / "served")
-    check = "\nimport effmnist_utils, pathlib; print(pathlib.Path(effmnist_utils.__file__).resolve())"
-    result = subprocess.run([sys.executable, "-c", cell + check], cwd=work, capture_output=True, text=True,
-                            timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    clone = _clone(tmp_path)
+    result = _setup(clone, ROOT.as_uri(), "deploy")
     assert result.returncode == 0, result.stderr[-600:]
-    assert result.stdout.strip().endswith(str(work / "EfficientMnist-Under20K" / "effmnist_utils" / "__init__.py"))
+    log = (tmp_path / "bin" / "pip.log").read_text()
+    from importlib.metadata import version
+    assert "-m pip install -q -c " in log and f"-e {clone}[deploy]" in log
+    assert f"torch=={version('torch')}" in log and f"torchvision=={version('torchvision')}" in log
+
+
+@pytest.mark.slow
+def test_setup_replaces_a_half_finished_clone_and_keeps_a_copy(tmp_path):
+    """A git clone with files missing (an interrupted clone) is cloned afresh; a copy that is no
+    git clone is used as it is, never deleted; a copy without the package stops with one message."""
+    _needs_git_checkout()
+    clone = _clone(tmp_path)
+    (clone / "effmnist_utils" / "__init__.py").unlink()
+    assert _setup(clone, ROOT.as_uri()).returncode == 0
+    assert (clone / "effmnist_utils" / "__init__.py").is_file()
+    shutil.rmtree(clone / ".git")
+    shutil.copy(SETUP, clone / "tools" / "colab_setup.py")  # the fresh clone holds the committed script
+    (clone / "results" / "kept.txt").write_text("a copy is used as it is")
+    assert _setup(clone, "https://127.0.0.1:9/unreachable").returncode == 0
+    assert (clone / "results" / "kept.txt").is_file()
+    shutil.rmtree(clone / "effmnist_utils")
+    result = _setup(clone, ROOT.as_uri())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "is incomplete" in result.stderr and result.stderr.strip().endswith("then run this cell again.")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -232,33 +237,3 @@ def test_stored_outputs_are_small_and_hold_no_progress_bars(path):
         for out in cell.outputs:
             text = out.get("text", "")
             assert out.get("name") != "stderr" or not re.search(r"\r|it/s|s/it|\d+%\|", text), text[:200]
-
-
-def _snapshot(root: Path) -> dict:
-    return {p: p.stat().st_mtime_ns for p in (root / "results").rglob("*")} | {
-        "status": subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                                 text=True).stdout}
-
-
-@pytest.mark.slow
-def test_frontier_notebook_runs_from_an_empty_folder_like_on_colab(tmp_path, monkeypatch):
-    """Notebook 07, copied to an empty folder outside the repository and run top to bottom (smoke
-    mode) with its first cell taking the Colab branch against a local clone, completes, reads the
-    recorded results from that clone, and writes nothing outside its folder."""
-    from nbclient import NotebookClient
-
-    _needs_git_checkout()
-    nb = nbformat.read(ROOT / "notebooks" / "07_frontier.ipynb", as_version=4)
-    first = _colab_cell(nb)
-    first.source = _as_on_colab(first.source, tmp_path.parent / f"{tmp_path.name}-served")
-    before = _snapshot(ROOT)
-    monkeypatch.setenv("EFFMNIST_FAST", "1")  # the kernel inherits the environment
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    assert _snapshot(ROOT) == before, "the notebook wrote into the repository"
-    assert (tmp_path / "EfficientMnist-Under20K" / "results" / "runs").is_dir()
-    # the smoke run is named by what differs from the recipe, never as the recorded run
-    assert (tmp_path / "effmnist-runs" / "f8a-epochs1-train_subset2000_seed1.json").is_file()
-    used = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs)
-    assert "f20b" in used and "Traceback" not in used

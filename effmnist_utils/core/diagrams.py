@@ -221,10 +221,10 @@ def render_recap(rows: list[dict]) -> Markdown:
     """`recap` rows as a markdown table (accuracies at the final epoch; training accuracy is the
     running one of that epoch, on augmented digits)."""
     return _table(["model", "params", "head share", "test accuracy, mean ± std", "train accuracy, mean", "seeds",
-                   "s / epoch (median)"],
+                   "s / epoch (median)", "trained on"],
                   [[r["model"], f"{r['params']:,}", f"{r['head_share']:.0%}",
                     f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", f"{r['train_mean']:.2f} %",
-                    ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}"] for r in rows])
+                    ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}", r["device"]] for r in rows])
 
 
 def plot_recap(rows: list[dict], title: str = "The iterations side by side"):
@@ -240,7 +240,8 @@ def plot_recap(rows: list[dict], title: str = "The iterations side by side"):
                label="mean ± std over seeds")
     a.axhline(100 * TARGET_ACC, color="grey", linestyle="--", linewidth=1, label=f"{TARGET_ACC:.1%}")
     s.bar(x, [r["sec_per_epoch"] for r in rows], 0.6, color=PLAIN)
-    for ax, label in ((p, "parameters"), (a, "final test accuracy, %"), (s, "seconds per epoch (median)")):
+    for ax, label in ((p, "parameters"), (a, "final test accuracy, %"),
+                      (s, f"seconds per epoch, {'; '.join(sorted({r['device'] for r in rows}))}")):
         ax.set(xticks=list(x), xticklabels=names, title=label)
         ax.grid(alpha=0.3, axis="y")
     p.legend(fontsize=8)

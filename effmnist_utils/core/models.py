@@ -162,15 +162,3 @@ def spec_diff(old: IterSpec, new: IterSpec) -> dict[str, tuple]:
     return {f.name: (getattr(old, f.name), getattr(new, f.name))
             for f in fields(IterSpec) if getattr(old, f.name) != getattr(new, f.name)}
 
-
-def layer_table(model: nn.Module, device: str = "cpu") -> str:
-    """torchsummary's layer table as a string (deterministic: shapes and counts only)."""
-    import contextlib
-    import io
-
-    from torchsummary import summary
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        summary(model.to(device), (1, 28, 28), device=device)
-    return buf.getvalue()

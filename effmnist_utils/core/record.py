@@ -100,6 +100,10 @@ def load_run(path: str | Path) -> tuple[torch.nn.Module, Record]:
     if not path.is_file():
         raise RecordError(f"{path}: no such run file (runs are in {RUNS_DIR})")
     record = read_record(path)
+    if "based_on" in record:
+        raise RecordError(f"{path}: {record['model']} is a network of your own ({record['params']:,} parameters, "
+                          f"edited from {record['based_on']}), which the package cannot build; load its weights "
+                          f"into your class: net = Net(); net.load_state_dict(torch.load('{path.with_suffix('.pt')}'))")
     try:
         model = build_model(record["model"])
     except (KeyError, TypeError) as exc:

@@ -2,6 +2,9 @@
 them (per run and per model over seeds) and render the README's results table."""
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import statistics
 import time
 from pathlib import Path
@@ -46,8 +49,10 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     (the final state_dict), where `<name>` is `run_name(hp, tag)`; `tag` defaults to
     `auto_tag(hp)` (what differs from the model's recipe). `net`: a class (or any callable
     without arguments) that builds the network instead of the registry, e.g. a notebook's own
-    `Net`; it must build `hp.model`'s network (the same parameter names and shapes), so that the
-    recorded weights load into it anywhere (`record.load_run`). Returns (model, history,
+    `Net`. Where it builds `hp.model`'s network (the same parameter names and shapes) the run is
+    that model's; any other network is the caller's own, recorded as `<model>-net<digest>`
+    (`network_digest`) with its own parameter count and `based_on` naming `hp.model`, so it is
+    never mistaken for the registry's model. Returns (model, history,
     record, data). A checkpoint `<name>.ckpt` is kept while the run is under way; after an
     interruption, `resume=True` continues from the last finished epoch. A finished run of that
     name with other settings is never replaced (RunConflict); one with the same settings is
@@ -61,18 +66,20 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     no test fields, and the run is judged on its validation split (`hp.val_size` > 0).
     """
     tag = auto_tag(hp) if tag is None else tag
-    device, out_dir, name = as_device(device), Path(out_dir), run_name(hp, tag)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_name_free(out_dir / f"{name}.json", hp)
-    ckpt = out_dir / f"{name}.ckpt"
-    if ckpt.exists() and not resume:
-        raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
-                            "or delete the file to start over.")
+    device, out_dir = as_device(device), Path(out_dir)
     with seeded(hp.seed, device):
-        model = _build(hp, net).to(device)
-        history, data, load_seconds = _train(model, hp, device, data_dir, ckpt, resume, progress, name, timed,
-                                             on_epoch, read_test)
-    record = {"name": name, "model": hp.model, "tag": tag, "params": count_params(model),
+        model, own = _build(hp, net)
+        name = run_name(hp, tag) if own is None else f"{own}{'-' + tag if tag else ''}_seed{hp.seed}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        check_name_free(out_dir / f"{name}.json", hp)
+        ckpt = out_dir / f"{name}.ckpt"
+        if ckpt.exists() and not resume:
+            raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
+                                "or delete the file to start over.")
+        history, data, load_seconds = _train(model.to(device), hp, device, data_dir, ckpt, resume, progress, name,
+                                             timed, on_epoch, read_test)
+    mine = {} if own is None else {"based_on": hp.model}  # a network of the caller's own, not hp.model's
+    record = {"name": name, "model": own or hp.model, **mine, "tag": tag, "params": count_params(model),
               "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
               "train_seconds": sum(r["train_seconds"] for r in history),
               "warm_up_seconds": history[0].get("warm_up_seconds", 0.0), "load_seconds": load_seconds,
@@ -85,20 +92,41 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     return model, history, Record(record), data
 
 
-def _build(hp: HParams, net) -> torch.nn.Module:
+def network_digest(model: torch.nn.Module) -> str:
+    """Six hex digits that name a network by its layers' kinds and its parameter and buffer
+    shapes: an edit that changes either (a channel count, a max-pool for an average pool) gives
+    another digest."""
+    layers = ";".join(f"{k}:{type(m).__name__}" for k, m in model.named_modules() if k)  # not the class name
+    shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
+    return hashlib.sha256(f"{layers}|{shapes}".encode()).hexdigest()[:6]
+
+
+def _same_network(own: torch.nn.Module, reference: torch.nn.Module) -> bool:
+    """Whether `own` is `reference`'s network: the same layers, and the same outputs with its weights."""
+    if network_digest(own) != network_digest(reference):
+        return False
+    probe = copy.deepcopy(own).eval()
+    probe.load_state_dict(reference.state_dict())
+    x = torch.linspace(-1, 1, 2 * 28 * 28).reshape(2, 1, 28, 28)
+    with torch.no_grad():
+        return torch.allclose(probe(x), reference.eval()(x))
+
+
+def _build(hp: HParams, net) -> tuple[torch.nn.Module, str | None]:
+    """The network to train, and None where it is `hp.model`'s; for a network of the caller's own
+    (a learner's edited `Net`), the name it is recorded under: the model's name plus `net` and its
+    digest, e.g. `iter1-net3f2a9c`."""
     if net is None:
-        return build_model(hp.model)
+        return build_model(hp.model), None
     own = net()
     with torch.random.fork_rng(devices=[]):  # the reference's initialisation draws nothing of the run's
         model = build_model(hp.model)
-    shapes = {k: tuple(v.shape) for k, v in own.state_dict().items()}
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if shapes != expected:
-        differ = sorted(set(shapes.items()) ^ set(expected.items()))[:4]
-        raise ValueError(f"net builds another network than {hp.model!r} (parameter names and shapes differ: "
-                         f"{differ}); train it as {hp.model!r} only if it is that network, e.g. its "
-                         "layers in the same nn.Sequential `features` and `head`")
-    return own
+    if _same_network(own, model):
+        return own, None
+    digest = network_digest(own)
+    if digest == network_digest(model):  # the same layers, another forward pass
+        digest = hashlib.sha256(f"{digest}|forward".encode()).hexdigest()[:6]
+    return own, f"{hp.model}-net{digest}"
 
 
 def _train(model, hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bool, name: str,
@@ -140,8 +168,9 @@ def describe_run(record: dict) -> str:
     """A few lines that say what a recorded run reached, for notebooks and the CLI."""
     h, target, reached = record["history"], record["target_acc"], record["seconds_to_target"]
     above = [r["epoch"] for r in h if r.get("test_acc", 0) >= target]
+    own = f" (your variant of {record['based_on']})" if "based_on" in record else ""
     return "\n".join([
-        f"{record['model']}: {record['params']:,} parameters, seed {record['seed']}, "
+        f"{record['model']}{own}: {record['params']:,} parameters, seed {record['seed']}, "
         f"{len(h)} epochs on {record['device']}",
         f"final-epoch test accuracy: {record['final_test_acc']:.2%} "
         f"(best {record['best_test_acc']:.2%} at epoch {record['best_epoch']})",
@@ -163,6 +192,9 @@ def compare_with_recorded(record: dict, run_dir=RUNS_DIR, label: str = "this run
     same code, seed, torch version and CPU model (or GPU) repeat a run to the last digit; any
     other machine rounds differently from the first step on and gives another run, which should
     fall inside that spread."""
+    if "based_on" in record:
+        return (f"{label} trained your variant {record['model']} ({record['params']:,} parameters), not "
+                f"{record['based_on']}: no recorded run has its network, so there is nothing to compare it with")
     seeds = [r for r in load_runs(run_dir) if r.variant == record["model"]]
     twin = next((r for r in seeds if r["seed"] == record["seed"]), None)
     if twin is None:
@@ -198,3 +230,14 @@ def recorded_times(name: str, run_dirs=(RUNS_DIR, GPU_RUNS_DIR)) -> str:
     return "\n".join(lines) or f"no recorded runs of {name}"
 
 
+
+
+def run_all_times(notebook: str, path=RESULTS_DIR / "notebooks" / "run_all.json") -> str:
+    """How long "Run all" took in the recorded executions of `notebook` (its file name, or the
+    start of it such as "01"), the latest per device: one line each, the device named."""
+    rows = [r for r in json.loads(Path(path).read_text()) if r["notebook"].startswith(notebook)]
+    latest = {r["device"]: r for r in sorted(rows, key=lambda r: r["executed"])}
+    lines = [f"{device}: about {max(1, round(r['seconds'] / 60))} min"
+             + (f" ({r['note']})" if r.get("note") else "") for device, r in sorted(latest.items())]
+    return "\n".join(["Run all took, in this notebook's recorded executions:", *lines]) if lines else \
+        f"no recorded execution of {notebook} in {path}"
