@@ -197,7 +197,8 @@ def test_recap_rows_from_recorded_runs(tmp_path):
     assert one["params"] == 24498 and round(100 * one["head_share"]) == 56
     assert rows[1]["final_std"] == 0
     table = D.render_recap(rows).splitlines()
-    assert table[2] == "| iter1 | 24,498 | 56% | 99.40 ± 0.10 % | 99.30 % | 1, 2, 3 | 12.5 | cpu |"
+    assert one["finals"] == pytest.approx([99.40, 99.50, 99.30])  # by seed
+    assert table[2] == "| iter1 | 24,498 | 56% | 99.40 ± 0.10 % | 99.40, 99.50, 99.30 | 99.30 % | 1, 2, 3 | 12.5 | cpu |"
 
 
 def test_recap_without_runs_says_so(tmp_path):

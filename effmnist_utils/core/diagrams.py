@@ -174,21 +174,26 @@ def plot_param_shares(rows: list[dict], title: str = "Where the parameters go"):
     return fig
 
 
-def plot_histories(histories: dict[str, list[dict]], key: str = "test_acc", title: str = ""):
-    """Runs against each other: `key` per epoch, one line per {label: history}; accuracies in %
-    with the 99.4 % line."""
+def plot_histories(histories: dict[str, list[dict]], key: str = "test_acc", title: str = "",
+                   ymin: float | None = None):
+    """Runs against each other: `key` per epoch, one line per {label: history}, each in its own
+    line style so that none hides another; accuracies in % with the 99.4 % line. `ymin` cuts the
+    axis there, so that a small gap between the last epochs shows."""
     fig, ax = plt.subplots(figsize=(7, 4), dpi=DPI)
-    for label, history in histories.items():
+    for (label, history), style in zip(histories.items(), ["-", "--", ":", "-."] * len(histories)):
         rows = [r for r in history if key in r]
         if not rows:
             known = sorted({k for r in history for k in r})
             raise ValueError(f"history {label!r} has no {key!r}; pick one of {known}")
         scale = 100 if key.endswith("acc") else 1
-        ax.plot([r["epoch"] for r in rows], [scale * r[key] for r in rows], marker="o", markersize=3, label=label)
+        ax.plot([r["epoch"] for r in rows], [scale * r[key] for r in rows], style, marker="o", markersize=3,
+                label=label)
     if key.endswith("acc"):
         ax.axhline(100 * TARGET_ACC, color="grey", linestyle="--", linewidth=1, label=f"{TARGET_ACC:.1%}")
     ax.set(xlabel="epoch", ylabel="%" if key.endswith("acc") else key,
            title=title or key.replace("_acc", " accuracy").replace("_", " "))
+    if ymin is not None:
+        ax.set_ylim(bottom=ymin)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -199,7 +204,8 @@ def plot_histories(histories: dict[str, list[dict]], key: str = "test_acc", titl
 def recap(run_dir=RUNS_DIR, models=ITERATIONS) -> list[dict]:
     """One row per iteration with recorded runs in `run_dir` (its own recipe, every seed):
     {"model", "params", "head_share", "seeds", "final_mean", "final_std" (final-epoch test
-    accuracy in %, over the seeds), "train_mean" (final-epoch training accuracy in %, their mean),
+    accuracy in %, over the seeds), "finals" (each seed's, by seed), "train_mean" (final-epoch
+    training accuracy in %, their mean),
     "sec_per_epoch" (median over all their epochs), "device"}."""
     groups = group_runs(r for r in load_runs(run_dir) if r.variant in models)
     if not groups:
@@ -211,6 +217,7 @@ def recap(run_dir=RUNS_DIR, models=ITERATIONS) -> list[dict]:
         mean, std = mean_std(100 * r["final_test_acc"] for r in runs)
         rows.append({"model": name, "params": share["params"], "head_share": share["head_share"],
                      "seeds": sorted(r["seed"] for r in runs), "final_mean": mean, "final_std": std,
+                     "finals": [100 * r["final_test_acc"] for r in sorted(runs, key=lambda r: r["seed"])],
                      "train_mean": statistics.mean(100 * r["history"][-1]["train_acc"] for r in runs),
                      "sec_per_epoch": statistics.median(e["seconds"] for r in runs for e in r["history"]),
                      "device": "; ".join(sorted({r["device"] for r in runs}))})
@@ -220,11 +227,12 @@ def recap(run_dir=RUNS_DIR, models=ITERATIONS) -> list[dict]:
 def render_recap(rows: list[dict]) -> Markdown:
     """`recap` rows as a markdown table (accuracies at the final epoch; training accuracy is the
     running one of that epoch, on augmented digits)."""
-    return _table(["model", "params", "head share", "test accuracy, mean ± std", "train accuracy, mean", "seeds",
-                   "s / epoch (median)", "trained on"],
+    return _table(["model", "params", "head share", "test accuracy, mean ± std", "each seed's, %", "train accuracy, mean",
+                   "seeds", "s / epoch (median)", "trained on"],
                   [[r["model"], f"{r['params']:,}", f"{r['head_share']:.0%}",
-                    f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", f"{r['train_mean']:.2f} %",
-                    ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}", r["device"]] for r in rows])
+                    f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", ", ".join(f"{a:.2f}" for a in r["finals"]),
+                    f"{r['train_mean']:.2f} %", ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}",
+                    r["device"]] for r in rows])
 
 
 def plot_recap(rows: list[dict], title: str = "The iterations side by side"):
