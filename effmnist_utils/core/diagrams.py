@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .config import MAX_PARAMS, RUNS_DIR, TARGET_ACC
+from .inside import run_hooked
 from .models import ITERATIONS, build_model, count_params, describe_layer
 from .plots import DPI
 from .record import RecordError, group_runs, load_runs, mean_std
@@ -38,17 +39,8 @@ def layer_boxes(model: nn.Module) -> list[dict]:
     counted once)}."""
     names = {m: n for n, m in model.named_modules()}
     calls: list[tuple[nn.Module, torch.Tensor]] = []
-    hooks = [m.register_forward_hook(lambda m, i, out: calls.append((m, out)))
-             for m in model.modules() if isinstance(m, (*_BOXED, nn.modules.batchnorm._BatchNorm))]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
+    run_hooked(model, torch.zeros(1, 1, 28, 28), (*_BOXED, nn.modules.batchnorm._BatchNorm),
+               lambda m, i, out: calls.append((m, out)))
     boxes, seen, counts = [], set(), {"conv": 0, "pool": 0}
     for m, out in calls:
         own = 0 if m in seen else sum(p.numel() for p in m.parameters())

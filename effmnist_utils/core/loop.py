@@ -34,6 +34,11 @@ def make_optimizer(model, optim: Optim):
     return opt(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
 
 
+def steps_every_batch(optim: Optim) -> bool:
+    """Whether the schedule steps after every batch (one-cycle) or after every epoch (StepLR)."""
+    return optim.schedule == "onecycle"
+
+
 def make_scheduler(optimizer, optim: Optim, steps_per_epoch: int):
     """One-cycle steps every batch (`per_batch`), StepLR every epoch."""
     if optim.schedule == "onecycle":
@@ -135,7 +140,7 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
                                hp.precision, hp.optim.label_smoothing, teacher, hp.optim.distill)
         if ema is not None:
             ema.update()
-        if hp.optim.schedule == "onecycle":
+        if steps_every_batch(hp.optim):
             scheduler.step()
         # accumulate on the device; reading a number back every batch would stall a GPU
         loss_sum += loss.detach() * len(y)
@@ -150,7 +155,7 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
                                     f"(batch {i + 1}); lower the learning rate.")
             if progress:
                 bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.2%}")
-    if hp.optim.schedule != "onecycle":
+    if not steps_every_batch(hp.optim):
         scheduler.step()
     synchronize(device)
     seconds, mean_loss = time.perf_counter() - start, loss_sum.item() / seen

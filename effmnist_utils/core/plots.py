@@ -8,6 +8,7 @@ import torch
 from .config import TARGET_ACC
 from .data import MEAN, STD
 from .loaders import normalise
+from .loop import make_optimizer, make_scheduler, steps_every_batch
 
 DPI = 72  # keeps a notebook's stored figures small (each notebook file stays under 250 KB)
 
@@ -122,7 +123,6 @@ def plot_lr_schedules(recipes: dict, images: int = 60_000):
     """Each recipe's learning rate against the epoch, set step by step by the loop's own
     scheduler (`loop.make_scheduler`) as training would over `images` images an epoch: one-cycle
     every batch, the step schedule every epoch. `recipes`: label -> HParams."""
-    from .loop import make_optimizer, make_scheduler
 
     fig, ax = plt.subplots(figsize=(6.5, 2.8), dpi=DPI)
     for label, hp in recipes.items():
@@ -132,7 +132,7 @@ def plot_lr_schedules(recipes: dict, images: int = 60_000):
         for step in range(hp.optim.epochs * steps):
             lrs.append(optimizer.param_groups[0]["lr"])
             optimizer.step()
-            if hp.optim.schedule == "onecycle" or step % steps == steps - 1:
+            if steps_every_batch(hp.optim) or step % steps == steps - 1:
                 scheduler.step()
         ax.plot([s / steps for s in range(len(lrs))], lrs, label=label)
     ax.set(xlabel="epoch", ylabel="learning rate", title="The learning rate during training")
