@@ -11,13 +11,14 @@ from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_AC
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
-from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, IterNet, IterSpec, LayerNet,
-                     build_model, count_params, layer_receptive_fields, receptive_field,
-                     spec_diff)
-from .core.activations import plot_activation_spread, plot_gap, relu_inputs
+from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, ORIGINAL_ACC, IterNet, IterSpec,
+                          LayerNet, build_model, count_params, layer_receptive_fields, receptive_field,
+                          spec_diff)
+from .core.activations import layer_drift, plot_activation_spread, plot_gap, plot_layer_drift, relu_inputs
 from .core.diagrams import (layer_boxes, param_shares, plot_architecture, plot_histories,
                               plot_param_shares, plot_recap, recap, render_param_shares, render_recap)
-from .core.inside import plot_confident_mistakes, plot_feature_maps, plot_filters, plot_receptive_field
+from .core.inside import (plot_confident_mistakes, plot_feature_maps, plot_filters, plot_pool_orders,
+                               plot_receptive_field, pool_and_transition)
 from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_lr_schedules,
                          plot_misclassified, show_images)
 from .core.record import Record, find_run, load_run, load_runs

@@ -180,3 +180,81 @@ def test_gap_leaves_the_model_as_it_was():
     A.plot_gap(model, _digit())
     assert model.training and not any(m._forward_hooks for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# --- the order of the pool and the 1x1 transition (notebook 03) -----------------------------------
+
+def test_pool_and_transition_follow_each_models_order():
+    """iter2 pools the 16 maps, then mixes them to 8; iter3 mixes at 22x22, then pools. Each pool
+    step is the 2x2 max of the step before it, and the steps are what the notebook's labels say."""
+    import torch.nn.functional as F
+    from effmnist_utils.core.inside import pool_and_transition
+    digit = _digits(1)[0]
+    two, three = pool_and_transition(_model("iter2"), digit), pool_and_transition(_model("iter3"), digit)
+    assert [(s, tuple(m.shape)) for s, m in two] == [("conv 3x3", (16, 22, 22)), ("pool 2x2", (16, 11, 11)),
+                                                    ("conv 1x1", (8, 11, 11))]
+    assert [(s, tuple(m.shape)) for s, m in three] == [("conv 3x3", (16, 22, 22)), ("conv 1x1", (8, 22, 22)),
+                                                      ("pool 2x2", (8, 11, 11))]
+    assert torch.equal(two[1][1], F.max_pool2d(two[0][1][None], 2)[0])
+    assert torch.equal(three[2][1], F.max_pool2d(three[1][1][None], 2)[0])
+    with pytest.raises(ValueError, match="1x1 convolution"):
+        pool_and_transition(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2)), digit)
+
+
+def test_pool_orders_draws_one_column_per_network():
+    from effmnist_utils.core.inside import plot_pool_orders
+    fig = plot_pool_orders({"pool first": _model("iter2"), "1x1 first": _model("iter3")}, _digits(1)[0], channels=3)
+    assert len(fig.axes) == 2 * 3 * 3 and sum(bool(ax.images) for ax in fig.axes) == 18
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
+    assert titles == ["1. conv 3x3 → 16 ch · 22×22", "2. then pool 2x2 → 16 ch · 11×11", "3. then conv 1x1 → 8 ch · 11×11",
+                      "1. conv 3x3 → 16 ch · 22×22", "2. then conv 1x1 → 8 ch · 22×22", "3. then pool 2x2 → 8 ch · 11×11"]
+    assert {t.get_text() for t in fig.texts} >= {"pool first", "1x1 first"}
+    with pytest.raises(ValueError, match="at least one"):
+        plot_pool_orders({}, _digits(1)[0])
+
+
+# --- the drift BatchNorm removes (notebook 04) ----------------------------------------------------
+
+def _pair():
+    torch.manual_seed(0)
+    without = build_model("iter3")
+    torch.manual_seed(0)
+    return without, build_model("iter4")
+
+
+def test_layer_drift_records_what_the_relu_receives_step_by_step():
+    """Six steps on random digits: in training mode BatchNorm hands its ReLU each channel at mean 0
+    and spread 1 at the first step (gamma 1, beta 0), while the conv below it has its own scale;
+    without BatchNorm the ReLU's input is the convolution's output. The models are trained."""
+    without, with_bn = _pair()
+    before = without.features[0].weight.detach().clone()
+    images, labels = _digits(64), torch.arange(64) % 10
+    drift = A.layer_drift({"a": without, "b": with_bn}, images, labels, layer=2, steps=6, batch_size=16)
+    a, b = drift["a"], drift["b"]
+    assert a["relu_mean"].shape == (6, 10) and b["conv_std"].shape == (6, 10)
+    assert torch.equal(a["conv_mean"], a["relu_mean"]) and torch.equal(a["conv_std"], a["relu_std"])
+    assert torch.allclose(b["relu_mean"][0], torch.zeros(10), atol=1e-5)
+    assert torch.allclose(b["relu_std"][0], torch.ones(10), atol=1e-3)
+    assert not torch.allclose(b["conv_std"][0], torch.ones(10), atol=0.05)
+    assert not torch.equal(without.features[0].weight, before)
+    # the same start and the same batches give the same record
+    again = A.layer_drift({"a": _pair()[0]}, images, labels, layer=2, steps=6, batch_size=16)["a"]
+    assert torch.equal(again["relu_std"], a["relu_std"])
+
+
+def test_layer_drift_refuses_bad_input_and_plots_dashes_only_for_batchnorm():
+    without, with_bn = _pair()
+    images, labels = _digits(32), torch.arange(32) % 10
+    with pytest.raises(ValueError, match="layer must be 1 to 7"):
+        A.layer_drift({"a": without}, images, labels, layer=9, steps=2, batch_size=8)
+    with pytest.raises(ValueError, match="one label per image"):
+        A.layer_drift({"a": without}, images, labels[:5], steps=2, batch_size=8)
+    with pytest.raises(ValueError, match="batch_size"):
+        A.layer_drift({"a": without}, images, labels, steps=2, batch_size=64)
+    drift = A.layer_drift({"a": without, "b": with_bn}, images, labels, layer=1, steps=3, batch_size=8)
+    fig = A.plot_layer_drift(drift, channels=2)
+    left, right = fig.axes
+    styles = [line.get_linestyle() for line in left.lines]
+    assert styles == ["-", "-", "-", "--", "-", "--"]  # a: 2 solid; b: solid + dashed per channel
+    assert list(left.lines[0].get_ydata()) == pytest.approx(drift["a"]["relu_mean"][:, 0].tolist())
+    assert list(right.lines[4].get_ydata()) == pytest.approx(drift["b"]["relu_std"][:, 1].tolist())

@@ -133,3 +133,86 @@ def plot_gap(model: nn.Module, image: torch.Tensor, title: str = ""):
     fig.suptitle((f"{title}: " if title else "") + f"{c} maps of {h}×{w} → {c} numbers → {len(scores)} scores; "
                  f"predicted {predicted}")
     return fig
+
+
+# --- the drift BatchNorm removes: one layer's input over the first training steps -----------------
+
+def layer_drift(models: dict[str, nn.Module], images: torch.Tensor, targets: torch.Tensor, layer: int = 5,
+                steps: int = 40, batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> dict[str, dict]:
+    """Trains each model (in place, on the CPU, Adam at `lr`, batches of `batch_size` drawn from
+    `images` in one seeded order, the same for every model) for `steps` steps, and records at
+    every step what its `layer`-th ReLU (counted from 1) receives from the batch: per channel,
+    its mean and standard deviation over the batch and every position, both of the convolution's
+    output and of the ReLU's input (they differ where a BatchNorm sits between them).
+    Returns {name: {"conv_mean", "conv_std", "relu_mean", "relu_std": steps x C tensors}}."""
+    x = _batch(images)
+    if not isinstance(targets, torch.Tensor) or len(targets) != len(x):
+        raise ValueError(f"targets must be a tensor with one label per image ({len(x)}), "
+                         f"not {len(targets) if isinstance(targets, torch.Tensor) else type(targets).__name__}")
+    if steps < 1 or batch_size < 2 or batch_size > len(x):
+        raise ValueError(f"need steps >= 1 and 2 <= batch_size <= the {len(x)} images; got steps={steps}, "
+                         f"batch_size={batch_size}")
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    batches = [order[(i * batch_size + torch.arange(batch_size)) % len(x)] for i in range(steps)]
+    out = {}
+    for name, model in models.items():
+        relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        if not 1 <= layer <= min(len(relus), len(convs)):
+            raise ValueError(f"{name}: layer must be 1 to {min(len(relus), len(convs))} (its ReLUs over a "
+                             f"convolution), not {layer}")
+        seen = {}
+
+        def stats(key):
+            def hook(m, inputs, output):
+                v = (output if key == "conv" else inputs[0]).detach().float().transpose(0, 1).flatten(1)
+                seen[key] = (v.mean(1), v.std(1, unbiased=False))
+            return hook
+
+        handles = [convs[layer - 1].register_forward_hook(stats("conv")),
+                   relus[layer - 1].register_forward_hook(stats("relu"))]
+        model.cpu().train()
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        rows = {k: [] for k in ("conv_mean", "conv_std", "relu_mean", "relu_std")}
+        try:
+            for idx in batches:
+                loss = nn.functional.nll_loss(model(x[idx]), targets[idx].long())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                for key in ("conv", "relu"):
+                    rows[f"{key}_mean"].append(seen[key][0])
+                    rows[f"{key}_std"].append(seen[key][1])
+        finally:
+            for h in handles:
+                h.remove()
+        out[name] = {k: torch.stack(v) for k, v in rows.items()}
+    return out
+
+
+def plot_layer_drift(drift: dict[str, dict], channels: int = 4):
+    """`layer_drift`'s record as two panels, the mean and the standard deviation of what the
+    ReLU receives, step by step: one line per channel (the first `channels`), one colour per
+    model; where the ReLU's input is not the convolution's own output (a BatchNorm between
+    them), the convolution's output is drawn dashed in the same colour."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=DPI)
+    handles = []
+    for colour, (name, rec) in zip(("tab:orange", "tab:blue", "tab:green", "tab:red"), drift.items()):
+        steps = range(1, len(rec["relu_mean"]) + 1)
+        differs = not torch.equal(rec["conv_mean"], rec["relu_mean"])
+        for ax, key in ((left, "mean"), (right, "std")):
+            for k in range(min(channels, rec[f"relu_{key}"].shape[1])):
+                ax.plot(steps, rec[f"relu_{key}"][:, k].numpy(), color=colour, linewidth=1.2)
+                if differs:
+                    ax.plot(steps, rec[f"conv_{key}"][:, k].numpy(), color=colour, linewidth=1, linestyle="--",
+                            alpha=0.7)
+        handles.append(plt.Line2D([], [], color=colour, label=f"{name}: what the ReLU receives"))
+        if differs:
+            handles.append(plt.Line2D([], [], color=colour, linestyle="--", label=f"{name}: the convolution's output"))
+    left.set(xlabel="training step", ylabel="mean over the batch", title="each channel's mean")
+    right.set(xlabel="training step", ylabel="standard deviation over the batch", title="each channel's spread")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.legend(handles=handles, fontsize=9, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.045 * ((len(handles) + 1) // 2), 1, 1))
+    return fig

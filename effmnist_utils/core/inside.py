@@ -169,3 +169,60 @@ def plot_confident_mistakes(images: torch.Tensor, probs: torch.Tensor, targets: 
                  f"(true → predicted, the model's probability for its answer)", y=0.99, va="top", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, height / (height + 0.35)))
     return fig
+
+
+# --- what the order of the pool and the 1x1 transition keeps ---------------------------------------
+
+def pool_and_transition(model: nn.Module, image: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """One digit through the first max-pool and the first 1x1 convolution, in the model's order:
+    [(step, maps C x H x W)] for the block that feeds them (after its ReLU), then each of the two
+    (the 1x1 after its ReLU). In iteration 2 the pool comes first, in iteration 3 the 1x1."""
+    x = _one_digit(image)
+    events, convs = [], []  # (step, maps) after each ReLU over a feature map and each pool
+
+    def hook(m, inputs, out):
+        if isinstance(m, nn.Conv2d):
+            convs.append(describe_layer(m))
+        elif isinstance(m, nn.MaxPool2d):
+            events.append((f"pool {describe_layer(m)}", out[0].detach().float().cpu().clone()))
+        elif out.dim() == 4:
+            events.append((f"conv {', '.join(convs)}", out[0].detach().float().cpu().clone()))
+            convs.clear()
+
+    run_hooked(model, x, (nn.ReLU, nn.Conv2d, nn.MaxPool2d), hook)
+    pool = next((i for i, (step, _) in enumerate(events) if step.startswith("pool")), None)
+    mix = next((i for i, (step, _) in enumerate(events) if step == "conv 1x1"), None)
+    if pool is None or mix is None or min(pool, mix) == 0:
+        raise ValueError(f"{type(model).__name__} needs a conv block, then a max-pool and a 1x1 convolution "
+                         "(in either order), as iterations 2 and 3 have")
+    return events[min(pool, mix) - 1:max(pool, mix) + 1]
+
+
+def plot_pool_orders(models: dict[str, nn.Module], image: torch.Tensor, channels: int = 4):
+    """The same digit through two (or more) networks, one column of panels each: the maps of the
+    block before the max-pool and the 1x1 transition, then after each of the two in the model's
+    order (`pool_and_transition`), the first `channels` maps of each step in a row, labelled
+    with its channels and size. One colour scale per row (dark: 0). `image`: 28x28."""
+    if not models:
+        raise ValueError("models must name at least one network, e.g. {'iteration 2': m2, 'iteration 3': m3}")
+    found = {name: pool_and_transition(m, image) for name, m in models.items()}
+    rows = max(len(steps) for steps in found.values())
+    fig = plt.figure(figsize=(len(found) * (channels * 1.05 + 1.6), rows * 1.25 + 0.7), dpi=DPI)
+    grid = fig.add_gridspec(1, len(found), wspace=0.35)
+    for col, (name, steps) in enumerate(found.items()):
+        cells = grid[col].subgridspec(rows, channels, wspace=0.08, hspace=0.55)
+        for r, (step, maps) in enumerate(steps):
+            top = float(maps.max()) or 1.0
+            for k in range(channels):
+                ax = fig.add_subplot(cells[r, k])
+                ax.set(xticks=[], yticks=[])
+                ax.set_frame_on(False)
+                if k < len(maps):
+                    ax.imshow(maps[k].numpy(), cmap="magma", vmin=0, vmax=top, interpolation="nearest")
+                if k == 0:
+                    c, h, w = maps.shape
+                    ax.set_title(f"{r + 1}. {'then ' if r else ''}{step} → {c} ch · {h}×{w}", fontsize=9,
+                                 loc="left")
+        fig.text((col + 0.5) / len(found), 0.99, name, ha="center", va="top", fontsize=11)
+    fig.suptitle(f"one digit, the first {channels} channels at each step", y=0.02, va="bottom", fontsize=9)
+    return fig
