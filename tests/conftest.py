@@ -1,11 +1,22 @@
-"""Shared fixtures: MNIST is loaded (and, on a fresh machine, written from the bundle) once, and
+"""Shared fixtures: figures closed after every test; MNIST is loaded (and, on a fresh machine, written from the bundle) once, and
 the two short runs several tests compare against are trained once."""
-import pytest
+import matplotlib
 
-from effmnist_utils.core.config import HParams
-from effmnist_utils.core.data import load_mnist
-from effmnist_utils.core.runs import train_run
-from helpers import LEARNING, SHORT
+matplotlib.use("Agg")  # before pyplot: no window, on any machine
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from effmnist_utils.core.config import HParams  # noqa: E402
+from effmnist_utils.core.data import load_mnist  # noqa: E402
+from effmnist_utils.core.runs import train_run  # noqa: E402
+from helpers import LEARNING, SHORT  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every test's figures closed after it (matplotlib keeps them open until told)."""
+    yield
+    plt.close("all")
 
 
 @pytest.fixture(scope="session")

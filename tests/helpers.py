@@ -72,3 +72,12 @@ def render(strokes, size=(280, 280), box=CENTRED, pen=12, paper=255, ink=0):
         for x, y in (stroke[0], stroke[-1]):
             draw.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=ink)
     return np.asarray(img)
+
+
+def seeded_model(name: str):
+    """The package's model `name`, its weights drawn from seed 0: the same in every test."""
+    import torch
+
+    from effmnist_utils.core.models import build_model
+    torch.manual_seed(0)
+    return build_model(name)

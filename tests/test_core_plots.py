@@ -17,12 +17,6 @@ from effmnist_utils.core.plots import (plot_augmented, plot_confusion, plot_curv
                                        plot_misclassified, show_images)
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _digits(n, seed=0):
     """n uint8 28x28 images of random pixels: every pixel tells which image is shown."""
     return torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))

@@ -19,12 +19,6 @@ from effmnist_utils.core.plots import plot_curves  # noqa: E402
 from effmnist_utils.core.record import RecordError  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _boxes(fig):
     """The drawn layer boxes, by the name each carries (the input box first)."""
     return {p.get_gid(): p for p in fig.axes[0].patches if p.get_gid()}

@@ -12,17 +12,7 @@ from torch import nn  # noqa: E402
 
 from effmnist_utils.core import activations as A  # noqa: E402
 from effmnist_utils.core.models import build_model  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def _model(name):
-    torch.manual_seed(0)
-    return build_model(name)
+from helpers import seeded_model  # noqa: E402
 
 
 def _digits(n=16, seed=0):
@@ -91,7 +81,7 @@ def test_spread_draws_each_channels_mean_and_std():
 def test_spread_one_slot_per_layer_and_the_layers_without_batchnorm_marked():
     """iter3 and iter4: seven ReLUs each with the block's channels and size; BatchNorm feeds all
     of iter4's but the last, none of iter3's."""
-    fig = A.plot_activation_spread(_model("iter3"), _model("iter4"), _digits())
+    fig = A.plot_activation_spread(seeded_model("iter3"), seeded_model("iter4"), _digits())
     left, right = fig.axes
     shapes = ["8×26×26", "10×24×24", "16×22×22", "8×22×22", "10×9×9", "16×7×7", "28×5×5"]
     for ax in (left, right):
@@ -106,7 +96,7 @@ def test_spread_one_slot_per_layer_and_the_layers_without_batchnorm_marked():
 def test_spread_leaves_the_models_as_they_were(train):
     """Measured in eval mode (a training-mode pass would move BatchNorm's running statistics);
     each model handed back in its own mode, with no hooks left."""
-    models = [_model("iter3").train(train), _model("iter4").train(train)]
+    models = [seeded_model("iter3").train(train), seeded_model("iter4").train(train)]
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
     A.plot_activation_spread(*models, _digits())
     for m, b in zip(models, before):
@@ -119,15 +109,15 @@ def test_uint8_digits_are_normalised_as_in_training():
     from effmnist_utils.core.loaders import normalise
 
     u8 = (torch.rand(8, 28, 28, generator=torch.Generator().manual_seed(2)) * 255).to(torch.uint8)
-    a = A.relu_inputs(_model("iter4"), u8)
-    b = A.relu_inputs(_model("iter4"), normalise(u8)[:, 0])
+    a = A.relu_inputs(seeded_model("iter4"), u8)
+    b = A.relu_inputs(seeded_model("iter4"), normalise(u8)[:, 0])
     assert all(torch.allclose(x["mean"], y["mean"]) for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("bad", [torch.zeros(4, 27, 28), torch.zeros(784), torch.zeros(0, 28, 28)])
 def test_spread_names_the_images_shape_it_needs(bad):
     with pytest.raises(ValueError, match=r"N x 28 x 28.*not"):
-        A.plot_activation_spread(_model("iter3"), _model("iter4"), bad)
+        A.plot_activation_spread(seeded_model("iter3"), seeded_model("iter4"), bad)
 
 
 def test_a_model_without_relu_is_refused():
@@ -146,7 +136,7 @@ def test_gap_draws_the_maps_their_averages_and_the_head(name, channels, side):
     """One map per channel of the last block (its pool's input), each titled with its average;
     one bar per average; the head's 10 x C weights; and the ten scores the head gives, the
     highest in red: all computed here from the model's own features and head."""
-    model, digit = _model(name).eval(), _digit()
+    model, digit = seeded_model(name).eval(), _digit()
     with torch.no_grad():
         maps = model.features(digit.reshape(1, 1, 28, 28))[0]
         scores = model.head(maps[None])[0]
@@ -171,11 +161,11 @@ def test_gap_draws_the_maps_their_averages_and_the_head(name, channels, side):
 
 def test_gap_refuses_a_flatten_head():
     with pytest.raises(ValueError, match="no global average pool"):
-        A.plot_gap(_model("iter4"), _digit())
+        A.plot_gap(seeded_model("iter4"), _digit())
 
 
 def test_gap_leaves_the_model_as_it_was():
-    model = _model("iter5").train()
+    model = seeded_model("iter5").train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     A.plot_gap(model, _digit())
     assert model.training and not any(m._forward_hooks for m in model.modules())
@@ -190,7 +180,7 @@ def test_pool_and_transition_follow_each_models_order():
     import torch.nn.functional as F
     from effmnist_utils.core.inside import pool_and_transition
     digit = _digits(1)[0]
-    two, three = pool_and_transition(_model("iter2"), digit), pool_and_transition(_model("iter3"), digit)
+    two, three = pool_and_transition(seeded_model("iter2"), digit), pool_and_transition(seeded_model("iter3"), digit)
     assert [(s, tuple(m.shape)) for s, m in two] == [("conv 3x3", (16, 22, 22)), ("pool 2x2", (16, 11, 11)),
                                                     ("conv 1x1", (8, 11, 11))]
     assert [(s, tuple(m.shape)) for s, m in three] == [("conv 3x3", (16, 22, 22)), ("conv 1x1", (8, 22, 22)),
@@ -203,7 +193,7 @@ def test_pool_and_transition_follow_each_models_order():
 
 def test_pool_orders_draws_one_column_per_network():
     from effmnist_utils.core.inside import plot_pool_orders
-    fig = plot_pool_orders({"pool first": _model("iter2"), "1x1 first": _model("iter3")}, _digits(1)[0], channels=3)
+    fig = plot_pool_orders({"pool first": seeded_model("iter2"), "1x1 first": seeded_model("iter3")}, _digits(1)[0], channels=3)
     assert len(fig.axes) == 2 * 3 * 3 and sum(bool(ax.images) for ax in fig.axes) == 18
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
     assert titles == ["1. conv 3x3 → 16 ch · 22×22", "2. then pool 2x2 → 16 ch · 11×11", "3. then conv 1x1 → 8 ch · 11×11",

@@ -23,17 +23,7 @@ from effmnist_utils.core.models import build_model, layer_receptive_fields, rece
 from effmnist_utils.studies.plans import frontier  # noqa: E402
 from effmnist_utils.core.record import load_runs  # noqa: E402
 from effmnist_utils.studies.sweeps import lever_steps  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def _model(name):
-    torch.manual_seed(0)
-    return build_model(name)
+from helpers import seeded_model  # noqa: E402
 
 
 def _digit(seed=0):
@@ -86,7 +76,7 @@ def test_layer_receptive_fields_are_what_the_units_see(name, last):
     depends on, measured by autograd (clipped to the image where the field is larger); the last
     is the model's receptive field (values by hand: iter6/f8a 3 convs, pool, 3 convs: 20; t1f's
     S12 r3 counts 4 times; t2c's second pool takes it past the image)."""
-    model = _model(name)
+    model = seeded_model(name)
     fields = layer_receptive_fields(model)
     expected = [(max(0, int(f["centre"] - (f["rf"] - 1) / 2)), min(27, int(f["centre"] + (f["rf"] - 1) / 2)))
                 for f in fields]
@@ -100,7 +90,7 @@ def test_layer_receptive_fields_are_what_the_units_see(name, last):
 def test_filters_one_image_per_first_layer_channel(name, channels):
     """One image per output channel of the first conv, showing its weights, on one colour scale
     symmetric about 0."""
-    model = _model(name)
+    model = seeded_model(name)
     fig = inside.plot_filters(model)
     images = [ax.images[0] for ax in _image_axes(fig)]
     weight = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).weight.detach()
@@ -123,7 +113,7 @@ def _row_labels(fig):
 ])
 def test_feature_maps_one_row_per_conv_block(name, sizes, channels):
     """The input row, then one row per conv block with its channel count and spatial size."""
-    fig = inside.plot_feature_maps(_model(name), _digit())
+    fig = inside.plot_feature_maps(seeded_model(name), _digit())
     labels = _row_labels(fig)
     assert labels[0].startswith("input")
     found = [re.search(r"→ (\d+) ch · (\d+)×(\d+)$", label).groups() for label in labels[1:]]
@@ -134,7 +124,7 @@ def test_feature_maps_one_row_per_conv_block(name, sizes, channels):
 def test_feature_maps_show_the_blocks_outputs():
     """A map shown is the block's output in eval mode: iter6's first row, channel 2, is
     conv -> BatchNorm -> ReLU of the digit; the label names the layers since the row above."""
-    model, digit = _model("iter6"), _digit()
+    model, digit = seeded_model("iter6"), _digit()
     fig = inside.plot_feature_maps(model, digit, channels=4)
     rows = [ax for ax in fig.axes if ax.images]
     with torch.no_grad():
@@ -148,7 +138,7 @@ def test_feature_maps_show_the_blocks_outputs():
 def test_feature_maps_restore_the_mode_and_leave_batchnorm_alone(train):
     """The model is run in eval mode (a training-mode pass would move BatchNorm's running
     statistics) and handed back in the mode it came in, with no hooks left."""
-    model = _model("f8a").train(train)
+    model = seeded_model("f8a").train(train)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     inside.plot_feature_maps(model, _digit())
     inside.plot_receptive_field(model, _digit())
@@ -161,8 +151,8 @@ def test_a_uint8_digit_is_normalised_like_a_float_one():
     from effmnist_utils.core.loaders import normalise
 
     u8 = (torch.rand(28, 28, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
-    a = inside.plot_feature_maps(_model("t1b"), u8)
-    b = inside.plot_feature_maps(_model("t1b"), normalise(u8[None])[0, 0])
+    a = inside.plot_feature_maps(seeded_model("t1b"), u8)
+    b = inside.plot_feature_maps(seeded_model("t1b"), normalise(u8[None])[0, 0])
     first = [ax.images[0].get_array().data for ax in a.axes if ax.images][1]
     again = [ax.images[0].get_array().data for ax in b.axes if ax.images][1]
     assert (first == again).all()
@@ -172,7 +162,7 @@ def test_a_uint8_digit_is_normalised_like_a_float_one():
 def test_a_wrong_image_shape_names_the_expected_one(bad):
     for plot in (inside.plot_feature_maps, inside.plot_receptive_field):
         with pytest.raises(ValueError, match=r"28x28.*not \("):
-            plot(_model("t1b"), bad)
+            plot(seeded_model("t1b"), bad)
 
 
 # --- receptive field on the image -------------------------------------------------------------------
@@ -184,7 +174,7 @@ def _squares(fig):
 def test_receptive_field_one_square_per_size():
     """iter6's fields 3, 5, 7, 7 (the 1x1 conv4 shares conv3's), 8, 12, 16, 20 px: seven squares of
     those sides, the 1x1 conv named in the 7 px square's legend entry."""
-    fig = inside.plot_receptive_field(_model("iter6"), _digit())
+    fig = inside.plot_receptive_field(seeded_model("iter6"), _digit())
     squares = _squares(fig)
     assert [p.get_width() for p in squares] == [3, 5, 7, 8, 12, 16, 20]
     assert [p.get_height() for p in squares] == [3, 5, 7, 8, 12, 16, 20]
@@ -193,7 +183,7 @@ def test_receptive_field_one_square_per_size():
 
 def test_receptive_field_is_clipped_to_the_image():
     """t2c's second pool makes its last field 32 px: drawn as the whole 28 px image, marked."""
-    fig = inside.plot_receptive_field(_model("t2c"), _digit())
+    fig = inside.plot_receptive_field(seeded_model("t2c"), _digit())
     last = _squares(fig)[-1]
     assert (last.get_x(), last.get_y(), last.get_width()) == (-0.5, -0.5, 28)
     assert last.get_label().startswith("32×32 px (clipped)")
@@ -232,7 +222,7 @@ def test_predict_probs_are_the_eval_mode_softmax_in_order():
     the labels beside them; `predict` answers their argmax; the train mode is restored."""
     from effmnist_utils.core.loop import predict_probs
 
-    model = _model("t1b").train()
+    model = seeded_model("t1b").train()
     g = torch.Generator().manual_seed(0)
     loader = [(torch.randn(5, 1, 28, 28, generator=g), torch.arange(5) + 5 * k) for k in range(2)]
     probs, targets = predict_probs(model, loader)
