@@ -110,8 +110,6 @@ def plot_shift_curves(curves: dict[str, list[float]], shifts, groups: dict[str, 
         group = groups[name]
         ax.plot(list(shifts), [100 * a for a in accs], marker="o", markersize=4, color=colours[group],
                 label=group if group not in shown else None)
-        ax.annotate(name, (list(shifts)[-1], 100 * accs[-1]), fontsize=8, xytext=(4, 0),
-                    textcoords="offset points", va="center")
         shown.add(group)
     ax.set(xlabel="shift (pixels across and down, each either way)", ylabel="test accuracy (%)",
            ylim=(0, 100), title="Accuracy as the digits move off-centre")
