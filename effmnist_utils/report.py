@@ -160,7 +160,7 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
     params_figure(load_runs(run_dir)).savefig(written[-1], dpi=110)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
-        from .studies.figures import plot_robustness
+        from .studies.robustness_figures import plot_robustness
 
         written.append(figures / "robustness.png")
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from effmnist_utils.studies import corrupt, robustness
+from effmnist_utils.studies import corrupt, robustness, shifts
 from effmnist_utils.__main__ import main
 from effmnist_utils.core.config import HParams
 from effmnist_utils.core.loaders import Augment, normalise
@@ -101,6 +101,45 @@ def test_choice_rule_takes_the_most_accurate_recipe_with_half_the_chosen_error()
     assert robust.choose(rows)["tag"] == "a"
     assert robust.choose([rows[0], rows[2], rows[4]])["tag"] == "b"
     assert robust.choose([rows[0], rows[3]])["tag"] == robust.BASE_TAG
+    assert robust.chosen_floor(rows) == 90  # the base's 20 % error, halved
+
+
+def test_the_recorded_search_is_read_in_order_with_its_pick():
+    """The recorded search's rows, every recipe once in the plans' order; the pick is rob-std."""
+    from effmnist_utils.core.config import RESULTS_DIR
+
+    rows = robust.scored(RESULTS_DIR)
+    assert [r["tag"] for r in rows] == list(robust.ALL)
+    assert rows[0]["tag"] == robust.BASE_TAG and robust.choose(rows)["tag"] == "rob-std"
+    assert all(r["chosen"] >= robust.chosen_floor(rows) for r in rows if r["tag"] == "rob-std")
+
+
+def test_shifted_moves_each_digit_by_whole_pixels_either_way(digits):
+    out = shifts.shifted(digits[:16], 2, seed=5)
+    assert torch.equal(shifts.shifted(digits[:16], 2, seed=5), out)
+    assert torch.equal(shifts.shifted(digits[:16], 0), digits[:16])
+    padded = torch.nn.functional.pad(digits[:16], (2, 2, 2, 2))
+    seen = set()
+    for img, moved in zip(padded, out):
+        ways = {(dx, dy): img[2 - dy:30 - dy, 2 - dx:30 - dx] for dx in (-2, 2) for dy in (-2, 2)}
+        match = [w for w, o in ways.items() if torch.equal(moved, o)]
+        assert match, "not a shift by 2 px on each axis"
+        seen.add(match[0])
+    assert len(seen) > 1  # both ways occur
+    with pytest.raises(ValueError, match="give 0 to 27"):
+        shifts.shifted(digits[:2], 28)
+
+
+def test_shift_curve_falls_for_a_model_that_reads_one_pixel():
+    """A 'model' that answers from the centre pixel alone: right unshifted, at chance once the
+    digits move."""
+    class Centre(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([-x[:, 0, 14, 14], x[:, 0, 14, 14]], 1)
+    images = torch.zeros(20, 28, 28, dtype=torch.uint8)
+    images[10:, 14, 14] = 255
+    labels = torch.tensor([0] * 10 + [1] * 10)
+    assert shifts.shift_curve(Centre(), images, labels, shifts=(0, 3)) == [1.0, 0.5]
 
 
 def _summary(variant, clean, chosen, held_out, seeds=3):

@@ -1,5 +1,5 @@
-"""The studies' figures, drawn from recorded runs: accuracy against parameters, the speedrun,
-what each lever measured, and the corruption suite's scores."""
+"""The studies' figures, drawn from recorded runs: accuracy against parameters, the speedrun and
+what each lever measured (the corruption suite's are in `robustness_figures`)."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,6 @@ import statistics
 import textwrap
 
 import matplotlib.pyplot as plt
-import torch
 
 from ..core.config import MAX_PARAMS, TARGET_ACC, HParams
 from ..core.plots import DPI
@@ -155,87 +154,5 @@ def plot_lever_times(rows: list[dict], noise: float = 0.1, title: str = "What ea
     ax.set_xlabel("speed-up of training (seconds before / after; right is faster)", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-# --- robustness (issue 19) ----------------------------------------------------------------------
-
-def plot_corruptions(examples: dict[str, torch.Tensor], clean: torch.Tensor | None = None, per_row: int = 6):
-    """A grid of corrupted digits: one row per family (`examples`: family -> uint8 N x 28 x 28),
-    the clean images first when given; drawn as one image, which keeps a notebook small."""
-    rows = ([("clean", clean)] if clean is not None else []) + list(examples.items())
-    gap, side = 2, 28
-    sheet = torch.full((len(rows) * (side + gap), per_row * (side + gap)), 128, dtype=torch.uint8)
-    for r, (_, images) in enumerate(rows):
-        for k in range(per_row):
-            top, left = r * (side + gap), k * (side + gap)
-            sheet[top:top + side, left:left + side] = images[k]
-    # one pixel of a digit per pixel of the figure: noisy images compress badly when resampled
-    fig, ax = plt.subplots(figsize=(sheet.shape[1] / DPI + 1.3, sheet.shape[0] / DPI + 0.2), dpi=DPI)
-    ax.imshow(sheet, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_yticks([r * (side + gap) + side / 2 for r in range(len(rows))],
-                  [name.replace("_", " ") for name, _ in rows], fontsize=8)
-    ax.set_xticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    fig.subplots_adjust(left=1.2 / (sheet.shape[1] / DPI + 1.3), right=0.99, top=0.99, bottom=0.01)
-    return fig
-
-
-def plot_robustness(rows: list[dict], highlight: tuple[str, ...] = ()):
-    """Two panels against parameters (log scale), one point per model (`robustness.summarise`
-    rows): clean test accuracy, and the mean accuracy over the corruption families; `highlight`
-    variants are labelled in bold."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=DPI)
-    for ax, key, title in ((axes[0], "clean", "clean test images"),
-                           (axes[1], "mean", "mean over the 15 corruption families")):
-        for r in rows:
-            bold = r["variant"] in highlight
-            ax.scatter(r["params"], r[key], s=40 if bold else 22, color="tab:red" if bold else "tab:blue")
-            ax.annotate(r["variant"], (r["params"], r[key]), fontsize=7, xytext=(3, 2),
-                        textcoords="offset points", fontweight="bold" if bold else "normal")
-        ax.set(xscale="log", xlabel="parameters", ylabel="accuracy (%)", title=title)
-        ax.grid(alpha=0.3)
-    fig.suptitle("Each model's mean over its recorded seeds (final epoch)", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def plot_family_accuracy(rows: list[dict], families: list[str], chosen: tuple[str, ...] = ()):
-    """Accuracy per corruption family (bars, one group per family) for a few models
-    (`robustness.summarise` rows); families in `chosen` are marked with a star."""
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(11, 3.8), dpi=DPI)
-    width = 0.8 / len(rows)
-    x = np.arange(len(families))
-    for k, r in enumerate(rows):
-        ax.bar(x + k * width, [r["families"][f] for f in families], width, label=r["variant"])
-    ax.set_xticks(x + 0.4 - width / 2, [f.replace("_", " ") + (" *" if f in chosen else "") for f in families],
-                  rotation=40, ha="right", fontsize=8)
-    ax.set(ylabel="accuracy (%)", ylim=(0, 100), title="Accuracy on each corruption family"
-           + (" (* chosen families)" if chosen else ""))
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=len(rows))
-    fig.tight_layout()
-    return fig
-
-
-def plot_tradeoff(rows: list[dict], x: str = "val_acc", ys=(("chosen", "chosen families"),
-                                                             ("held_out", "held-out families")),
-                  labels: str = "tag"):
-    """Clean against corrupted accuracy across recipes: per row one point for each of `ys`
-    (key, legend), the points of one recipe joined by a line and labelled once."""
-    fig, ax = plt.subplots(figsize=(8, 4.6), dpi=DPI)
-    for k, (key, name) in enumerate(ys):
-        ax.scatter([r[x] for r in rows], [r[key] for r in rows], color=f"C{k}", label=name, zorder=3)
-    for r in rows:
-        ax.plot([r[x]] * len(ys), [r[key] for key, _ in ys], color="grey", linewidth=0.6, zorder=1)
-        ax.annotate(r[labels], (r[x], r[ys[0][0]]), fontsize=7, xytext=(3, 2), textcoords="offset points")
-    ax.set(xlabel="clean validation accuracy (%)", ylabel="validation twin: mean accuracy (%)",
-           title="Clean against corrupted accuracy, one recipe per column of points")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -131,6 +131,25 @@ def quantize_int8(fp32_path: str | Path, path: str | Path, calibration: torch.Te
     return Path(path)
 
 
+def quantised_conv(fp32_path: str | Path, int8_path: str | Path, index: int = 0) -> dict:
+    """One convolution's weights in both files, the `index`-th in the graph: {"weights": the
+    fp32 file's (BatchNorm folded in), "int8": the int8 file's integers, "scale", "zero_point"
+    (weight ~ scale * (int8 - zero_point)); numpy arrays and floats."""
+    onnx = _onnx()[0]
+    from onnx import numpy_helper
+
+    def convs(path, op):
+        graph = onnx.load(path).graph
+        values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        found = [[values.get(name) for name in node.input] for node in graph.node if node.op_type == op]
+        if not -len(found) <= index < len(found):
+            raise ValueError(f"{path}: {len(found)} {op} nodes, no convolution number {index}")
+        return found[index]
+    fp32, int8 = convs(fp32_path, "Conv"), convs(int8_path, "QLinearConv")
+    # QLinearConv's inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, ...
+    return {"weights": fp32[1], "int8": int8[3], "scale": float(int8[4]), "zero_point": int(int8[5])}
+
+
 def export_run(run: str | Path, out_dir: str | Path = "exports", int8: bool = False,
                calibration: int = 1000, data_dir=None) -> dict[str, Path]:
     """Export a recorded run to `<out_dir>/<name>.onnx` and, with `int8`, `<name>.int8.onnx`

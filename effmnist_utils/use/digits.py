@@ -67,11 +67,12 @@ def to_grayscale(image) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
-def _border(x: np.ndarray) -> np.ndarray:
+def border(x: np.ndarray) -> np.ndarray:
+    """The pixels along an image's four edges, as one 1-D array (where the paper shows)."""
     return np.concatenate([x[0], x[-1], x[1:-1, 0], x[1:-1, -1]])
 
 
-def _scale_to_box(ink: np.ndarray) -> np.ndarray:
+def scale_to_box(ink: np.ndarray) -> np.ndarray:
     """Resize (antialiased) so that the longer side is BOX px, keeping the aspect ratio."""
     h, w = ink.shape
     size = (max(1, round(BOX * h / max(h, w))), max(1, round(BOX * w / max(h, w))))
@@ -88,7 +89,7 @@ def centre_of_mass(x: np.ndarray) -> tuple[float, float]:
     return float((rows * x).sum() / total), float((cols * x).sum() / total)
 
 
-def _paste_centred(box: np.ndarray) -> np.ndarray:
+def paste_centred(box: np.ndarray) -> np.ndarray:
     """Paste into FIELD x FIELD so that the centre of mass lands on CENTRE (to the nearest
     pixel; the box is never cut)."""
     com = centre_of_mass(box)
@@ -99,44 +100,62 @@ def _paste_centred(box: np.ndarray) -> np.ndarray:
     return field
 
 
-def _ink(gray: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(the ink in [0, 1], background 0, of the whole image; whether the paper was light)."""
+def is_light(gray: np.ndarray) -> bool:
+    """Whether the paper is light: the median of the border is above mid-grey."""
     if min(gray.shape, default=0) < 2:
         raise ValueError(f"empty image: {gray.shape[1] if gray.ndim == 2 else 0}x{gray.shape[0]} pixels")
-    light = bool(np.median(_border(gray)) > 0.5)
-    ink = 1.0 - gray if light else gray
-    background, top = float(np.median(_border(ink))), float(ink.max())
+    return bool(np.median(border(gray)) > 0.5)
+
+
+def stretch_ink(inverted: np.ndarray) -> np.ndarray:
+    """Light ink on dark paper -> the background at 0 and the brightest ink at 1, pixels below
+    INK dropped to 0 (paper texture, noise and shadows are not ink). ValueError when blank."""
+    background, top = float(np.median(border(inverted))), float(inverted.max())
     if top - background < MIN_CONTRAST:
         raise ValueError("blank image: no ink stands out from the background "
                          f"(contrast {top - background:.2f}, at least {MIN_CONTRAST} needed)")
-    ink = np.clip((ink - background) / (top - background), 0.0, 1.0)
-    ink[ink < INK] = 0.0  # paper texture, noise and shadows are not ink
-    return ink, light
+    ink = np.clip((inverted - background) / (top - background), 0.0, 1.0)
+    ink[ink < INK] = 0.0
+    return ink
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """The smallest rectangle that holds every non-zero pixel."""
+    rows, cols = np.nonzero(ink)
+    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+
+
+def _ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(the image with light ink on dark paper, its ink stretched to [0, 1] with background 0,
+    whether the paper was light)."""
+    light = is_light(gray)
+    inverted = 1.0 - gray if light else gray
+    return inverted, stretch_ink(inverted), light
 
 
 def ink_of(image) -> np.ndarray:
     """An image's ink, whole: the first steps of `prepare_steps` (light or dark paper, background
     taken off, faint pixels dropped); 2-D float32 in [0, 1]. ValueError for a blank image."""
-    return _ink(to_grayscale(image))[0]
+    return _ink(to_grayscale(image))[1]
 
 
 def prepare_steps(image) -> list[tuple[str, np.ndarray]]:
     """The preparation, step by step: [(title, 2-D float array in [0, 1]), ...]; the last is the
     28x28 digit as MNIST's were made. Raises ValueError for an empty, blank or unreadable image.
 
-    grayscale -> invert if the background (the border's median) is light -> take the background
-    off and stretch the ink to [0, 1] -> crop to the ink -> scale the longer side to 20 px
-    (aspect ratio kept) -> paste into 28x28, centre of mass at the centre."""
+    grayscale -> invert if the paper (the border's median) is light -> take the background off and
+    stretch the ink to [0, 1] -> crop to the ink -> scale the longer side to 20 px (aspect ratio
+    kept) -> paste into 28x28, centre of mass at the centre."""
     gray = to_grayscale(image)
-    ink, light = _ink(gray)
-    rows, cols = np.nonzero(ink)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    box = _scale_to_box(crop)
-    return [("grayscale", gray),
-            ("inverted: white ink on black" if light else "light ink on dark: kept", ink),
-            (f"cropped to the ink ({crop.shape[1]}x{crop.shape[0]})", crop),
-            (f"scaled to {box.shape[1]}x{box.shape[0]}", box),
-            ("centred by centre of mass in 28x28", _paste_centred(box))]
+    inverted, ink, light = _ink(gray)
+    crop = crop_to_ink(ink)
+    box = scale_to_box(crop)
+    return [("1. grayscale", gray),
+            ("2. inverted: light ink on dark" if light else "2. dark paper: kept as it is", inverted),
+            ("3. background off, ink stretched", ink),
+            (f"4. cropped to the ink ({crop.shape[1]}x{crop.shape[0]})", crop),
+            (f"5. scaled to {box.shape[1]}x{box.shape[0]}", box),
+            ("6. centre of mass centred in 28x28", paste_centred(box))]
 
 
 def as_input(field: np.ndarray) -> torch.Tensor:
