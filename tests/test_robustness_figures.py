@@ -13,12 +13,6 @@ from effmnist_utils.studies import robustness_figures as figures  # noqa: E402
 FAMILIES = ["shot_noise", "brightness", "fog"]
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _model(name, params, clean, accs):
     return {"variant": name, "params": params, "clean": clean, "families": dict(zip(FAMILIES, accs)),
             "mean": float(np.mean(accs))}

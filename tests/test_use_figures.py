@@ -15,12 +15,6 @@ from effmnist_utils.use.figures import plot_quantised, plot_steps  # noqa: E402
 RUN = RUNS_DIR / "f8a_seed1.json"  # recorded: read only
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _page():
     """A 60x40 light page (0.9) with a dark 10x6 bar of ink (0.1) at rows 20-29, columns 5-10."""
     page = np.full((60, 40), 0.9, dtype=np.float32)
