@@ -7,7 +7,7 @@ from .core.config import TARGET_ACC
 from .core.models import ITERATIONS
 from .studies import robustness as rob
 from .studies.corrupt import FAMILIES
-from .studies.speedtables import _seconds
+from .studies.speedtables import seconds_text
 
 KINDS = {"cpu": "a CPU", "cuda": "a GPU"}
 LEVERS = {"fast": "fast loader", "keep": "freed memory kept", "compile": "torch.compile", "bf16": "bf16"}
@@ -69,7 +69,7 @@ def speed(benches: list[dict], speedruns: list[dict]) -> str:
     for s in speedruns:
         verdict = "met" if s["met"] else "not met: " + "; ".join(s["misses"])
         lines.append(f"Speedrun on {_kind(s['device'])}: the chosen recipe trains in "
-                     f"{_seconds(s['train_seconds'])} s on average (goal ≤ {s['goal_seconds']:g} s) to a mean "
+                     f"{seconds_text(s['train_seconds'])} s on average (goal ≤ {s['goal_seconds']:g} s) to a mean "
                      f"test accuracy of {s['test_mean']:.2f} % over {len(s['seeds'])} seeds, the lowest "
                      f"{s['test_min']:.2f} %; goal {verdict}.")
     return "\n\n".join(lines)

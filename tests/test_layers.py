@@ -125,3 +125,25 @@ def test_a_long_module_says_why(path):
     if len(lines) > 300:
         opening = ast.get_docstring(ast.parse(path.read_text())) or ""
         assert "long" in opening.lower(), f"{path.name}: {len(lines)} lines, and its docstring does not say why"
+
+
+def private_imports(root: Path = PACKAGE) -> list[str]:
+    """`module: name` for every private name (`_x`) a module imports from another of the package."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(root.name)):
+                found += [f"{module_name(path, root)}: {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_module_imports_another_modules_private_name(tmp_path):
+    """A private name stays inside its module; one that another module needs is public. The check
+    catches a planted one."""
+    assert private_imports() == []
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("def _helper():\n    return 1\n")
+    (pkg / "b.py").write_text("from .a import _helper\n")
+    assert private_imports(pkg) == ["pkg.b: _helper"]

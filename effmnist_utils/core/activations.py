@@ -7,9 +7,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from .inside import _one_digit, run_hooked
+from .inside import one_digit, run_hooked
 from .loaders import normalise
-from .plots import DPI, _pixels
+from .plots import DPI, pixels
 
 
 def _batch(images: torch.Tensor) -> torch.Tensor:
@@ -90,7 +90,7 @@ def plot_gap(model: nn.Module, image: torch.Tensor, title: str = ""):
     each titled with its average), below them those averages, one bar per channel, then the
     head's weights (one row per digit) and the ten scores they give, the predicted digit in red.
     `image`: 28x28, uint8 or normalised as in training."""
-    x = _one_digit(image)
+    x = one_digit(image)
     pool, linear = _gap_head(model)
     seen = {}
 
@@ -109,7 +109,7 @@ def plot_gap(model: nn.Module, image: torch.Tensor, title: str = ""):
     outer = fig.add_gridspec(2, 1, height_ratios=[rows, 2.6], hspace=0.45)
     top = outer[0].subgridspec(rows, cols + 1, wspace=0.15, hspace=0.5)
     digit = fig.add_subplot(top[0, 0])
-    digit.imshow(_pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+    digit.imshow(pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
     digit.set_title("input", fontsize=8)
     high = float(maps.max()) or 1.0
     for k in range(c):

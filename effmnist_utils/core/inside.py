@@ -9,14 +9,14 @@ from torch import nn
 
 from .loaders import normalise
 from .models import describe_layer, layer_receptive_fields, receptive_field
-from .plots import DPI, _pixels, show_images
+from .plots import DPI, pixels, show_images
 
 
 def _titled(title: str, text: str) -> str:
     return f"{title}: {text}" if title else text[0].upper() + text[1:]
 
 
-def _one_digit(image: torch.Tensor) -> torch.Tensor:
+def one_digit(image: torch.Tensor) -> torch.Tensor:
     """One digit as the 1 x 1 x 28 x 28 float batch a model takes: a uint8 image is normalised
     as in training (`loaders.normalise`), a float one is taken as normalised already."""
     if not isinstance(image, torch.Tensor) or image.numel() != 28 * 28 or tuple(image.shape[-2:]) != (28, 28):
@@ -97,14 +97,14 @@ def plot_feature_maps(model: nn.Module, image: torch.Tensor, channels: int = 8, 
     and ReLU) with its first `channels` channel maps, labelled with the layers since the row
     above and the block's channels and size. One colour scale per row (dark: 0), so that weak and
     dead channels show. `image`: 28x28, uint8 or normalised as in training."""
-    x = _one_digit(image)
+    x = one_digit(image)
     stages = _stages(model, x)
     fig, axes = plt.subplots(len(stages) + 1, channels, figsize=(channels * 1.0 + 2.6, (len(stages) + 1) * 1.05),
                              squeeze=False, dpi=DPI)
     for ax in axes.flat:
         ax.set(xticks=[], yticks=[])
         ax.set_frame_on(False)
-    axes[0, 0].imshow(_pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+    axes[0, 0].imshow(pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
     axes[0, 0].set_ylabel("input · 28×28", rotation=0, ha="right", va="center", fontsize=8)
     for row, (ops, maps) in zip(axes[1:], stages):
         top = float(maps.max()) or 1.0
@@ -123,14 +123,14 @@ def plot_receptive_field(model: nn.Module, image: torch.Tensor, title: str = "")
     (`models.layer_receptive_fields`), the square of input pixels that the centre unit of its
     output sees, clipped to the 28x28 image; layers that leave the field as it was (1x1 convs)
     share the square. `image`: 28x28, uint8 or normalised."""
-    x = _one_digit(image)
+    x = one_digit(image)
     fields = layer_receptive_fields(model)
     sizes = {}  # rf -> (the layers that reach it, the centre)
     for f in fields:
         names, _ = sizes.get(f["rf"], ([], None))
         sizes[f["rf"]] = (names + [f["layer"]], f["centre"])
     fig, ax = plt.subplots(figsize=(8.5, 4.6), dpi=DPI)
-    ax.imshow(_pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+    ax.imshow(pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
     colours = plt.cm.viridis([i / max(1, len(sizes) - 1) for i in range(len(sizes))])
     for colour, (rf, (names, centre)) in zip(colours, sizes.items()):
         lo, hi = max(-0.5, centre - rf / 2), min(27.5, centre + rf / 2)  # pixel edges, clipped
@@ -177,7 +177,7 @@ def pool_and_transition(model: nn.Module, image: torch.Tensor) -> list[tuple[str
     """One digit through the first max-pool and the first 1x1 convolution, in the model's order:
     [(step, maps C x H x W)] for the block that feeds them (after its ReLU), then each of the two
     (the 1x1 after its ReLU). In iteration 2 the pool comes first, in iteration 3 the 1x1."""
-    x = _one_digit(image)
+    x = one_digit(image)
     events, convs = [], []  # (step, maps) after each ReLU over a feature map and each pool
 
     def hook(m, inputs, out):

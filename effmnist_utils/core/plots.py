@@ -49,7 +49,7 @@ def plot_curves(history: list[dict], title: str = ""):
     return fig
 
 
-def _pixels(images: torch.Tensor) -> torch.Tensor:
+def pixels(images: torch.Tensor) -> torch.Tensor:
     """Normalised or uint8 28x28 images as N x 28 x 28 floats in [0, 1], for drawing."""
     images = images.detach().cpu().float().reshape(-1, 28, 28)
     if images.max() > 1.5 * (1 - MEAN) / STD:  # uint8 input: no un-normalising needed
@@ -59,7 +59,7 @@ def _pixels(images: torch.Tensor) -> torch.Tensor:
 
 def show_images(images: torch.Tensor, titles: list[str], cols: int = 10, scale: float = 1.2):
     """A grid of normalised or uint8 28x28 images with a title under each."""
-    images = _pixels(images)
+    images = pixels(images)
     rows = max(1, -(-len(images) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale * 1.25), squeeze=False,
                              dpi=DPI)

@@ -75,7 +75,7 @@ def _recipe(summary: dict) -> str:
     return describe(HParams.from_dict(summary["hparams"]))
 
 
-def _seconds(s: float) -> str:
+def seconds_text(s: float) -> str:
     """One decimal (28.5), two below 10 s (1.96: a mean against a 2 s goal needs the second)."""
     return f"{s:.2f}" if s < 10 else f"{s:.1f}"
 
@@ -90,7 +90,7 @@ def render_speed_table(summaries: list[dict]) -> str:
                 if s["goal_seconds"] else "no goal for this device")
         met = f"yes ({goal})" if s["met"] else f"no: {'; '.join(s['misses'])} ({goal})"
         rows.append(f"| {_where(s)} | {_recipe(s)} | {s['params']:,} | {', '.join(map(str, s['seeds']))} "
-                    f"| {accs} | {s['test_mean']:.2f} % | {s['test_min']:.2f} % | {_seconds(s['train_seconds'])} "
+                    f"| {accs} | {s['test_mean']:.2f} % | {s['test_min']:.2f} % | {seconds_text(s['train_seconds'])} "
                     f"| {s['load_seconds']:.1f} / {s['warm_up_seconds']:.1f} | {met} |")
     return markdown("| device | recipe | params | seeds | test accuracy per seed | mean | min | training s "
                     "(mean) | load / warm-up s | goal met? |", "llrllrrrrl", rows)

@@ -51,7 +51,9 @@ def predict_files(images, model: str = "f8a", run: str | Path | None = None, why
     return "\n".join(lines)
 
 
-def _onnx():
+def onnx_modules():
+    """(onnx, onnxruntime), imported here (a heavy optional dependency: the deploy extra), or a
+    DeployError that says how to install them."""
     try:
         import onnx
         import onnxruntime
@@ -64,7 +66,7 @@ def _onnx():
 def _compact(path: Path) -> None:
     """Shorten every internal tensor name and drop names, docs and shape annotations that
     inference does not need; the graph's input `image` and output `log_probs` keep their names."""
-    onnx = _onnx()[0]
+    onnx = onnx_modules()[0]
     proto = onnx.load(path)
     graph, names = proto.graph, {}
     keep = {v.name for v in graph.input} | {v.name for v in graph.output}
@@ -89,7 +91,7 @@ def _compact(path: Path) -> None:
 def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
     """Write `model` as float32 ONNX (opset 17, input `image` N x 1 x 28 x 28 with a dynamic batch,
     output `log_probs` N x 10); BatchNorm is folded into the convolutions."""
-    _onnx()
+    onnx_modules()
     path = Path(path)
     with warnings.catch_warnings():  # the TorchScript exporter is deprecated, not broken
         warnings.simplefilter("ignore")
@@ -113,7 +115,7 @@ def calibration_images(n: int = 1000, data_dir=None) -> torch.Tensor:
 def quantize_int8(fp32_path: str | Path, path: str | Path, calibration: torch.Tensor) -> Path:
     """Statically quantise an fp32 ONNX model to int8 (QOperator, per-tensor, uint8 activations,
     int8 weights), with activation ranges from the `calibration` images (MinMax)."""
-    _onnx()
+    onnx_modules()
     from onnxruntime import quantization as q
 
     batches = iter([{"image": b.numpy()} for b in calibration.split(250)])
@@ -135,7 +137,7 @@ def quantised_conv(fp32_path: str | Path, int8_path: str | Path, index: int = 0)
     """One convolution's weights in both files, the `index`-th in the graph: {"weights": the
     fp32 file's (BatchNorm folded in), "int8": the int8 file's integers, "scale", "zero_point"
     (weight ~ scale * (int8 - zero_point)); numpy arrays and floats."""
-    onnx = _onnx()[0]
+    onnx = onnx_modules()[0]
     from onnx import numpy_helper
 
     def convs(path, op):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .deploy import (INT8_GOAL_BYTES, INT8_GOAL_POINTS, _onnx, export_run, load_run)
+from .deploy import (INT8_GOAL_BYTES, INT8_GOAL_POINTS, onnx_modules, export_run, load_run)
 
 
 def _median_us(call, images, n: int) -> float:
@@ -42,7 +42,7 @@ def _pytorch_row(model, x: torch.Tensor, n_latency: int) -> tuple[dict, torch.Te
 
 
 def _ort_row(path: Path, x: torch.Tensor, reference: torch.Tensor, n_latency: int, label: str) -> dict:
-    ort = _onnx()[1]
+    ort = onnx_modules()[1]
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -91,7 +91,7 @@ def benchmark(run: str | Path, out_dir: str | Path | None = None, images: int | 
 
 
 def _versions() -> dict:
-    onnx, ort = _onnx()
+    onnx, ort = onnx_modules()
     return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__}
 
 
