@@ -7,7 +7,7 @@ draw-a-digit page). `import effmnist_utils` loads the core only; the command lin
 (`__main__`, `parser`, `cli`), `report` and `lessons` (loaded on first use of its names) sit
 on top.
 """
-from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
+from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, VAL_SIZE, Augment, HParams, Optim,
                      auto_tag, notebook_hparams, notebook_images)
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise

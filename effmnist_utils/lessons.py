@@ -8,15 +8,16 @@ from pathlib import Path
 from .core.config import RESULTS_DIR, RUNS_DIR
 from .core.diagrams import Markdown
 from .core.record import load_runs
-from .report import params_figure, render_goals
+from .core.models import ORIGINAL_ACC, build_model, count_params
+from .report import FRONTIER_GOALS, render_goals
 from .studies import figures, search_figures, search_results, searches, sweeps, tables
 from .studies.plans import finalists, frontier
 from .studies.search import run_search
 
 GOAL_MODELS = frontier.GOAL_MODELS  # the model that holds each budget: f20b, f8a, f5s, t2a, t1b
 # The recipe's steps of the proxy search (frontier.LEVER_STEPS), as a lesson names them
-RECIPE_STEPS = [("one-cycle (peak 0.01) instead of the step schedule", "f8a-original", "f8a-oc01"),
-                ("peak 0.02 instead of 0.01", "f8a-oc01", "f8a-oc02"),
+RECIPE_STEPS = [("one-cycle (peak 0.01) instead of the step schedule, 5 epochs", "f8a-original", "f8a-oc01"),
+                ("peak 0.02 instead of 0.01, 5 epochs", "f8a-oc01", "f8a-oc02"),
                 ("+ shifts of up to 2 px, 5 epochs", "f8a-oc01", "f8a-oc01-tr2"),
                 ("+ shifts of up to 2 px, 20 epochs", "f8a-oc01-e20", "f8a-oc01-tr2-e20")]
 LIVE_SEARCH = "lesson-2k"
@@ -27,10 +28,13 @@ def frontier_runs(run_dir=RUNS_DIR) -> list[dict]:
     return [r for r in load_runs(run_dir) if not r["tag"]]
 
 
-def plot_frontier(runs: list[dict]):
-    """Final test accuracy against parameters, one dot per seed, with the original study's runs
-    and the budgets' goals (`report.params_figure`)."""
-    return params_figure(runs)
+def plot_frontier(runs: list[dict], models=None):
+    """Final test accuracy against parameters (log axis), one dot per seed of each model (of
+    `models`, default all), with the original study's single runs and the budgets' goals."""
+    points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": r["model"]}
+              for r in runs if models is None or r["model"] in models]
+    reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in ORIGINAL_ACC.items()]
+    return figures.plot_params_vs_accuracy(points, reference, goals=FRONTIER_GOALS, log_x=True)
 
 
 def budgets_table(runs: list[dict], models=None) -> Markdown:

@@ -18,11 +18,11 @@ from . import speedtables
 def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
                             budget: int = MAX_PARAMS, target: float = 100 * TARGET_ACC,
                             goals: list[tuple[int, float]] | None = None,
-                            raised_goals: list[tuple[int, float]] | None = None):
+                            raised_goals: list[tuple[int, float]] | None = None, log_x: bool = False):
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the original study's
     single runs) are drawn as crosses; `goals` (budget, target mean %) as open triangles, which a
     model's mean should sit above and left of, and `raised_goals` as filled ones. Each point:
-    {'params', 'acc', 'label'}."""
+    {'params', 'acc', 'label'}. `log_x`: parameters on a log axis (the smallest models apart)."""
     fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
     labels = sorted({p["label"] for p in points})
     colours = plt.cm.tab20(range(20))  # 20 distinct colours, and a second marker past them
@@ -40,10 +40,10 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
         ax.scatter(*zip(*raised_goals), marker="^", s=70, color="red", label="raised goals (mean of ≥ 5 seeds)")
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g} %")
     ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label=f"budget {budget:,} parameters")
-    ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",
-           title="Accuracy against parameters, one point per run")
+    ax.set(xlabel="parameters" + (" (log scale)" if log_x else ""), ylabel="final-epoch test accuracy (%)",
+           title="Accuracy against parameters, one point per run", xscale="log" if log_x else "linear")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside, not over, points
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside, not over, points
     fig.tight_layout()
     return fig
 
