@@ -76,7 +76,8 @@ def speedrun_candidates(rows: list[dict], limit: float = GOAL_SECONDS["cpu"]) ->
 def trials(search: Search, root=None) -> list[dict]:
     """Every finished trial in order: {"trial", "state": "complete" / "stopped early" / "over
     the budget" / "failed", "model", "params", "val_acc": the last validation accuracy it
-    reached (None if it never trained), "epochs": how many it trained}."""
+    reached (None if it never trained), "epochs": how many it trained, "space": the space's
+    parameters it drew}."""
     rows = []
     for t in recorded_study(search, root=root).get_trials(deepcopy=False):
         if not t.state.is_finished():
@@ -86,5 +87,5 @@ def trials(search: Search, root=None) -> list[dict]:
                  else "stopped early" if t.state.name == "PRUNED" else "failed")
         value = t.value if state == "complete" else t.intermediate_values[last] if last is not None else None
         rows.append({"trial": t.number, "state": state, "model": a.get("model"), "params": a.get("params"),
-                     "val_acc": value, "epochs": last or 0})
+                     "val_acc": value, "epochs": last or 0, "space": dict(t.params)})
     return rows

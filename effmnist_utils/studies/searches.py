@@ -207,7 +207,8 @@ SEARCHES = {s.name: s for s in [
            trials=4, pruner="none"),
     Search("lesson-2k", "notebook 11's live search: a small network and its peak lr, 4 epochs on 8,000 images",
            2_000, lesson_2k, (("epochs", 4), ("train_subset", 8_000), ("val_size", VAL_SIZE), ("schedule", "onecycle"),
-                              ("seed", 1)), trials=12),
+                              ("seed", 1)), trials=12,
+           first=({"convs_after_pool": 2, "width_after_pool": 12, "first_width": 8, "lr": 0.01},)),
 ]}
 SMOKE = (("epochs", 1), ("train_subset", 512), ("val_size", 1_000))  # a notebook's search under the regression tests
 
