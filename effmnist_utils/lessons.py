@@ -16,10 +16,10 @@ from .studies.search import run_search
 
 GOAL_MODELS = frontier.GOAL_MODELS  # the model that holds each budget: f20b, f8a, f5s, t2a, t1b
 # The recipe's steps of the proxy search (frontier.LEVER_STEPS), as a lesson names them
-RECIPE_STEPS = [("one-cycle (peak 0.01) instead of the step schedule, 5 epochs", "f8a-original", "f8a-oc01"),
-                ("peak 0.02 instead of 0.01, 5 epochs", "f8a-oc01", "f8a-oc02"),
-                ("+ shifts of up to 2 px, 5 epochs", "f8a-oc01", "f8a-oc01-tr2"),
-                ("+ shifts of up to 2 px, 20 epochs", "f8a-oc01-e20", "f8a-oc01-tr2-e20")]
+RECIPE_STEPS = [("step → one-cycle, peak 0.01 (5 epochs)", "f8a-original", "f8a-oc01"),
+                ("peak 0.01 → 0.02 (5 epochs)", "f8a-oc01", "f8a-oc02"),
+                ("+ shifts up to 2 px (5 epochs)", "f8a-oc01", "f8a-oc01-tr2"),
+                ("+ shifts up to 2 px (20 epochs)", "f8a-oc01-e20", "f8a-oc01-tr2-e20")]
 LIVE_SEARCH = "lesson-2k"
 
 
