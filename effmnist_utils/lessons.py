@@ -77,9 +77,11 @@ def live_search():
 
 
 def run_live_search(search, folder) -> list[dict]:
-    """Run `search` into `folder` (never results/), one line per trial; its trials' rows."""
+    """Run `search` into `folder` (never results/), printing one line per finished trial and the
+    best at the end (not the engine's storage and throughput lines); its trials' rows."""
+    shown = ("trial ", "best so far")
     run_search(search, out_root=folder, progress=False,
-               log=lambda line: None if " started: " in line else print(line))
+               log=lambda line: print(line) if line.startswith(shown) and " started: " not in line else None)
     return search_results.trials(search, root=folder)
 
 

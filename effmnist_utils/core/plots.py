@@ -204,6 +204,8 @@ def plot_seed_means(groups: dict[str, list[float]], xlabel: str = "final test ac
     ax.invert_yaxis()
     ax.set_xlim(lo - 0.1 * (hi - lo or 1), hi + 0.25 * (hi - lo or 1))
     ax.set_xlabel(xlabel, fontsize=10)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))  # few ticks, so that their labels never touch
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.2f}")
     ax.tick_params(axis="x", labelsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
