@@ -77,12 +77,14 @@ def live_search():
 
 
 def run_live_search(search, folder) -> list[dict]:
-    """Run `search` into `folder` (never results/), printing one line per finished trial and the
-    best at the end (not the engine's storage and throughput lines); its trials' rows."""
+    """Run `search` into `folder` (never results/), printing one line per finished trial, the
+    best, and the minutes it took (not the engine's storage and throughput lines); its trials' rows."""
     shown = ("trial ", "best so far")
-    run_search(search, out_root=folder, progress=False,
-               log=lambda line: print(line) if line.startswith(shown) and " started: " not in line else None)
-    return search_results.trials(search, root=folder)
+    call = run_search(search, out_root=folder, progress=False,
+                      log=lambda line: print(line) if line.startswith(shown) and " started: " not in line else None)
+    rows = search_results.trials(search, root=folder)
+    print(f"your search: {len(rows)} trials in {call['seconds'] / 60:.1f} min")
+    return rows
 
 
 def plot_live_search(rows: list[dict], search):
