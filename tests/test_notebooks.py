@@ -262,5 +262,5 @@ def test_frontier_notebook_runs_from_an_empty_folder_like_on_colab(tmp_path, mon
     assert (tmp_path / "EfficientMnist-Under20K" / "results" / "runs").is_dir()
     # the smoke run is named by what differs from the recipe, never as the recorded run
     assert (tmp_path / "effmnist-runs" / "f8a-epochs1-train_subset2000_seed1.json").is_file()
-    used = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs)
+    used = "".join(o.get("text", "") + o.get("data", {}).get("text/markdown", "") for c in _code(nb) for o in c.outputs)
     assert "f20b" in used and "Traceback" not in used
