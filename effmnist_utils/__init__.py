@@ -4,9 +4,10 @@ Three layers, as folders: `core` (what the notebooks import: data, loaders, mode
 runtime, the loop, recorded runs, plots), `studies` (plans of many runs, their tables and
 figures, the benchmark, the corruption suite) and `use` (your own digits, ONNX export, the
 draw-a-digit page). `import effmnist_utils` loads the core only; the command line
-(`__main__`, `parser`, `cli`) and `report` sit on top.
+(`__main__`, `parser`, `cli`), `report` and `lessons` (loaded on first use of its names) sit
+on top.
 """
-from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
+from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, VAL_SIZE, Augment, HParams, Optim,
                      auto_tag, notebook_hparams, notebook_images)
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
@@ -19,10 +20,23 @@ from .core.diagrams import (layer_boxes, param_shares, plot_architecture, plot_h
                               plot_param_shares, plot_recap, recap, render_param_shares, render_recap)
 from .core.inside import (plot_confident_mistakes, plot_feature_maps, plot_filters, plot_pool_orders,
                                plot_receptive_field, pool_and_transition)
-from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_curves, plot_lr_schedules,
-                         plot_misclassified, show_images)
+from .core.plots import (confusion_matrix, conv_widths, plot_augmented, plot_confusion, plot_curves,
+                         plot_lr_schedules, plot_misclassified, plot_seed_means, plot_widths, show_images)
 from .core.record import Record, find_run, load_run, load_runs
 from .core.runs import compare_with_recorded, describe_run, recorded_times, run_all_times, train_run
 from .core.runtime import pick_device
 
 __version__ = "0.1.0"
+
+# The studies' recorded results as notebooks 07 and 11 read them (`lessons`), loaded on first use
+LESSONS = ("GOAL_MODELS", "frontier_runs", "plot_frontier", "budgets_table", "goals_table", "crossed_seeds",
+           "recipe_steps", "plot_recipe_steps", "live_search", "run_live_search", "plot_live_search",
+           "frontier_searches", "search_counts", "search_front", "plot_search_front", "winners_curse")
+
+
+def __getattr__(name: str):
+    if name in LESSONS:
+        from . import lessons
+
+        return getattr(lessons, name)
+    raise AttributeError(f"module 'effmnist_utils' has no attribute {name!r}")

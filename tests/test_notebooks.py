@@ -67,6 +67,8 @@ def test_notebook_is_executed_and_guarded(path):
 
 
 ITERATION_NOTEBOOKS = NOTEBOOKS[:6]
+# the notebooks that write out their network as `class Net`: the iterations and the frontier's f8a
+NET_NOTEBOOKS = ITERATION_NOTEBOOKS + [ROOT / "notebooks" / "07_frontier.ipynb"]
 
 
 def _model_of(nb) -> str:
@@ -75,7 +77,7 @@ def _model_of(nb) -> str:
     return found.pop()
 
 
-@pytest.mark.parametrize("path", ITERATION_NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", NET_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_net_builds_the_packages_network(path):
     """The network the notebook writes out (`class Net`) is the package's network of its iteration:
     the same parameter names and shapes, so the same seed starts from the same weights and its

@@ -140,3 +140,76 @@ def plot_lr_schedules(recipes: dict, images: int = 60_000):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def conv_widths(model: torch.nn.Module) -> list[dict]:
+    """Each convolution in order: {"label": "conv 3" or "conv 4 (1x1)", "channels": its output
+    channels, "params": its weights plus those of the BatchNorm right after it}."""
+    rows = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            one = m.kernel_size in ((1, 1), 1)
+            rows.append({"label": f"conv {len(rows) + 1}" + (" (1x1)" if one else ""), "channels": m.out_channels,
+                         "params": sum(p.numel() for p in m.parameters())})
+        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and rows:
+            rows[-1]["params"] += sum(p.numel() for p in m.parameters())
+    return rows
+
+
+def plot_widths(models: dict, title: str = "Same layout, fewer channels"):
+    """Models with the same number of convolutions (name -> network) side by side: left, the
+    channels each convolution hands on; right, the parameters it holds (its BatchNorm included),
+    each bar labelled with its value."""
+    rows = {name: conv_widths(m) for name, m in models.items()}
+    if len({len(r) for r in rows.values()}) != 1:
+        raise ValueError(f"the models have different numbers of convolutions "
+                         f"({ {n: len(r) for n, r in rows.items()} }): compare models of one layout")
+    labels = [r["label"] for r in next(iter(rows.values()))]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=DPI, sharey=True)
+    width = 0.8 / len(rows)
+    for k, (name, rs) in enumerate(rows.items()):
+        y = [i + (k - (len(rows) - 1) / 2) * width for i in range(len(rs))]
+        for ax, key in zip(axes, ("channels", "params")):
+            bars = ax.barh(y, [r[key] for r in rs], width, label=name, color=plt.cm.tab10(k))
+            ax.bar_label(bars, labels=[f"{r[key]:,}" for r in rs], padding=2, fontsize=9)
+    for ax, xlabel in zip(axes, ("channels it hands on", "parameters (with its BatchNorm)")):
+        ax.set_xlabel(xlabel, fontsize=10)
+        ax.set_xlim(0, 1.25 * ax.get_xlim()[1])
+        ax.tick_params(labelsize=9)
+    axes[0].set_yticks(range(len(labels)), labels)
+    axes[0].invert_yaxis()
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=10, loc="lower center", ncol=len(rows))
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def plot_seed_means(groups: dict[str, list[float]], xlabel: str = "final test accuracy (%)",
+                    title: str = ""):
+    """One row per group (label -> one value per seed): a dot per seed and a bar at the mean,
+    printed beside it; the axis spans the values, so that the gaps between rows show."""
+    if not groups or not all(groups.values()):
+        raise ValueError("every group needs at least one value (one per seed)")
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(groups) + 1.3), dpi=DPI)
+    values = [v for vs in groups.values() for v in vs]
+    lo, hi = min(values), max(values)
+    for i, (label, vs) in enumerate(groups.items()):
+        mean = sum(vs) / len(vs)
+        ax.scatter(vs, [i] * len(vs), s=30, color="tab:blue", alpha=0.7, zorder=3,
+                   label="one seed" if i == 0 else None)
+        ax.plot([mean, mean], [i - 0.3, i + 0.3], color="black", linewidth=2.5, zorder=4,
+                label="mean of the seeds" if i == 0 else None)
+        ax.text(hi + 0.08 * (hi - lo or 1), i, f"{mean:.2f}", va="center", fontsize=10)
+    ax.set_yticks(range(len(groups)), list(groups), fontsize=10)
+    ax.invert_yaxis()
+    ax.set_xlim(lo - 0.1 * (hi - lo or 1), hi + 0.25 * (hi - lo or 1))
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))  # few ticks, so that their labels never touch
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.2f}")
+    ax.tick_params(axis="x", labelsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -17,11 +17,11 @@ from . import speedtables
 def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
                             budget: int = MAX_PARAMS, target: float = 100 * TARGET_ACC,
                             goals: list[tuple[int, float]] | None = None,
-                            raised_goals: list[tuple[int, float]] | None = None):
+                            raised_goals: list[tuple[int, float]] | None = None, log_x: bool = False):
     """One dot per recorded run (params, final test accuracy %); `reference` rows (the original study's
     single runs) are drawn as crosses; `goals` (budget, target mean %) as open triangles, which a
     model's mean should sit above and left of, and `raised_goals` as filled ones. Each point:
-    {'params', 'acc', 'label'}."""
+    {'params', 'acc', 'label'}. `log_x`: parameters on a log axis (the smallest models apart)."""
     fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
     labels = sorted({p["label"] for p in points})
     colours = plt.cm.tab20(range(20))  # 20 distinct colours, and a second marker past them
@@ -39,10 +39,10 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
         ax.scatter(*zip(*raised_goals), marker="^", s=70, color="red", label="raised goals (mean of ≥ 5 seeds)")
     ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g} %")
     ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label=f"budget {budget:,} parameters")
-    ax.set(xlabel="parameters", ylabel="final-epoch test accuracy (%)",
-           title="Accuracy against parameters, one point per run")
+    ax.set(xlabel="parameters" + (" (log scale)" if log_x else ""), ylabel="final-epoch test accuracy (%)",
+           title="Accuracy against parameters, one point per run", xscale="log" if log_x else "linear")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside, not over, points
+    ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside, not over, points
     fig.tight_layout()
     return fig
 
@@ -105,25 +105,25 @@ def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each le
     deltas = [r["delta"] for r in rows]
     bounds = [2 * r["se"] for r in rows] if spread else [noise] * len(rows)
     colours = ["grey" if abs(d) <= b else "tab:green" if d > 0 else "tab:red" for d, b in zip(deltas, bounds)]
-    fig, ax = plt.subplots(figsize=(7, 0.2 * len(rows) + 0.9), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(8, 0.36 * len(rows) + 1.3), dpi=DPI)
     if spread:
         bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.7, xerr=bounds,
                        error_kw={"elinewidth": 1, "capsize": 2}, label="twice the standard error of Δ")
     else:
         ax.axvspan(-noise, noise, color="grey", alpha=0.2, label=f"noise: ±{noise:g} points")
         bars = ax.barh(range(len(rows)), deltas, color=colours, height=0.7)
-    ax.bar_label(bars, labels=[f"{d:+.2f}" for d in deltas], padding=2, fontsize=7)
+    ax.bar_label(bars, labels=[f"{d:+.2f}" for d in deltas], padding=2, fontsize=9)
     ax.axvline(0, color="black", linewidth=0.8)
     model = [r["after"].split("-")[0] for r in rows]  # the network the step was measured on
     ax.set_yticks(range(len(rows)), [r["lever"] if r["lever"].startswith(m) else f"{m}: {r['lever']}"
-                                     for r, m in zip(rows, model)], fontsize=7)
+                                     for r, m in zip(rows, model)], fontsize=9)
     ax.invert_yaxis()  # the table's order, top to bottom
     span = max(noise, *(abs(d) + (b if spread else 0) for d, b in zip(deltas, bounds)))
     ax.set(xlim=(-1.3 * span, 1.3 * span))
-    ax.set_xlabel("change in validation accuracy (points)", fontsize=8)
-    ax.set_title(title, fontsize=9)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.legend(fontsize=7, loc="best" if spread else "lower right")
+    ax.set_xlabel("change in validation accuracy (points)", fontsize=10)
+    ax.set_title(title, fontsize=11)
+    ax.tick_params(axis="x", labelsize=9)
+    ax.legend(fontsize=9, loc="best")
     fig.tight_layout()
     return fig
 

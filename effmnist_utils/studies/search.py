@@ -166,10 +166,10 @@ def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, work
 
 def run_search(search: Search, trials: int | None = None, workers: int = 1, storage: str | None = None,
                device="auto", data_dir=None, record: bool = False, out_root=None, log=print,
-               seconds: float | None = None) -> dict:
+               seconds: float | None = None, progress: bool = True) -> dict:
     """Run `search` until it has `trials` (default: its own number) finished trials, or for about
     `seconds` (no trial starts after them), with `workers` processes; print, and return, what
-    this call did and its trials per hour."""
+    this call did and its trials per hour. `progress`: one worker prints every epoch too."""
     total, folder = trials or search.trials, search_dir(search, record, out_root)
     if search.timed and workers > 1:
         raise ValueError(f"{search.name} times its trials: run it with --workers 1 (workers sharing the "
@@ -190,7 +190,7 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
     start = time.time()
     deadline = start + seconds if seconds else None
     if workers == 1:
-        work(search, storage, folder, total, device, data_dir, progress=True, log=log, deadline=deadline)
+        work(search, storage, folder, total, device, data_dir, progress=progress, log=log, deadline=deadline)
         ids = {worker_id()}
     else:
         ids = _spawn(search, storage, folder, total, device, data_dir, workers, deadline)

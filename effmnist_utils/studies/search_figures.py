@@ -32,8 +32,8 @@ def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
     its seeds), drawn as red diamonds."""
     if not rows:
         raise ValueError("no complete trials to plot (search.front returns them)")
-    fig, ax = plt.subplots(figsize=(9.5, 5), dpi=DPI)
-    _trials_by(ax, rows, "search", "params", size=18, alpha=0.6)
+    fig, ax = plt.subplots(figsize=(9, 5.8), dpi=DPI)
+    _trials_by(ax, rows, "search", "params", size=24, alpha=0.6)
     best = best_per_budget(rows)
     for budget in best:  # the best trials' layers are listed beside the figure, not on it (they overlap)
         ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
@@ -44,12 +44,48 @@ def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
                    color="red", zorder=4, label="finalists: mean over their seeds on the split")
         for f in finalists:
             ax.annotate(f["label"], (f["params"], f["acc"]), textcoords="offset points", xytext=(0, -16),
-                        fontsize=7, color="red", ha="center")
+                        fontsize=9, color="red", ha="center")
     ax.set_xscale("log")
     ax.set(xlabel="parameters (log scale; dotted: the budgets)", ylabel="final-epoch validation accuracy (%)",
            title="The searches' front: one point per complete trial")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_live_search(rows: list[dict], budget: int):
+    """A search's trials in the order they ran (`search_results.trials` rows): validation
+    accuracy (%) of each trial, complete ones as dots, those stopped early as crosses at the
+    accuracy they had reached, those over the `budget` as grey ticks along the bottom (never
+    trained), and the best so far as a line."""
+    if not rows:
+        raise ValueError("no finished trials to plot (search_results.trials returns them)")
+    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=DPI)
+    trained = [r for r in rows if r["val_acc"] is not None]
+    floor = min((100 * r["val_acc"] for r in trained), default=0) - 1
+    for state, marker, colour in (("complete", "o", "tab:blue"), ("stopped early", "x", "tab:orange")):
+        pts = [r for r in trained if r["state"] == state]
+        if pts:
+            ax.scatter([r["trial"] for r in pts], [100 * r["val_acc"] for r in pts], marker=marker, s=45,
+                       color=colour, label=f"{state} ({len(pts)})", zorder=3)
+    over = [r for r in rows if r["state"] == "over the budget"]
+    if over:
+        ax.scatter([r["trial"] for r in over], [floor] * len(over), marker="|", s=200, color="grey",
+                   label=f"{budget:,} parameters or more: never trained ({len(over)})")
+    best, line = None, []
+    for r in rows:
+        if r["state"] == "complete" and (best is None or r["val_acc"] > best):
+            best = r["val_acc"]
+        line.append(None if best is None else 100 * best)
+    ax.step([r["trial"] for r in rows], [float("nan") if v is None else v for v in line], where="post",
+            color="black", linewidth=1, label="best complete trial so far")
+    ax.set_xlabel("trial number (the order they ran)", fontsize=10)
+    ax.set_ylabel("validation accuracy (%)", fontsize=10)
+    ax.tick_params(labelsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("Your search, trial by trial", fontsize=11)
     fig.tight_layout()
     return fig
 

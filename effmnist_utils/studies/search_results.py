@@ -71,3 +71,21 @@ def speedrun_candidates(rows: list[dict], limit: float = GOAL_SECONDS["cpu"]) ->
     trains the first five of them over five seeds."""
     return sorted((r for r in rows if 100 * r["val_acc"] >= CHOICE_VAL - 1e-9 and r["train_seconds"] <= limit),
                   key=lambda r: r["train_seconds"])
+
+
+def trials(search: Search, root=None) -> list[dict]:
+    """Every finished trial in order: {"trial", "state": "complete" / "stopped early" / "over
+    the budget" / "failed", "model", "params", "val_acc": the last validation accuracy it
+    reached (None if it never trained), "epochs": how many it trained, "space": the space's
+    parameters it drew}."""
+    rows = []
+    for t in recorded_study(search, root=root).get_trials(deepcopy=False):
+        if not t.state.is_finished():
+            continue
+        a, last = t.user_attrs, max(t.intermediate_values, default=None)
+        state = ("complete" if t.state.name == "COMPLETE" else "over the budget" if a.get("over_budget")
+                 else "stopped early" if t.state.name == "PRUNED" else "failed")
+        value = t.value if state == "complete" else t.intermediate_values[last] if last is not None else None
+        rows.append({"trial": t.number, "state": state, "model": a.get("model"), "params": a.get("params"),
+                     "val_acc": value, "epochs": last or 0, "space": dict(t.params)})
+    return rows

@@ -10,11 +10,11 @@ a space only calls the trial's `suggest_*` methods.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..core.augment import Augment
-from ..core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams
+from ..core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, _under_tests
 from ..core.layernet import FRONTIER_SPECS
 from ..core.models import layers_name
 from .plans import speed
@@ -186,6 +186,15 @@ def tiny_smoke(trial) -> tuple[str, dict]:
     return trial.suggest_categorical("model", ("L.c4.p.s8.g", "L.c4.s8.p.s8.g", "L.c8.s16.p.s32.s32.g")), {}
 
 
+def lesson_2k(trial) -> tuple[str, dict]:
+    """Notebook 11's live search, under 2,000 parameters: a first 3x3 conv, a max-pool, then 2-4
+    depthwise-separable convs of one width, and the one-cycle peak learning rate."""
+    convs = trial.suggest_int("convs_after_pool", 2, 4)
+    width = trial.suggest_int("width_after_pool", 8, 24, step=4)
+    layers = f"c{trial.suggest_int('first_width', 4, 12, step=2)} p {' '.join([f's{width}'] * convs)} g"
+    return layers_name(layers), {"lr": trial.suggest_float("lr", 0.003, 0.05, log=True)}
+
+
 SEARCHES = {s.name: s for s in [
     *(Search(f"frontier-{budget // 1000}k", f"the network and recipe under {budget:,} parameters, around "
              f"{model}", budget, FrontierSpace(space), FRONTIER_FIXED,
@@ -196,7 +205,22 @@ SEARCHES = {s.name: s for s in [
     Search("tiny-smoke", "three tiny networks, 1 epoch on 512 images: checks the engine", 1_000, tiny_smoke,
            (("epochs", 1), ("train_subset", 512), ("val_size", 1_000), ("schedule", "onecycle"), ("lr", 0.02)),
            trials=4, pruner="none"),
+    Search("lesson-2k", "notebook 11's live search: a small network and its peak lr, 4 epochs on 8,000 images",
+           2_000, lesson_2k, (("epochs", 4), ("train_subset", 8_000), ("val_size", VAL_SIZE), ("schedule", "onecycle"),
+                              ("seed", 1)), trials=12,
+           first=({"convs_after_pool": 2, "width_after_pool": 12, "first_width": 8, "lr": 0.01},)),
 ]}
+SMOKE = (("epochs", 1), ("train_subset", 512), ("val_size", 1_000))  # a notebook's search under the regression tests
+
+
+def notebook_search(name: str) -> Search:
+    """A search as a notebook runs it: under the regression tests (EFFMNIST_FAST=1, as
+    `config.notebook_hparams`) cut to 3 trials of 1 epoch on 512 images, none pruned; otherwise as it is."""
+    search = get(name)
+    if not _under_tests():
+        return search
+    return replace(search, fixed=tuple({**dict(search.fixed), **dict(SMOKE)}.items()), trials=min(search.trials, 3),
+                   pruner="none")  # Hyperband needs 2 epochs or more
 
 
 def get(name: str) -> Search:

@@ -73,3 +73,23 @@ def check_params(runs: list[dict]) -> list[str]:
     """Runs whose recorded parameter count differs from the model's (empty when all agree)."""
     return [f"{r['name']}: recorded {r['params']}, model has {count_params(build_model(r['model']))}"
             for r in runs if r["params"] != count_params(build_model(r["model"]))]
+
+
+def recipe_words(levers: dict) -> str:
+    """A recipe in words: "original" (the original study's), "one-cycle, peak 0.01", or else
+    its settings spelled out."""
+    if not levers:
+        return "original"
+    if set(levers) == {"schedule", "lr"} and levers["schedule"] == "onecycle":
+        return f"one-cycle, peak {levers['lr']:g}"
+    return describe_levers(levers)
+
+
+def render_compact(rows: list[dict]) -> str:
+    """`summarise_runs` rows as a short table for a lesson: model, parameters, recipe, the
+    original study's single run, and ours over seeds (mean ± std, how many seeds)."""
+    original = ["—" if r["original_acc"] is None else f"{r['original_acc']:.2f} %" for r in rows]
+    lines = [f"| {r['model']} | {r['params']:,} | {recipe_words(r['recipe'])} | {o} | "
+             f"{r['final_mean']:.2f} ± {r['final_std']:.2f} % | {r['n']} |" for r, o in zip(rows, original)]
+    return markdown("| model | parameters | recipe | original study (1 run) | ours: mean ± std | seeds |",
+                    "lrlrrr", lines)
