@@ -158,15 +158,16 @@ class HParams:
         return HParams.from_flat({**self.flat(), **settings})
 
 
-def _under_tests() -> bool:
-    return os.environ.get("EFFMNIST_FAST") == "1"  # the regression tests set it (nbval runs)
+def smoke_mode() -> bool:
+    """Whether notebooks run cut short: the regression tests set EFFMNIST_FAST=1 (nbval runs)."""
+    return os.environ.get("EFFMNIST_FAST") == "1"
 
 
 def notebook_hparams(model: str | HParams, **settings) -> HParams:
     """`model` with its own recipe (or a recipe given as HParams), as a notebook trains it: under
     the regression tests (EFFMNIST_FAST=1, which nbval runs set) cut to 1 epoch on 2,000 images,
     so that every notebook re-executes in seconds; otherwise the full recipe."""
-    if _under_tests():
+    if smoke_mode():
         settings = {**settings, "epochs": 1, "train_subset": 2000}
     return model.with_(**settings) if isinstance(model, HParams) else HParams.for_model(model, **settings)
 
@@ -174,7 +175,7 @@ def notebook_hparams(model: str | HParams, **settings) -> HParams:
 def notebook_images(n: int) -> int:
     """How many test images a notebook's live check reads: `n`, or at most 1,000 under the
     regression tests (as `notebook_hparams` cuts training)."""
-    return min(n, 1000) if _under_tests() else n
+    return min(n, 1000) if smoke_mode() else n
 
 
 def describe_levers(settings: dict) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..core.augment import Augment
-from ..core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, _under_tests
+from ..core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, smoke_mode
 from ..core.layernet import FRONTIER_SPECS
 from ..core.models import layers_name
 from .plans import speed
@@ -217,7 +217,7 @@ def notebook_search(name: str) -> Search:
     """A search as a notebook runs it: under the regression tests (EFFMNIST_FAST=1, as
     `config.notebook_hparams`) cut to 3 trials of 1 epoch on 512 images, none pruned; otherwise as it is."""
     search = get(name)
-    if not _under_tests():
+    if not smoke_mode():
         return search
     return replace(search, fixed=tuple({**dict(search.fixed), **dict(SMOKE)}.items()), trials=min(search.trials, 3),
                    pruner="none")  # Hyperband needs 2 epochs or more
