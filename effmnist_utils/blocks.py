@@ -86,19 +86,43 @@ def search_headline(rows: list[dict]) -> str:
 
 
 def throughput_table(results_dir=RESULTS_DIR) -> str | None:
-    """Every recorded call of a search (its calls.jsonl): the machine, the workers and their
-    threads, and the trials and epochs it trained per hour. None when no call is recorded."""
-    rows = [c for s in SEARCHES.values() for c in search_results.calls(s, root=results_dir)]
+    """Every call of a search: those recorded (calls.jsonl) and those rebuilt from the journal
+    and trial records (`search_results.unrecorded_calls`): the machine, the workers and their
+    threads, and the trials and epochs it trained per hour; then what the calls that differ only
+    in workers × threads say. None when no call is known."""
+    rows = [c for name, s in SEARCHES.items() if (Path(results_dir) / s.folder / "journal.log").is_file()
+            for c in sorted(search_results.calls(s, root=results_dir) + search_results.unrecorded_calls(s, root=results_dir),
+                            key=lambda c: c["date"])]
     if not rows:
         return None
     lines = ["| search | date | machine | workers × threads | minutes | trained to the end | stopped early | over the "
              "budget | trained trials per hour | epochs per hour |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for c in rows:
         hours, trained = max(c["seconds"], 1e-3) / 3600, c["complete"] + c["pruned"] - c["over_budget"]
-        lines.append(f"| {c['search']} | {c['date'][:10]} | {c['machine']} | {c['workers']} × {c['threads_per_worker']} | "
+        c["per_hour"] = c["epochs"] / hours
+        how = (f"{c['workers']} × {c['threads_per_worker']}" if c.get("recorded", True) else
+               f"{c['workers']} at once × not recorded")
+        machine = c["machine"] if c.get("recorded", True) else f"{c['machine']} (call not recorded: from the journal and trial records)"
+        lines.append(f"| {c['search']} | {c['date'][:10]} | {machine} | {how} | "
                      f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
-                     f"{c['over_budget']} | {trained / hours:.1f} | {c['epochs'] / hours:.0f} |")
-    return "\n".join(lines)
+                     f"{c['over_budget']} | {trained / hours:.1f} | {c['per_hour']:.0f} |")
+    return "\n".join(lines) + _workers_note(rows)
+
+
+def _workers_note(rows: list[dict]) -> str:
+    """Calls of one search on one machine and day that differ in workers × threads, compared."""
+    out = []
+    for a in rows:
+        for b in rows:
+            same = (a["search"], a["machine"], a["date"][:10]) == (b["search"], b["machine"], b["date"][:10])
+            if same and a.get("recorded", True) and b.get("recorded", True) and a["workers"] > b["workers"] \
+                    and a["workers"] * a["threads_per_worker"] == b["workers"] * b["threads_per_worker"]:
+                out.append(f"On {a['machine']} ({a['date'][:10]}), {a['search']} trained {a['per_hour']:.0f} epochs an "
+                           f"hour with {a['workers']} workers of {a['threads_per_worker']} thread"
+                           f"{'s' * (a['threads_per_worker'] > 1)} against {b['per_hour']:.0f} with {b['workers']} of "
+                           f"{b['threads_per_worker']}, {a['per_hour'] / b['per_hour']:.2f}× (one pair of calls, "
+                           "each with its own trials).")
+    return "\n\n" + " ".join(out) if out else ""
 
 
 SPEEDRUN = SEARCHES["speedrun-cpu"]
