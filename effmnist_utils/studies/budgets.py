@@ -14,7 +14,8 @@ The rule, per budget:
    when that trial is not the search's first (the budget's model as the search began) and its
    mean over seeds 1-3 on the search's split (the trial, then plan `search-confirm`) is at least
    the first trial's validation accuracy, the number it claimed to match or beat. A best trial
-   whose seeds 2-3 are not recorded yet replaces nothing and is named as pending.
+   whose seeds 2-3 are not recorded yet replaces nothing and is named as pending. A trial competes
+   only in its own search's budget.
 
 `choose` returns, per budget, the model and the steps that led to it, each with the validation
 numbers it read: the record the goals tables (`report.render_goals`) take their model from."""
@@ -68,7 +69,7 @@ def _search_step(root: Path, budget: int) -> dict | None:
     trials = records(root, f"{search.folder}/trials")
     first = next((r for r in trials if finalists.is_first(r)), None)
     step = {"search": search.name, "by": f"search {search.name}: its best trial against its first, "
-            f"{searches_.FRONTIER[budget][0]} (20 epochs, seeds 1-3, {best.hp.val_size:,}-image split)",
+            f"{searches_.FRONTIER[budget][0]} (20 epochs, {best.hp.val_size:,}-image split)",
             "trial": best["model"], "params": best["params"]}
     if finalists.is_first(best) or first is None:
         return {**step, "verdict": "first", "val": [(best["name"], 100 * best["history"][-1]["val_acc"])]}
@@ -124,7 +125,7 @@ def render(chosen: dict[int, dict]) -> str:
             elif s["verdict"] == "first":
                 outcome, seen = "its best trial is its first: hands nothing on", f"first trial {s['val'][0][1]:.2f} %"
             else:
-                seen = (f"first trial {s['first'][1]:.2f} %; best trial {_trial(s)}, seeds "
+                seen = (f"first trial {s['first'][1]:.2f} %; best trial {_trial(s)}, seeds 1-3: "
                         + ", ".join(f"{a:.2f}" for _, a in s["val"]) + " %")
                 outcome = {"pending": "replaces nothing yet: its seeds 2-3 are not recorded",
                            "replaces": f"its mean {s.get('mean', 0):.2f} % ≥ {s['first'][1]:.2f} %: {s['trial']} replaces it",
