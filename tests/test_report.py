@@ -317,3 +317,21 @@ def test_page_limits_say_where_the_threshold_comes_from():
     assert "10,000 validation images it never saw" in twin and "trained on" not in twin
     own = blocks.page_limits(dict(base, confidence={"f8a_seed1": {"threshold": 0.85, "seen_in_training": True}}))
     assert "85.0 %" in own and "which it trained on" in own
+
+
+def test_throughput_table_includes_the_calls_not_recorded():
+    """The first session's GPU call left no line in calls.jsonl: rebuilt from the journal and the
+    trial records, it completes every search's count of trials trained to the end, and the
+    throughput table shows it, marked as not recorded."""
+    from effmnist_utils import blocks
+    from effmnist_utils.studies import search_results
+    from effmnist_utils.studies.searches import SEARCHES
+
+    for name in blocks.FRONTIER_SEARCHES:
+        search = SEARCHES[name]
+        calls = search_results.calls(search) + search_results.unrecorded_calls(search)
+        assert sum(c["complete"] for c in calls) == search_results.counts(search)["complete"], name
+    (gpu,) = search_results.unrecorded_calls(SEARCHES["frontier-20k"])
+    assert gpu["machine"] == "cuda (NVIDIA H200)" and (gpu["complete"], gpu["pruned"], gpu["over_budget"]) == (3, 1, 1)
+    table = blocks.throughput_table()
+    assert table.count("(call not recorded: from the journal and trial records)") == len(blocks.FRONTIER_SEARCHES)
