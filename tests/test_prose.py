@@ -45,8 +45,6 @@ def numbers(page: str) -> set[str]:
     return set(NUMBER.findall(prose((ROOT / page).read_text())))
 
 
-def pct(x: float) -> str:
-    return f"{x:g}"
 
 
 @cache
