@@ -129,7 +129,7 @@ CLAIMS = {
                         "1.27": [round(digits.FIELD / Augment().crop, 2)], "±15": [Augment().degrees],
                         "60,000": [TRAIN], "99.4": [100 * TARGET_ACC], "20": [MAX_EPOCHS]},
     "docs/robustness.md": {"2019": [2019], "1906.02337": [1906.02337],  # the families module cites both
-                           "10,000": [TEST], "5,000": [VAL_SIZE], "1,000": [BUDGETS[-1]],
+                           "10,000": [TEST], "5,000": [VAL_SIZE],
                            "16.0": [16.0], "99.3": [99.3],  # notebook 10's recorded output
                            "14": [len(ranking_rows("robust-ranking.md"))], "1": [SEEDS[0]], "20": [MAX_EPOCHS],
                            "0.10": [_robust_cost()]},
@@ -215,3 +215,33 @@ def test_a_number_added_to_the_prose_fails(tmp_path, monkeypatch):
     page.write_text((ROOT / "README.md").read_text() + "\nThe best model reaches 99.61 % on average.\n")
     monkeypatch.setattr("test_prose.ROOT", tmp_path)
     assert numbers("README.md") - set(CLAIMS["README.md"]) == {"99.61"}
+
+
+def test_the_front_pages_speedrun_search_sentence_agrees_with_the_search():
+    """'its only candidate did not hold up over five seeds, so the recipe above stands'."""
+    from effmnist_utils.studies import search_results
+
+    assert "its only\ncandidate did not hold up over five seeds, so the recipe above stands" in (ROOT / "README.md").read_text()
+    rows = search_results.front(speedsearch.SEARCH, root=RESULTS_DIR)
+    assert len(search_results.speedrun_candidates(rows)) == 1
+    confirmed = speedsearch.confirmed(RESULTS_DIR)
+    assert [len(r["val"]) for r in confirmed] == [len(speedsearch.SEEDS)] and speedsearch.choose(confirmed) is None
+
+
+def test_the_robustness_pages_comparisons_agree_with_the_scores():
+    """'The flatten heads (iter1–iter4) lose the most on shifted digits, the BatchNorm networks on
+    brightened and foggy ones (the robust model aside)', against the recorded scores (test split)."""
+    from effmnist_utils.core.config import RUNS_DIR
+    from effmnist_utils.studies import robustness
+
+    text = " ".join((ROOT / "docs" / "robustness.md").read_text().split())
+    assert ("The flatten heads (iter1–iter4) lose the most on shifted digits, the BatchNorm networks on brightened "
+            "and foggy ones (the robust model aside); notebook 10 shows why") in text
+    rows = {r["variant"]: r["families"] for r in robustness.summarise(robustness.load_scores(RUNS_DIR)) if r["split"] == "test"}
+    flatten = {"iter1", "iter2", "iter3", "iter4"}
+    lowest = lambda family, k: set(sorted(rows, key=lambda v: rows[v][family])[:k])  # noqa: E731
+    assert lowest("translate", len(flatten)) == flatten
+    batchnorm = set(rows) - {"iter1", "iter2", "iter3", robustness.robust_variant(list(robustness.summarise(
+        robustness.load_scores(RUNS_DIR))))}  # iter4 on is BatchNorm
+    assert all(max(rows[v][f] for v in batchnorm) < min(rows[v][f] for v in ("iter1", "iter2", "iter3"))
+               for f in ("brightness", "fog"))
