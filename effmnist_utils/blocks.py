@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import verdicts
 from .core.config import RESULTS_DIR
 from .studies import search_results
 from .studies.searches import SEARCHES
@@ -106,23 +107,7 @@ def throughput_table(results_dir=RESULTS_DIR) -> str | None:
         lines.append(f"| {c['search']} | {c['date'][:10]} | {machine} | {how} | "
                      f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
                      f"{c['over_budget']} | {trained / hours:.1f} | {c['per_hour']:.0f} |")
-    return "\n".join(lines) + _workers_note(rows)
-
-
-def _workers_note(rows: list[dict]) -> str:
-    """Calls of one search on one machine and day that differ in workers × threads, compared."""
-    out = []
-    for a in rows:
-        for b in rows:
-            same = (a["search"], a["machine"], a["date"][:10]) == (b["search"], b["machine"], b["date"][:10])
-            if same and a.get("recorded", True) and b.get("recorded", True) and a["workers"] > b["workers"] \
-                    and a["workers"] * a["threads_per_worker"] == b["workers"] * b["threads_per_worker"]:
-                out.append(f"On {a['machine']} ({a['date'][:10]}), {a['search']} trained {a['per_hour']:.0f} epochs an "
-                           f"hour with {a['workers']} workers of {a['threads_per_worker']} thread"
-                           f"{'s' * (a['threads_per_worker'] > 1)} against {b['per_hour']:.0f} with {b['workers']} of "
-                           f"{b['threads_per_worker']}, {a['per_hour'] / b['per_hour']:.2f}× (one pair of calls, "
-                           "each with its own trials).")
-    return "\n\n" + " ".join(out) if out else ""
+    return "\n".join(lines) + verdicts.workers(rows) + verdicts.together(rows)
 
 
 SPEEDRUN = SEARCHES["speedrun-cpu"]

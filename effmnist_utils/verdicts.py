@@ -53,3 +53,34 @@ def bench(benches: list[dict], goal: float = 2.0) -> str:
                      + f" the spread of one variant's {len(rounds[spread[1]])} rounds (up to {100 * spread[0]:.1f} %, {spread[1]}).")
         out.append(text)
     return "\n\n".join(out)
+
+
+def workers(rows: list[dict]) -> str:
+    """Calls of one search on one machine and day that differ in workers × threads, compared."""
+    out = []
+    for a in rows:
+        for b in rows:
+            same = (a["search"], a["machine"], a["date"][:10]) == (b["search"], b["machine"], b["date"][:10])
+            if same and a.get("recorded", True) and b.get("recorded", True) and a["workers"] > b["workers"] \
+                    and a["workers"] * a["threads_per_worker"] == b["workers"] * b["threads_per_worker"]:
+                out.append(f"On {a['machine']} ({a['date'][:10]}), {a['search']} trained {a['per_hour']:.0f} epochs an "
+                           f"hour with {a['workers']} workers of {a['threads_per_worker']} thread"
+                           f"{'s' * (a['threads_per_worker'] > 1)} against {b['per_hour']:.0f} with {b['workers']} of "
+                           f"{b['threads_per_worker']}, {a['per_hour'] / b['per_hour']:.2f}× (one pair of calls, "
+                           "each with its own trials).")
+    return "\n\n" + " ".join(out) if out else ""
+
+
+def together(rows: list[dict]) -> str:
+    """The calls rebuilt from journals (`search_results.unrecorded_calls`) of several searches
+    whose spans overlap: they ran at the same time, on the machines their rows name."""
+    from datetime import datetime, timedelta
+
+    rebuilt = [c for c in rows if not c.get("recorded", True)]
+    spans = [(datetime.strptime(c["date"], "%Y-%m-%d %H:%M"), c) for c in rebuilt]
+    spans = [(a, a + timedelta(seconds=c["seconds"]), c) for a, c in spans]
+    if len(spans) < 2 or max(a for a, _, _ in spans) >= min(b for _, b, _ in spans):
+        return ""
+    names = [c["search"] for _, _, c in spans]
+    return (f"\n\nThe calls not recorded, of {', '.join(names[:-1])} and {names[-1]}, overlap in time (from "
+            f"{min(a for a, _, _ in spans):%Y-%m-%d %H:%M}, their journals' start times): they ran at once.")

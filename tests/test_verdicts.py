@@ -29,3 +29,20 @@ def test_the_bench_verdict_reads_the_ratios_and_the_rounds():
     text = verdicts.bench([bench])
     assert "the most in fp32 is 1.70× (fast+keep): the goal of 2× is reached only by fast+keep+bf16" in text
     assert "moves the fast loader by +21 %, beyond the spread of one variant's 3 rounds (up to 3.9 %, fast)" in text
+
+
+def test_rebuilt_calls_are_said_to_run_at_once_only_when_they_overlap():
+    call = lambda s, d, secs: {"search": s, "date": d, "seconds": secs, "recorded": False}  # noqa: E731
+    assert "they ran at once" in verdicts.together([call("a", "2026-12-04 17:42", 400), call("b", "2026-12-04 17:45", 60)])
+    assert verdicts.together([call("a", "2026-12-04 17:42", 60), call("b", "2026-12-04 17:45", 60)]) == ""
+    recorded = dict(call("c", "2026-12-04 17:42", 400), recorded=True)
+    assert verdicts.together([call("a", "2026-12-04 17:42", 400), recorded]) == ""
+
+
+def test_workers_are_compared_only_between_calls_of_one_search_machine_and_day():
+    call = lambda s, w, t, per_hour, day="2026-12-04": {"search": s, "machine": "X", "date": f"{day} 10:00",  # noqa: E731
+                                                        "workers": w, "threads_per_worker": t, "per_hour": per_hour}
+    text = verdicts.workers([call("a", 2, 1, 600), call("a", 1, 2, 400)])
+    assert "a trained 600 epochs an hour with 2 workers of 1 thread against 400 with 1 of 2, 1.50×" in text
+    assert verdicts.workers([call("a", 2, 1, 600), call("b", 1, 2, 400)]) == ""
+    assert verdicts.workers([call("a", 2, 1, 600), call("a", 1, 2, 400, "2026-12-05")]) == ""
