@@ -95,3 +95,10 @@ def test_a_budget_without_validation_records_says_so(tmp_path):
     assert all(c["model"] is None for c in chosen.values())
     assert "none chosen on validation" in report.render_goals([], chosen=chosen)
     assert budgets.render(chosen).count("no model chosen on validation") == len(BUDGETS)
+
+
+def test_each_chosen_model_gets_the_seeds_the_raised_goals_need(recorded):
+    """Plan frontier-more-seeds trains seeds 4-5 of every model the rule chooses."""
+    from effmnist_utils.studies.plans import frontier
+
+    assert {c["model"] for c in recorded.values()} <= set(frontier.GOAL_MODELS)
