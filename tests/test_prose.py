@@ -199,6 +199,7 @@ def test_the_frontier_pages_comparisons_agree_with_the_records():
     assert "translation\nand label smoothing each lowered the 20-epoch validation accuracy" in text
     assert stage2["f8a-oc01-e20_seed1"] > stage2["f8a-oc01-tr2-e20_seed1"] > stage2["f8a-oc01-tr2-ls-e20_seed1"]
     assert "seven architectures" in text and len(frontier.ARCHITECTURES) + 1 == 7  # f8a is the seventh
+    assert "Nineteen `LayerNet` candidates" in text and len(tiny.CANDIDATES) == 19
 
 
 def test_the_deploy_pages_latency_sentence_agrees_with_the_benchmark():
