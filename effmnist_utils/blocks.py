@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import verdicts
 from .core.config import RESULTS_DIR
 from .studies import search_results
 from .studies.searches import SEARCHES
@@ -86,19 +87,27 @@ def search_headline(rows: list[dict]) -> str:
 
 
 def throughput_table(results_dir=RESULTS_DIR) -> str | None:
-    """Every recorded call of a search (its calls.jsonl): the machine, the workers and their
-    threads, and the trials and epochs it trained per hour. None when no call is recorded."""
-    rows = [c for s in SEARCHES.values() for c in search_results.calls(s, root=results_dir)]
+    """Every call of a search: those recorded (calls.jsonl) and those rebuilt from the journal
+    and trial records (`search_results.unrecorded_calls`): the machine, the workers and their
+    threads, and the trials and epochs it trained per hour; then what the calls that differ only
+    in workers × threads say. None when no call is known."""
+    rows = [c for name, s in SEARCHES.items() if (Path(results_dir) / s.folder / "journal.log").is_file()
+            for c in sorted(search_results.calls(s, root=results_dir) + search_results.unrecorded_calls(s, root=results_dir),
+                            key=lambda c: c["date"])]
     if not rows:
         return None
     lines = ["| search | date | machine | workers × threads | minutes | trained to the end | stopped early | over the "
              "budget | trained trials per hour | epochs per hour |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for c in rows:
         hours, trained = max(c["seconds"], 1e-3) / 3600, c["complete"] + c["pruned"] - c["over_budget"]
-        lines.append(f"| {c['search']} | {c['date'][:10]} | {c['machine']} | {c['workers']} × {c['threads_per_worker']} | "
+        c["per_hour"] = c["epochs"] / hours
+        how = (f"{c['workers']} × {c['threads_per_worker']}" if c.get("recorded", True) else
+               f"{c['workers']} at once × not recorded")
+        machine = c["machine"] if c.get("recorded", True) else f"{c['machine']} (call not recorded: from the journal and trial records)"
+        lines.append(f"| {c['search']} | {c['date'][:10]} | {machine} | {how} | "
                      f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
-                     f"{c['over_budget']} | {trained / hours:.1f} | {c['epochs'] / hours:.0f} |")
-    return "\n".join(lines)
+                     f"{c['over_budget']} | {trained / hours:.1f} | {c['per_hour']:.0f} |")
+    return "\n".join(lines) + verdicts.workers(rows) + verdicts.together(rows)
 
 
 SPEEDRUN = SEARCHES["speedrun-cpu"]

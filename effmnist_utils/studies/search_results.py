@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 from ..core.config import record_dir
@@ -89,3 +90,42 @@ def trials(search: Search, root=None) -> list[dict]:
         rows.append({"trial": t.number, "state": state, "model": a.get("model"), "params": a.get("params"),
                      "val_acc": value, "epochs": last or 0, "space": dict(t.params)})
     return rows
+
+
+GAP_S = 1800  # trials outside every recorded call, further apart than this, belong to separate calls
+
+
+def unrecorded_calls(search: Search, root=None) -> list[dict]:
+    """The calls of a search that left no line in calls.jsonl (those before it existed), rebuilt
+    from the journal: its trials outside every recorded call's span (a call's line is written as
+    it ends), split where GAP_S passes with none; how each ended, the epochs each reported, the
+    most running at once, and the machine their complete trials' records name. Threads unknown."""
+    folder = Path(root or record_dir()) / search.folder
+    spans = []
+    for c in calls(search, root):
+        end = datetime.strptime(c["date"], "%Y-%m-%d %H:%M").timestamp() + 60
+        spans.append((end - c["seconds"] - 120, end + 60))
+    trials = sorted((t for t in recorded_study(search, root=root).get_trials(deepcopy=False) if t.datetime_complete
+                     and not any(a <= t.datetime_complete.timestamp() <= b for a, b in spans)),
+                    key=lambda t: t.datetime_start)
+    groups: list[list] = []
+    for t in trials:
+        if groups and t.datetime_start.timestamp() - max(g.datetime_complete.timestamp() for g in groups[-1]) < GAP_S:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    out = []
+    for g in groups:
+        done = [t for t in g if t.state.name == "COMPLETE"]
+        machines = sorted({json.loads((folder / "trials" / f"{t.user_attrs['run']}.json").read_text())["device"]
+                           for t in done})
+        start, end = min(t.datetime_start for t in g), max(t.datetime_complete for t in g)
+        over = sum(bool(t.user_attrs.get("over_budget")) for t in g)
+        out.append({"search": search.name, "date": start.strftime("%Y-%m-%d %H:%M"), "recorded": False,
+                    "machine": "; ".join(machines) or "not recorded", "workers": max(
+                        sum(u.datetime_start <= t.datetime_start < u.datetime_complete for u in g) for t in g),
+                    "threads_per_worker": None, "complete": len(done),
+                    "pruned": sum(t.state.name == "PRUNED" for t in g),
+                    "over_budget": over, "epochs": sum(len(t.intermediate_values) for t in g),
+                    "seconds": (end - start).total_seconds()})
+    return out
