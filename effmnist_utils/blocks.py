@@ -1,9 +1,11 @@
-"""Generated blocks beyond the tables: the frontier searches as recorded (their table on the
+"""Generated blocks beyond the tables: the package page's table of modules, the frontier searches as recorded (their table on the
 frontier page, a sentence on the front page, their front figure) and the draw-a-digit page's
 limits as `use.verdict` recorded them (results/deploy/thresholds/validation.json)."""
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
 from . import verdicts
@@ -232,3 +234,30 @@ def page_runtime(package: dict) -> str:
     version = package["dependencies"]["onnxruntime-web"]
     return (f"The page loads onnxruntime-web {version} (pinned in `web/package.json`): of it only "
             + " and ".join(f"`{f}`" for f in RUNTIME_FILES) + ".")
+
+
+PACKAGE = Path(__file__).resolve().parent
+LAYERS = (("core", "`core/`"), ("studies", "`studies/`"), ("use", "`use/`"), ("", "top"))
+
+
+def _opening(path: Path) -> str:
+    """The first sentence of a module's opening comment (its docstring), on one line."""
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    if not doc:
+        raise ValueError(f"{path.relative_to(PACKAGE.parent)} has no opening comment: write one that says what "
+                         "the module owns (docs/package.md lists it)")
+    text = " ".join(doc.split())
+    return re.split(r"(?<!e\.g)(?<!i\.e)(?<=[A-Za-z0-9)`'])\. ", text, maxsplit=1)[0].rstrip(".")
+
+
+def module_table(package: Path = PACKAGE) -> str:
+    """docs/package.md's table of modules: every module of the package, layer by layer, with the
+    first sentence of its opening comment; a new module appears by itself."""
+    rows = ["| layer | module | owns |", "|---|---|---|"]
+    for folder, label in LAYERS:
+        root = package / folder if folder else package
+        paths = sorted(root.rglob("*.py") if folder else root.glob("*.py"))
+        for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent.name == "plans"):
+            name = path.relative_to(root).with_suffix("").as_posix().replace("/__init__", "/")
+            rows.append(f"| {label if i == 0 else ''} | `{name}` | {_opening(path).replace('|', '/')} |")
+    return "\n".join(rows)

@@ -32,6 +32,7 @@ PAGES = {
     "docs/speed.md": ("bench-table", "bench-verdict", "speedrun-table", "speedrun-search"),
     "docs/robustness.md": ("robustness-table",),
     "docs/deploy.md": ("deploy-table", "page-limits", "page-runtime"),
+    "docs/package.md": ("modules-table",),
 }
 
 
@@ -141,6 +142,7 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
         out["robustness-table"] = (robustness.render_table(scores) + "\n\n" + robustness.legend() + ".\n\n"
                                    + robustness.render_goal(robustness.goal(scores)))
         out["robustness-headline"] = headlines.robustness(scores)
+    out["modules-table"] = blocks.module_table()
     return out
 
 
