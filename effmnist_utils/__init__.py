@@ -7,7 +7,7 @@ draw-a-digit page). `import effmnist_utils` loads the core only; the command lin
 (`__main__`, `parser`, `cli`) and `report` sit on top.
 """
 from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, Augment, HParams, Optim,
-                     auto_tag, notebook_hparams, notebook_images)
+                     auto_tag, notebook_hparams, notebook_images, notebook_steps)
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
@@ -23,5 +23,7 @@ from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_
 from .core.record import Record, find_run, load_run, load_runs
 from .core.runs import compare_with_recorded, describe_run, recorded_times, train_run
 from .core.runtime import pick_device
+from .core.cost import (compare_recipes, count_macs, plot_macs, plot_step_profile, profile_step,
+                        total_macs)
 
 __version__ = "0.1.0"
