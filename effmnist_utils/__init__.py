@@ -22,7 +22,7 @@ from .core.plots import (confusion_matrix, plot_augmented, plot_confusion, plot_
                          plot_misclassified, show_images)
 from .core.record import Record, find_run, load_run, load_runs
 from .core.runs import compare_with_recorded, describe_run, recorded_times, train_run
-from .core.runtime import pick_device
+from .core.runtime import pick_device, use_allocator
 from .core.cost import (compare_recipes, count_macs, plot_macs, plot_step_profile, profile_step,
                         total_macs)
 

@@ -84,15 +84,16 @@ def _loader(hp: HParams, device, batches: int, images=None) -> DeviceLoader:
                         augment=hp.augment, seed=hp.seed)
 
 
-def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int = 3, images=None) -> dict:
+def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int | None = None, images=None) -> dict:
     """Seconds per training step in each phase, the mean over `steps` steps after `warmup`
-    untimed ones, of `hp`'s network trained as `hp` says (batch size, optimizer, augmentation,
+    untimed ones (default: 3, or `steps` if fewer), of `hp`'s network trained as `hp` says (batch size, optimizer, augmentation,
     precision, memory format) on MNIST's first training images (`images`: (uint8 images,
     labels) already loaded, else loaded here). The phases: "data" (the next batch, augmented),
     "forward" (the network and the loss), "backward" (the gradients), "optimizer" (the update
     and the learning-rate schedule). Also "total", "batch_size" and "images_per_s". The clock is
     read between phases, after waiting for a GPU's queued work. `hp.allocator` "keep" is applied
     to this process for good (`runtime.use_allocator`)."""
+    warmup = min(3, steps) if warmup is None else warmup
     if steps < 1 or warmup < 0:
         raise ValueError(f"steps must be >= 1 and warmup >= 0, not steps={steps}, warmup={warmup}")
     device = torch.device(device) if isinstance(device, str) else device
@@ -140,7 +141,7 @@ def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int = 3, im
 
 
 def compare_recipes(recipes: dict[str, HParams], device="cpu", steps: int = 20, rounds: int = 3,
-                    warmup: int = 3) -> dict[str, dict]:
+                    warmup: int | None = None) -> dict[str, dict]:
     """{name: profile} for each recipe, side by side on this machine: `rounds` rounds, each
     profiling every recipe once (`profile_step`) in turn, and per phase the median over rounds.
     A recipe that keeps freed memory (allocator "keep") changes the whole process for good, so
