@@ -85,7 +85,7 @@ def _loader(hp: HParams, device, batches: int, images=None) -> DeviceLoader:
 
 
 def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int | None = None, images=None) -> dict:
-    """Seconds per training step in each phase, the mean over `steps` steps after `warmup`
+    """Seconds per training step in each phase, the median over `steps` steps after `warmup`
     untimed ones (default: 3, or `steps` if fewer), of `hp`'s network trained as `hp` says (batch size, optimizer, augmentation,
     precision, memory format) on MNIST's first training images (`images`: (uint8 images,
     labels) already loaded, else loaded here). The phases: "data" (the next batch, augmented),
@@ -111,7 +111,7 @@ def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int | None 
     model.train()
     optimizer = make_optimizer(model, hp.optim)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.optim.lr, total_steps=steps + warmup)
-    batches, totals = _batches(train), dict.fromkeys(PHASES, 0.0)
+    batches, seconds = _batches(train), {phase: [] for phase in PHASES}
     for i in range(warmup + steps):
         synchronize(device)
         marks = [time.perf_counter()]
@@ -134,8 +134,8 @@ def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int | None 
         marks.append(time.perf_counter())
         if i >= warmup:
             for phase, a, b in zip(PHASES, marks, marks[1:]):
-                totals[phase] += b - a
-    out = {phase: s / steps for phase, s in totals.items()}
+                seconds[phase].append(b - a)
+    out = {phase: statistics.median(s) for phase, s in seconds.items()}
     out["total"] = sum(out.values())
     return {**out, "batch_size": bs, "images_per_s": bs / out["total"]}
 
@@ -143,7 +143,8 @@ def profile_step(hp: HParams, device="cpu", steps: int = 20, warmup: int | None 
 def compare_recipes(recipes: dict[str, HParams], device="cpu", steps: int = 20, rounds: int = 3,
                     warmup: int | None = None) -> dict[str, dict]:
     """{name: profile} for each recipe, side by side on this machine: `rounds` rounds, each
-    profiling every recipe once (`profile_step`) in turn, and per phase the median over rounds.
+    profiling every recipe once (`profile_step`) in turn, and per phase the fastest round: other
+    work on the computer only ever adds time, so the least is the closest to the recipe's own.
     A recipe that keeps freed memory (allocator "keep") changes the whole process for good, so
     those recipes are timed after all the others' rounds."""
     if rounds < 1 or not recipes:
@@ -158,8 +159,8 @@ def compare_recipes(recipes: dict[str, HParams], device="cpu", steps: int = 20, 
                 runs[name].append(profile_step(recipes[name], device, steps, warmup, images))
     out = {}
     for name, profiles in runs.items():
-        row = {k: statistics.median(p[k] for p in profiles) for k in (*PHASES, "total")}
-        bs = profiles[0]["batch_size"]
+        row = {k: min(p[k] for p in profiles) for k in PHASES}
+        row["total"], bs = sum(row.values()), profiles[0]["batch_size"]
         out[name] = {**row, "batch_size": bs, "images_per_s": bs / row["total"]}
     return out
 
