@@ -103,3 +103,12 @@ def test_figures_draw_every_network_and_phase():
     fig = cost.plot_step_profile({"x": row, "y": {**row, "batch_size": 200}}, images=1000)
     assert [t.get_text() for t in fig.axes[0].texts] == [" 1.0 s", " 0.5 s"]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == list(cost.PHASES)
+
+
+def test_a_notebook_times_fewer_steps_under_the_regression_tests(monkeypatch):
+    from effmnist_utils.core.config import notebook_steps
+
+    monkeypatch.setenv("EFFMNIST_FAST", "1")
+    assert (notebook_steps(20), notebook_steps(1)) == (2, 1)
+    monkeypatch.delenv("EFFMNIST_FAST")
+    assert notebook_steps(20) == 20
