@@ -8,7 +8,7 @@ draw-a-digit page). `import effmnist_utils` loads the core only; the command lin
 on top.
 """
 from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, VAL_SIZE, Augment, HParams, Optim,
-                     auto_tag, notebook_hparams, notebook_images)
+                     auto_tag, notebook_hparams, notebook_images, notebook_steps)
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
@@ -24,7 +24,9 @@ from .core.plots import (confusion_matrix, conv_widths, plot_augmented, plot_con
                          plot_lr_schedules, plot_misclassified, plot_seed_means, plot_widths, show_images)
 from .core.record import Record, find_run, load_run, load_runs
 from .core.runs import compare_with_recorded, describe_run, recorded_times, run_all_times, train_run
-from .core.runtime import pick_device
+from .core.runtime import pick_device, use_allocator
+from .core.cost import (compare_recipes, count_macs, plot_macs, plot_step_profile, profile_step,
+                        total_macs)
 
 __version__ = "0.1.0"
 

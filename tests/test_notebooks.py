@@ -82,18 +82,33 @@ def test_notebook_net_builds_the_packages_network(path):
     """The network the notebook writes out (`class Net`) is the package's network of its iteration:
     the same parameter names and shapes, so the same seed starts from the same weights and its
     recorded weights load into it; its forward pass gives log-probabilities of 10 digits."""
+    nb = nbformat.read(path, as_version=4)
+    _assert_net_is(nb, _model_of(nb), path.name)
+
+
+# Notebooks beyond the iterations that write their network out, and the package's name for it
+WRITTEN_OUT = {"08_speedrun": "fast"}
+
+
+@pytest.mark.parametrize("name", WRITTEN_OUT)
+def test_later_notebook_net_builds_the_packages_network(name):
+    """As for the iterations: the network a later notebook writes out is the package's."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    _assert_net_is(nb, WRITTEN_OUT[name], name)
+
+
+def _assert_net_is(nb, model: str, name: str):
     import torch
     from torch import nn
     import torch.nn.functional as F
 
     from effmnist_utils.core.models import build_model
 
-    nb = nbformat.read(path, as_version=4)
     cell = _net_cell(nb)
-    assert cell is not None, f"{path.name} writes out no `class Net(nn.Module)`"
+    assert cell is not None, f"{name} writes out no `class Net(nn.Module)`"
     scope = {"torch": torch, "nn": nn, "F": F}
     exec(cell.source, scope)  # noqa: S102 - the notebook's own cell
-    own, package = scope["Net"](), build_model(_model_of(nb))
+    own, package = scope["Net"](), build_model(model)
     assert {k: tuple(v.shape) for k, v in own.state_dict().items()} == \
         {k: tuple(v.shape) for k, v in package.state_dict().items()}
     own.load_state_dict(package.state_dict())

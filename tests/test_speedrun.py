@@ -118,3 +118,30 @@ def test_the_search_rule_keeps_the_fastest_candidate_whose_seeds_hold_up():
     assert S.choose(rows)["variant"] == "fast-t6"  # within 2 % of fast-t1's time, with fewer epochs
     assert S.choose([r for r in rows if r["variant"] != "fast-t6"])["variant"] == "fast-t1"
     assert S.choose([r for r in rows if r["variant"] not in ("fast-t1", "fast-t6")]) is None
+
+
+def test_live_recipe_is_the_chosen_one_cut_for_the_tests_and_plain_on_apple_gpus(monkeypatch):
+    """On a CPU the CPU recipe (cut to 1 epoch on 2,000 images under the tests); on Apple's GPU
+    the same in 32-bit floats with the default allocator, which need a CPU or CUDA and Linux."""
+    monkeypatch.setattr(speed, "chosen", lambda root, kind: (speed.RECIPE[kind], "why"))
+    monkeypatch.setenv("EFFMNIST_FAST", "1")
+    cut = {"epochs": 1, "train_subset": 2000}
+    assert speed.live_recipe(torch.device("cpu"), None) == speed.CPU_RECIPE.with_(**cut)
+    assert speed.live_recipe(torch.device("mps"), None) == speed.CPU_RECIPE.with_(
+        precision="fp32", allocator="default", **cut)
+    monkeypatch.delenv("EFFMNIST_FAST")
+    assert speed.live_recipe(torch.device("cpu"), None) == speed.CPU_RECIPE
+
+
+def test_lever_ladder_adds_the_recipes_levers_one_at_a_time():
+    """From f8a at batch 128 in 32-bit floats to the recipe itself; a lever the recipe leaves
+    off (the GPU recipe's fp32, no channels_last, default allocator) adds no rung."""
+    cpu = speed.lever_ladder(speed.CPU_RECIPE)
+    assert list(cpu) == ["f8a, batch 128, 32-bit (notebook 07)", "+ batch 512", "+ network fast", "+ bf16",
+                         "+ channels_last", "+ freed memory kept"]
+    first = cpu["f8a, batch 128, 32-bit (notebook 07)"]
+    assert (first.model, first.optim.batch_size, first.optim.lr, first.precision) == ("f8a", 128, 0.01, "fp32")
+    assert list(cpu.values())[-1] == speed.CPU_RECIPE
+    gpu = speed.lever_ladder(speed.CUDA_RECIPE)
+    assert list(gpu) == ["f8a, batch 128, 32-bit (notebook 07)", "+ batch 2048", "+ network fast"]
+    assert list(gpu.values())[-1] == speed.CUDA_RECIPE

@@ -178,6 +178,12 @@ def notebook_images(n: int) -> int:
     return min(n, 1000) if smoke_mode() else n
 
 
+def notebook_steps(n: int) -> int:
+    """How many steps (or rounds) a notebook's timing takes: `n`, or at most 2 under the
+    regression tests (as `notebook_hparams` cuts training)."""
+    return min(n, 2) if _under_tests() else n
+
+
 def describe_levers(settings: dict) -> str:
     """`lr=0.01, schedule=onecycle`, or "original recipe" when nothing differs; a search's
     unrounded values at four significant digits."""

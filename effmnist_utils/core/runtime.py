@@ -82,6 +82,15 @@ def keep_freed_memory() -> None:
             raise ValueError(f"glibc refused mallopt({param}, {value}); use allocator='default'")
 
 
+def use_allocator(allocator: str) -> None:
+    """Apply a recipe's `allocator` to this process: "keep" keeps freed memory for the rest of
+    the process (`keep_freed_memory`); "default" changes nothing (glibc cannot go back)."""
+    if allocator == "keep":
+        keep_freed_memory()
+    elif allocator != "default":
+        raise ValueError(f"allocator must be 'default' or 'keep', not {allocator!r}")
+
+
 @contextmanager
 def seeded(seed: int, device: torch.device):
     """torch's global generators (the CPU's, and `device`'s when it is a GPU) seeded with `seed`

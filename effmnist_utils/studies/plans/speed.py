@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import speedtables as T
-from ...core.config import HParams, VAL_SIZE
+from ...core.config import HParams, VAL_SIZE, notebook_hparams
 from ...core.augment import Augment
 from ..runner import Planned
 from ..sweeps import lever_steps, render_lever_steps
@@ -157,6 +157,35 @@ def chosen(root: Path, kind: str) -> tuple[HParams, str]:
     """The chosen recipe of device `kind` (RECIPE) and the rule's reason over the recorded search
     (the tests hold the two equal)."""
     return RECIPE[kind], _choice(T.summarise(records(root, SEARCHES[kind].folder)), kind, root)[1]
+
+
+def live_recipe(device, root: Path) -> HParams:
+    """The recipe chosen for `device`'s kind, as a notebook trains it live: the GPU's on CUDA,
+    the CPU's elsewhere; on another GPU (Apple's) in 32-bit floats with the default allocator,
+    since bf16 autocast runs on CPUs and CUDA GPUs only and keeping freed memory needs Linux.
+    Under the regression tests cut like every notebook's run (`notebook_hparams`)."""
+    recipe = chosen(root, "cuda" if device.type == "cuda" else "cpu")[0]
+    if device.type not in ("cpu", "cuda"):
+        recipe = recipe.with_(precision="fp32", allocator="default")
+    return notebook_hparams(recipe)
+
+
+def lever_ladder(hp: HParams) -> dict[str, HParams]:
+    """From notebook 07's recipe cut to `hp`'s epochs (f8a, batch 128, peak lr 0.01, 32-bit
+    floats), `hp`'s levers added one at a time, in the order the search found them: the batch
+    size (with `hp`'s peak lr), the network, fewer bits, channels_last, freed memory kept.
+    {what the rung adds: its recipe}; a lever `hp` does not use adds no rung."""
+    rung = hp.with_(model="f8a", batch_size=128, lr=0.01, precision="fp32", channels_last=False,
+                    allocator="default", compile_mode="")
+    ladder = {"f8a, batch 128, 32-bit (notebook 07)": rung}
+    for name, settings in [(f"batch {hp.optim.batch_size}", {"batch_size": hp.optim.batch_size, "lr": hp.optim.lr}),
+                           (f"network {hp.model}", {"model": hp.model}), ("bf16", {"precision": hp.precision}),
+                           ("channels_last", {"channels_last": hp.channels_last}),
+                           ("freed memory kept", {"allocator": hp.allocator})]:
+        if rung.with_(**settings) != rung:
+            rung = rung.with_(**settings)
+            ladder[f"+ {name}"] = rung
+    return ladder
 
 
 def _choice(rows: list[dict], kind: str, root: Path) -> tuple[HParams, str]:
