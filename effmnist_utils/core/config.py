@@ -181,7 +181,7 @@ def notebook_images(n: int) -> int:
 def notebook_steps(n: int) -> int:
     """How many steps (or rounds) a notebook's timing takes: `n`, or at most 2 under the
     regression tests (as `notebook_hparams` cuts training)."""
-    return min(n, 2) if _under_tests() else n
+    return min(n, 2) if smoke_mode() else n
 
 
 def describe_levers(settings: dict) -> str:
