@@ -49,25 +49,33 @@ def train_step(model, optimizer, x, y, precision: str = "fp32", label_smoothing:
                teacher=None, distill: float = 0.0):
     """One optimisation step on a batch; returns (loss, log-probabilities), still on the device.
     With a `teacher` (a model in eval mode) the loss mixes in, with weight `distill`, the KL
-    divergence of the student's softened prediction from the teacher's on the same batch,
-    scaled by the temperature squared so that its gradients keep their size."""
+    divergence of the student's softened prediction from the teacher's on the batch (`step_loss`)."""
     with autocast(x.device, precision):
         out = model(x).float()
         if teacher is not None:
             with torch.no_grad():
                 soft = teacher(x).float()
-    # the models output log-probabilities, which cross_entropy's log_softmax leaves unchanged
-    loss = (F.cross_entropy(out, y, label_smoothing=label_smoothing) if label_smoothing
-            else F.nll_loss(out, y))
-    if teacher is not None:
-        t = DISTILL_TEMPERATURE
-        kl = F.kl_div(F.log_softmax(out / t, 1), F.log_softmax(soft / t, 1), log_target=True,
-                      reduction="batchmean")
-        loss = (1 - distill) * loss + distill * t * t * kl
+    loss = step_loss(out, y, soft if teacher is not None else None, label_smoothing, distill)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss, out
+
+
+def step_loss(out, y, soft=None, label_smoothing: float = 0.0, distill: float = 0.0):
+    """A training batch's loss from the model's log-probabilities `out` and the labels `y`: the
+    labels' loss (label-smoothed cross-entropy, or NLL), mixed with weight `distill` with the
+    KL divergence from a teacher's log-probabilities `soft` (when given), both softened by
+    DISTILL_TEMPERATURE and scaled by its square so that its gradients keep their size."""
+    # the models output log-probabilities, which cross_entropy's log_softmax leaves unchanged
+    loss = (F.cross_entropy(out, y, label_smoothing=label_smoothing) if label_smoothing
+            else F.nll_loss(out, y))
+    if soft is not None:
+        t = DISTILL_TEMPERATURE
+        kl = F.kl_div(F.log_softmax(out / t, 1), F.log_softmax(soft / t, 1), log_target=True,
+                      reduction="batchmean")
+        loss = (1 - distill) * loss + distill * t * t * kl
+    return loss
 
 
 @torch.no_grad()
