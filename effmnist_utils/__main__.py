@@ -64,12 +64,24 @@ def cmd_bench(args) -> int:
     from .studies.bench import bench, format_bench, save_bench
 
     def action():
+        if args.population:
+            return _population_bench(args)
         result = bench(args.model, args.batches, args.rounds, device=args.device,
                        data_dir=args.data_dir, compile_model=args.compile)
         print(format_bench(result))
         if args.record:
             print(f"recorded in {save_bench(result)}")
     return run(action)
+
+
+def _population_bench(args) -> None:
+    from .studies.population_bench import population_bench, render_population_bench, save_population_bench
+
+    result = population_bench(steps=args.batches, rounds=args.rounds, threads=args.threads, device=args.device,
+                              data_dir=args.data_dir)
+    print(render_population_bench(result))
+    if args.record:
+        print(f"recorded in {save_population_bench(result)}")
 
 
 def cmd_robustness(args) -> int:
