@@ -50,7 +50,8 @@ def _gap(state, reference, start) -> tuple[float, float, str]:
     return (diff / moved) ** 0.5, *worst
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.startswith("iter6") else c
+                                  for c in CASES])
 def test_each_member_trains_as_its_solo_run(case):
     """Member k after 4 steps holds the weights and BatchNorm statistics that `loop.fit` gives a
     solo run of seed k from the same initial weights and batches, within TOLERANCE; its history
