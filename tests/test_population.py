@@ -32,7 +32,10 @@ CASES = {  # 2 epochs of 2 steps: both epoch boundaries (reshuffle, StepLR, eval
         ("t1b", dict(optimizer="adamw", weight_decay=0.05, label_smoothing=0.1, ema=0.9, translate=2.0)),
     "iter6 Nesterov SGD, weight decay, StepLR every epoch":
         ("iter6", dict(optimizer="sgd", lr=0.02, weight_decay=5e-4, step_size=1)),
+    "t1b distilled from an iter6 (left in train mode: fit must use it in eval mode and leave it so)":
+        ("t1b", dict(distill=0.5, teacher="runs/an_iter6")),
 }
+SLOW = ("iter6", "t1b distilled")
 
 
 def _gap(state, reference, start) -> tuple[float, float, str]:
@@ -50,7 +53,7 @@ def _gap(state, reference, start) -> tuple[float, float, str]:
     return (diff / moved) ** 0.5, *worst
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.startswith("iter6") else c
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c.startswith(SLOW) else c
                                   for c in CASES])
 def test_each_member_trains_as_its_solo_run(case):
     """Member k after 4 steps holds the weights and BatchNorm statistics that `loop.fit` gives a
@@ -60,16 +63,20 @@ def test_each_member_trains_as_its_solo_run(case):
     hp = HParams.for_model(model, epochs=2, batch_size=64, train_subset=128, val_size=256, **settings)
     data = make_data("cpu", None, 64, SEEDS[0], hp.val_size, hp.train_subset, hp.loader, hp.augment,
                      read_test=False)
+    teacher = None
+    if hp.optim.teacher:
+        with seeded(0, torch.device("cpu")):
+            teacher = build_model("iter6")
     pop = build_population(model, SEEDS, "cpu")
     start = [pop.member_state(k) for k in range(len(SEEDS))]
-    histories = fit_population(pop, data, SEEDS, hp)
+    histories = fit_population(pop, data, SEEDS, hp, teacher=teacher)
     solos = []
     for k, seed in enumerate(SEEDS):
         solo_data = make_data("cpu", None, 64, seed, hp.val_size, hp.train_subset, hp.loader, hp.augment,
                               read_test=False)
         with seeded(seed, torch.device("cpu")):
             solo = build_model(model)
-            history = fit(solo, solo_data, hp.with_(seed=seed), progress=False)
+            history = fit(solo, solo_data, hp.with_(seed=seed), teacher=teacher, progress=False)
         solos.append(solo.state_dict())
         gap, tensor_gap, name = _gap(pop.member_state(k), solos[k], start[k])
         print(f"seed {seed}: gap {gap:.1e} of the move; in one tensor {tensor_gap:.1e} ({name})")
@@ -77,6 +84,7 @@ def test_each_member_trains_as_its_solo_run(case):
         for ours, theirs in zip(histories[k], history):
             assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-4)
             assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-3)
+    assert teacher is None or teacher.training
     for k in range(len(SEEDS)):  # the tolerance tells members apart
         other = (k + 1) % len(SEEDS)
         assert _gap(pop.member_state(k), solos[other], start[other])[0] > 30 * TOLERANCE
