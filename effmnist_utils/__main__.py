@@ -79,7 +79,7 @@ def _population_bench(args) -> None:
 
     result = population_bench(steps=args.batches, rounds=args.rounds, threads=args.threads, device=args.device,
                               data_dir=args.data_dir)
-    print(render_population_bench(result))
+    print(render_population_bench([result]))
     if args.record:
         print(f"recorded in {save_population_bench(result)}")
 

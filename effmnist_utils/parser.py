@@ -107,7 +107,7 @@ def _add_speed(sub) -> None:
     b.add_argument("--compile", action="store_true", help="also time the fast loader with torch.compile")
     b.add_argument("--record", action="store_true",
                    help="record into results/bench/ (docs/speed.md's table); with --population into "
-                        "results/speed/population_bench.json; default: print only")
+                        "results/speed/population_bench_<device>.json; default: print only")
     b.add_argument("--population", action="store_true",
                    help="instead: member-epochs/s of populations of 1-32 members against solo runs, "
                         "for iter6, f8a and t1b (--batches timed batches, --rounds, --threads)")

@@ -30,7 +30,7 @@ from .sweeps import markdown
 MODELS = ("iter6", "f8a", "t1b")
 SIZES = (1, 2, 4, 8, 16, 32)
 EPOCH_IMAGES = 60_000
-RESULT = Path("speed") / "population_bench.json"  # under results/
+FOLDER = Path("speed")  # under results/: population_bench_<device kind>.json, one per device kind
 
 
 def _seconds(hp: HParams, n: int | None, data, warmup: int, device) -> float:
@@ -78,21 +78,28 @@ def population_bench(models=MODELS, sizes=SIZES, steps: int = 10, rounds: int = 
 
 
 def save_population_bench(result: dict, results_dir=None) -> Path:
-    """Record `result` as results/speed/population_bench.json (docs/speed.md's table and figure)."""
-    path = (Path(results_dir) if results_dir is not None else record_dir()) / RESULT
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Record `result` as results/speed/population_bench_<cpu|cuda|...>.json (docs/speed.md's
+    table and figure show every device kind recorded)."""
+    folder = (Path(results_dir) if results_dir is not None else record_dir()) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"population_bench_{result['device'].split(' ')[0]}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     return path
 
 
-def load_population_bench(results_dir) -> dict | None:
-    path = Path(results_dir) / RESULT
-    return json.loads(path.read_text()) if path.is_file() else None
+def load_population_benches(results_dir) -> list[dict]:
+    """Every recorded population benchmark under `results_dir`, by file name (cpu before cuda)."""
+    return [json.loads(p.read_text()) for p in sorted((Path(results_dir) / FOLDER).glob("population_bench_*.json"))]
 
 
-def render_population_bench(result: dict) -> str:
-    """The speed page's table: per model, a solo run's member-epochs per second, then each
-    population's and its ratio to the solo rate; a line saying where it was measured."""
+def render_population_bench(results: list[dict]) -> str:
+    """The speed page's tables, one per recorded device: per model, a solo run's member-epochs
+    per second, then each population's and its ratio to the solo rate, under a line saying where
+    and how it was measured and each model's best ratio."""
+    return "\n\n".join(_render_one(r) for r in results)
+
+
+def _render_one(result: dict) -> str:
     sizes = result["sizes"]
     rows = [f"| {m} | {rates['solo']:.3f} | "
             + " | ".join(f"{rates[str(n)]:.3f} ({result['ratio_vs_solo'][m][str(n)]:.2f}×)" for n in sizes) + " |"
@@ -100,31 +107,36 @@ def render_population_bench(result: dict) -> str:
     table = markdown("| model | solo run | " + " | ".join(f"N = {n}" for n in sizes) + " |",
                      "lr" + "r" * len(sizes), rows)
     best = {m: max(sizes, key=lambda n: r[str(n)]) for m, r in result["ratio_vs_solo"].items()}
-    where = (f"Member-epochs per second (× a solo run's), {result['device']}, {result['cpu']}, "
-             f"{result['threads']} torch thread{'s' * (result['threads'] > 1)}, torch {result['torch']}: "
+    where = (f"Member-epochs per second (× a solo run's), {_where(result)}, torch {result['torch']}: "
              f"{result['steps']} batches of {result['batch_size']} after {result['warm_up_steps']} untimed, "
              f"median of {result['rounds']} rounds. Best: "
              + "; ".join(f"{m} {result['ratio_vs_solo'][m][str(n)]:.2f}× at N = {n}" for m, n in best.items()) + ".")
     return where + "\n\n" + table
 
 
-def plot_population_bench(result: dict):
-    """Each model's population throughput as a multiple of its solo run's, against N (log scale)."""
+def _where(result: dict) -> str:
+    return result["device"] + (f", {result['cpu']}" if result["device"].startswith("cpu") else "")
+
+
+def plot_population_bench(results: list[dict]):
+    """Each model's population throughput as a multiple of its solo runs', against N (log scale),
+    one panel per recorded device."""
     import matplotlib.pyplot as plt
 
     from ..core.plots import DPI
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=DPI)
-    sizes = result["sizes"]
-    for m, ratios in result["ratio_vs_solo"].items():
-        ax.plot(sizes, [ratios[str(n)] for n in sizes], marker="o", label=m)
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="N solo runs")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [str(n) for n in sizes])
-    ax.set(xlabel="members in the population (N)", ylabel="throughput (× solo runs)",
-           title=f"Population training on {result['device'].split(' (')[0]}, {result['threads']} thread"
-                 + "s" * (result["threads"] > 1))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    fig, axes = plt.subplots(1, len(results), figsize=(6.4 * len(results), 3.8), dpi=DPI, squeeze=False)
+    for ax, result in zip(axes[0], results):
+        sizes = result["sizes"]
+        for m, ratios in result["ratio_vs_solo"].items():
+            ax.plot(sizes, [ratios[str(n)] for n in sizes], marker="o", label=m)
+        ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="N solo runs")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set(xlabel="members in the population (N)", ylabel="throughput (× solo runs)",
+               title=f"Population training against solo runs\n{_where(result)}")
+        ax.title.set_fontsize(10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
