@@ -1,5 +1,5 @@
 """Command line: `python -m effmnist_utils
-{list,train,plan,search,report,bench,robustness,predict,export,serve}` (--help)."""
+{list,train,population,plan,search,report,bench,robustness,predict,export,serve}` (--help)."""
 from __future__ import annotations
 
 import sys
@@ -64,12 +64,24 @@ def cmd_bench(args) -> int:
     from .studies.bench import bench, format_bench, save_bench
 
     def action():
+        if args.population:
+            return _population_bench(args)
         result = bench(args.model, args.batches, args.rounds, device=args.device,
                        data_dir=args.data_dir, compile_model=args.compile)
         print(format_bench(result))
         if args.record:
             print(f"recorded in {save_bench(result)}")
     return run(action)
+
+
+def _population_bench(args) -> None:
+    from .studies.population_bench import population_bench, render_population_bench, save_population_bench
+
+    result = population_bench(steps=args.batches, rounds=args.rounds, threads=args.threads, device=args.device,
+                              data_dir=args.data_dir)
+    print(render_population_bench([result]))
+    if args.record:
+        print(f"recorded in {save_population_bench(result)}")
 
 
 def cmd_robustness(args) -> int:
@@ -124,6 +136,22 @@ def cmd_train(args) -> int:
     return run(action)
 
 
+def cmd_population(args) -> int:
+    from .core.config import HParams
+    from .core.population_runs import train_population
+
+    def action():
+        given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                   ("lr", args.lr)) if v is not None}
+        hp = HParams.for_model(args.model, val_size=args.val_size, train_subset=args.train_subset, **given)
+        records = train_population(hp, args.seeds, args.device, args.data_dir, args.out_dir, tag=args.tag)[2]
+        key = "final_test_acc" if "final_test_acc" in records[0] else None
+        for record in records:
+            acc = f"final test accuracy {record[key]:.2%}; " if key else ""
+            print(f"seed {record['seed']}: {acc}recorded in {Path(args.out_dir) / record['name']}.json")
+    return run(action)
+
+
 def cmd_predict(args) -> int:
     from .use.deploy import predict_files
 
@@ -175,7 +203,7 @@ def cmd_serve(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"list": cmd_list, "train": cmd_train, "plan": cmd_plan, "search": cmd_search,
-                "report": cmd_report, "bench": cmd_bench, "robustness": cmd_robustness, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
+                "report": cmd_report, "bench": cmd_bench, "population": cmd_population, "robustness": cmd_robustness, "predict": cmd_predict, "export": cmd_export, "serve": cmd_serve}
     return commands[args.command](args)
 
 

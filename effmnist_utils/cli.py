@@ -42,6 +42,20 @@ def shard(text: str) -> tuple[int, int]:
     return k, n
 
 
+def seed_list(text: str) -> list[int]:
+    """`1-4` or `1,2,7` or `1-3,7`: distinct integer seeds, in the order given."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            seeds += list(range(int(low), int(high) + 1)) if high else [int(low)]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds such as 1-4 or 1,2,7, got {text!r}")
+    return seeds
+
+
 def model_name(text: str) -> str:
     try:
         build_model(text)

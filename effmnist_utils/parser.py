@@ -3,21 +3,38 @@ from __future__ import annotations
 
 import argparse
 
-from .cli import (Parser, model_name, non_negative_int, positive_int, run_variant, shard,
+from .cli import (Parser, model_name, non_negative_int, positive_int, run_variant, seed_list, shard,
                   writable_dir)
 from .core.models import MODELS
 
 
 def _add_train(sub) -> None:
-    from .core.config import RUNS_DIR, SCRATCH_DIR, HParams
+    from .core.config import HParams
 
     d = HParams()
     t = sub.add_parser("train", help="train one model with its recipe and record the run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_run(t)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
+                   help="fast: device-resident batches; reference: the original's per-sample pipeline")
+    p = sub.add_parser("population", help="train several seeds of one model in one pass (a population) "
+                       "and record each as a run", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_run(p)
+    p.add_argument("--seeds", type=seed_list, default=[1, 2, 3, 4],
+                   help="one member per seed: 1-4, 1,2,7 or 1-3,7")
+
+
+def _add_run(t) -> None:
+    """What `train` and `population` share: the model, its recipe's main settings, where it runs
+    and where its records go."""
+    from .core.config import RUNS_DIR, SCRATCH_DIR, HParams
+
+    d = HParams()
     t.add_argument("model", type=model_name, help=f"one of: {', '.join(MODELS)}")
     t.add_argument("--epochs", type=positive_int, default=None,
                    help=f"default: the model's recipe ({d.optim.epochs} for the original's)")
-    t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"default: the model's recipe ({d.optim.batch_size} for the original's)")
     t.add_argument("--lr", type=float, default=None,
@@ -28,7 +45,6 @@ def _add_train(sub) -> None:
     t.add_argument("--out-dir", type=writable_dir, default=SCRATCH_DIR,
                    help="where the results JSON and weights go (a git-ignored scratch folder of the "
                         f"working folder; record into the project with --out-dir {RUNS_DIR})")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted run")
     t.add_argument("--tag", default=None,
                    help="names the run <model>-<tag>_seed<seed> (default: the settings that differ "
                         "from the model's recipe, e.g. epochs1; none for the recipe itself)")
@@ -36,8 +52,6 @@ def _add_train(sub) -> None:
                    help="training images held out for validation")
     t.add_argument("--train-subset", type=non_negative_int, default=d.train_subset,
                    help="train on only this many images (0: all); for smoke runs")
-    t.add_argument("--loader", choices=("fast", "reference"), default=d.loader,
-                   help="fast: device-resident batches; reference: the original's per-sample pipeline")
 
 
 def _add_where(p, recorded: str, folders: str, scratch: str) -> None:
@@ -92,7 +106,12 @@ def _add_speed(sub) -> None:
     b.add_argument("--data-dir", default=None)
     b.add_argument("--compile", action="store_true", help="also time the fast loader with torch.compile")
     b.add_argument("--record", action="store_true",
-                   help="record into results/bench/ (docs/speed.md's table); default: print only")
+                   help="record into results/bench/ (docs/speed.md's table); with --population into "
+                        "results/speed/population_bench_<device>.json; default: print only")
+    b.add_argument("--population", action="store_true",
+                   help="instead: member-epochs/s of populations of 1-32 members against solo runs, "
+                        "for iter6, f8a and t1b (--batches timed batches, --rounds, --threads)")
+    b.add_argument("--threads", type=positive_int, default=None, help="torch's CPU threads (default: torch's)")
 
 
 def _add_robustness(sub) -> None:

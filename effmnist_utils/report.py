@@ -29,7 +29,7 @@ PAGES = {
     "docs/results.md": ("results-table", "results-verdict"),
     "docs/frontier.md": ("goals-table", "raised-goals-table", "budget-choice", "levers-verdict", "levers-table",
                          "search-table", "search-throughput"),
-    "docs/speed.md": ("bench-table", "bench-verdict", "speedrun-table", "speedrun-search"),
+    "docs/speed.md": ("bench-table", "bench-verdict", "population-table", "speedrun-table", "speedrun-search"),
     "docs/robustness.md": ("robustness-table",),
     "docs/deploy.md": ("deploy-table", "page-limits", "page-runtime"),
     "docs/package.md": ("modules-table",),
@@ -86,6 +86,7 @@ def replace_block(text: str, marker: str, body: str, where: str) -> str:
 def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated block whose results exist."""
     from .studies.bench import load_benches, render_bench
+    from .studies.population_bench import load_population_benches, render_population_bench
     from .use.deploy_bench import load_benchmarks, render_deploy_table
     from .studies.plans import frontier
     from .studies.speedtables import render_speed_table, summarise as summarise_speed
@@ -108,6 +109,9 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     benches = load_benches(Path(results_dir) / "bench")
     if benches:
         out["bench-table"], out["bench-verdict"] = render_bench(benches), verdicts.bench(benches)
+    population = load_population_benches(results_dir)
+    if population:
+        out["population-table"] = render_population_bench(population)
     speed_dirs = [Path(results_dir) / "speedrun" / kind for kind in ("cpu", "cuda")]
     speed = [row for d in speed_dirs if d.is_dir() for row in summarise_speed(load_runs(d))]
     if speed:
@@ -150,7 +154,8 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
                  pages=PAGES) -> list[Path]:
     """Regenerate every block of `pages` ({file under `root`: its markers}) and the figures they
     show, under `figures` (default `results_dir`): params_vs_accuracy.png and, where their runs are
-    recorded, robustness.png, levers/levers.png and searches/{front,importances,speedrun-cpu}.png. A file that lacks one of
+    recorded, robustness.png, levers/levers.png, speed/population_bench.png and
+    searches/{front,importances,speedrun-cpu}.png. A file that lacks one of
     its markers, or a marker with no results to come from, is refused before anything is written.
     Returns the files written."""
     record_dir()  # the README and results/ are the clone's: refuse outside one
@@ -185,6 +190,12 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         blocks.search_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
         written.append(figures / "searches" / "importances.png")
         blocks.importance_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
+    if "population-table" in generated:
+        from .studies.population_bench import FOLDER, load_population_benches, plot_population_bench
+
+        written.append(figures / FOLDER / "population_bench.png")
+        written[-1].parent.mkdir(parents=True, exist_ok=True)
+        plot_population_bench(load_population_benches(results_dir)).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "speedrun-search" in generated:
         written.append(figures / "searches" / "speedrun-cpu.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)

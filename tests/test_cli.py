@@ -241,3 +241,27 @@ def test_serve_without_the_runtime_is_one_line_naming_npm_ci(tmp_path, monkeypat
     line = one_line(err)
     assert status == 1 and line.startswith("error: ONNX Runtime Web is not installed")
     assert f"npm ci --prefix {root}" in line
+
+
+def test_population_records_every_member(tmp_path, capsys):
+    """`population MODEL --seeds` trains the seeds in one pass and records each member as a run of
+    its seed (results file and weights that load_run reads), marked with its population."""
+    from effmnist_utils.core.record import load_run
+
+    status, out, err = run_main(capsys, "population", "t1b", "--seeds", "3,5", "--epochs", "1",
+                                "--train-subset", "128", "--device", "cpu", "--out-dir", str(tmp_path))
+    assert status == 0, err
+    for k, seed in enumerate((3, 5)):
+        name = f"t1b-epochs1-train_subset128_seed{seed}"
+        assert f"seed {seed}: final test accuracy" in out and f"{name}.json" in out
+        model, record = load_run(tmp_path / f"{name}.json")
+        assert record["population"] == {"size": 2, "member": k, "seeds": [3, 5]}
+        assert record["hparams"]["seed"] == seed and len(record["history"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"t1b-epochs1-train_subset128_seed{s}.{ext}" for s in (3, 5) for ext in ("json", "pt"))
+
+
+@pytest.mark.parametrize("seeds", ["1,1", "4-2", "a", ""])
+def test_population_refuses_seeds_that_are_not_distinct_integers(seeds, capsys):
+    status, _, err = run_main(capsys, "population", "t1b", "--seeds", seeds)
+    assert status == 2 and "--seeds" in one_line(err) and "distinct seeds" in err

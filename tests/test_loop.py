@@ -302,3 +302,35 @@ def test_one_epoch_reaches_real_accuracy(tmp_path):
     hp = HParams.for_model("iter6", epochs=1, seed=1, loader="fast", schedule="onecycle", lr=0.01)
     _, history, _, _ = train_run(hp, "cpu", out_dir=tmp_path, progress=False)
     assert history[-1]["test_acc"] >= ONE_EPOCH_ACC, history[-1]
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_fit_leaves_the_model_and_teacher_as_it_found_them(mode):
+    """fit changes the weights only: the model ends in the mode it came in (fit evaluates in eval
+    mode) and, after a channels_last run, in its contiguous memory format; a teacher ends in its
+    own mode with its weights, memory format and requires_grad untouched."""
+    hp = HParams.for_model("iter6", epochs=1, train_subset=128, batch_size=64, channels_last=True,
+                           distill=0.5, teacher="runs/any")
+    data = make_data("cpu", batch_size=64, train_subset=128)
+    data.test = None
+    model, teacher = build_model("iter6").train(mode == "train"), build_model("f8a").train(mode == "train")
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    weights = model.features[0].weight.clone()
+    fit(model, data, hp, teacher=teacher, progress=False)
+    assert model.training == (mode == "train") and teacher.training == (mode == "train")
+    assert not torch.equal(model.features[0].weight, weights)  # it did train
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert all(p.requires_grad for p in teacher.parameters())
+    _assert_same_weights(teacher.state_dict(), before)  # in train mode its BatchNorm statistics would move
+
+
+def test_as_found_restores_a_channels_last_model():
+    """A model that came in channels_last goes back to it after a block that made it contiguous."""
+    from effmnist_utils.core.runtime import as_found
+
+    model = build_model("f8a").to(memory_format=torch.channels_last).eval()
+    with as_found(model):
+        model.to(memory_format=torch.contiguous_format).train()
+    assert not model.training
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
+    assert not all(p.is_contiguous() for p in model.parameters() if p.dim() == 4)

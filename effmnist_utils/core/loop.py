@@ -6,8 +6,8 @@ an exact resume from a checkpoint.
 from evaluation; a timed run (`timed` > 0) reads the validation and test sets only after the last
 epoch, and `warm_up` runs a few untimed steps first (compilation, cuDNN autotuning) and then
 restores the model exactly, so that a timed run trains the same weights as an untimed one.
-`fit` changes nothing around it: cuDNN's autotuning is restored after the run, and the caller
-owns torch's random state (`runtime.seeded`) and the process-wide allocator setting.
+`fit` changes only the weights: the model's mode and memory format, the teacher and cuDNN's
+autotuning end as found; the caller owns torch's random state (`runtime.seeded`) and the allocator.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import HParams, Optim
-from .runtime import autocast, cudnn_benchmark, synchronize
+from .runtime import as_found, autocast, cudnn_benchmark, synchronize
 from .state import TrainingError, WeightAverage, load_checkpoint, save_checkpoint
 
 
@@ -54,25 +54,33 @@ def train_step(model, optimizer, x, y, precision: str = "fp32", label_smoothing:
                teacher=None, distill: float = 0.0):
     """One optimisation step on a batch; returns (loss, log-probabilities), still on the device.
     With a `teacher` (a model in eval mode) the loss mixes in, with weight `distill`, the KL
-    divergence of the student's softened prediction from the teacher's on the same batch,
-    scaled by the temperature squared so that its gradients keep their size."""
+    divergence of the student's softened prediction from the teacher's on the batch (`step_loss`)."""
     with autocast(x.device, precision):
         out = model(x).float()
         if teacher is not None:
             with torch.no_grad():
                 soft = teacher(x).float()
-    # the models output log-probabilities, which cross_entropy's log_softmax leaves unchanged
-    loss = (F.cross_entropy(out, y, label_smoothing=label_smoothing) if label_smoothing
-            else F.nll_loss(out, y))
-    if teacher is not None:
-        t = DISTILL_TEMPERATURE
-        kl = F.kl_div(F.log_softmax(out / t, 1), F.log_softmax(soft / t, 1), log_target=True,
-                      reduction="batchmean")
-        loss = (1 - distill) * loss + distill * t * t * kl
+    loss = step_loss(out, y, soft if teacher is not None else None, label_smoothing, distill)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss, out
+
+
+def step_loss(out, y, soft=None, label_smoothing: float = 0.0, distill: float = 0.0):
+    """A training batch's loss from the model's log-probabilities `out` and the labels `y`: the
+    labels' loss (label-smoothed cross-entropy, or NLL), mixed with weight `distill` with the
+    KL divergence from a teacher's log-probabilities `soft` (when given), both softened by
+    DISTILL_TEMPERATURE and scaled by its square so that its gradients keep their size."""
+    # the models output log-probabilities, which cross_entropy's log_softmax leaves unchanged
+    loss = (F.cross_entropy(out, y, label_smoothing=label_smoothing) if label_smoothing
+            else F.nll_loss(out, y))
+    if soft is not None:
+        t = DISTILL_TEMPERATURE
+        kl = F.kl_div(F.log_softmax(out / t, 1), F.log_softmax(soft / t, 1), log_target=True,
+                      reduction="batchmean")
+        loss = (1 - distill) * loss + distill * t * t * kl
+    return loss
 
 
 @torch.no_grad()
@@ -92,12 +100,9 @@ def evaluate(model, loader) -> tuple[float, float]:
 def predict_probs(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
     """(probabilities N x 10, true labels) on the CPU in the loader's order (the models output
     log-probabilities); the model's train/eval mode is restored."""
-    was_training = model.training
-    model.eval()
-    try:
+    with as_found(model):
+        model.eval()
         probs, targets = zip(*[(model(x).float().exp().cpu(), y.cpu()) for x, y in loader])
-    finally:
-        model.train(was_training)
     return torch.cat(probs), torch.cat(targets)
 
 
@@ -206,42 +211,43 @@ def fit(model, data, hp: HParams, *, teacher=None, checkpoint: str | Path | None
     shows a bar per epoch. `timed` > 0 makes a timed run: that many untimed warm-up steps first
     (`warm_up`, recorded as the first row's `warm_up_seconds`), nothing read back during an epoch
     (no running accuracy, no bar), validation and test read only after the last epoch.
-    cuDNN autotuning (`hp.cudnn_benchmark`) is switched for the run and restored after it.
+    `model` and `teacher` end in the mode and memory format they came in; cuDNN autotuning
+    (`hp.cudnn_benchmark`) is switched for the run and restored after it.
     """
     if (teacher is not None) != bool(hp.optim.teacher):
         raise ValueError(f"settings with teacher {hp.optim.teacher!r} need its model as `teacher` "
                          "(runs.load_teacher loads it), and a teacher model needs settings that name it")
-    if teacher is not None:
-        teacher.eval().requires_grad_(False)
-    if hp.channels_last:
-        model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model, mode=hp.compile_mode, dynamic=False) if hp.compile_mode else model
-    with cudnn_benchmark(hp.cudnn_benchmark):
-        warm_seconds = warm_up(step_model, model, data.train, hp, timed) if timed else None
-        optimizer = make_optimizer(model, hp.optim)
-        scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
-        ema = WeightAverage(model, hp.optim.ema) if hp.optim.ema else None
-        checkpoint = Path(checkpoint) if checkpoint else None
-        history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler, ema) if (
-            resume and checkpoint and checkpoint.exists()) else []
-        for epoch in range(len(history) + 1, hp.optim.epochs + 1):
-            start, last = time.perf_counter(), epoch == hp.optim.epochs
-            row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress and not timed,
-                              step_model, lean=bool(timed), teacher=teacher, ema=ema)
-            if warm_seconds is not None and epoch == 1:
-                row["warm_up_seconds"] = warm_seconds
-            with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:
-                if data.val is not None and (last or not timed):
-                    row["val_loss"], row["val_acc"] = evaluate(judged, data.val)
-                if data.test is not None and (last or (data.val is None and not timed)):
-                    row["test_loss"], row["test_acc"] = evaluate(judged, data.test)
-            row["seconds"] = time.perf_counter() - start
-            row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
-            history.append(row)
-            if on_epoch:
-                on_epoch(row)
-            if checkpoint:
-                save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history, ema)
-    if ema is not None:
-        model.load_state_dict(ema.state)  # the run's weights are the ones its numbers judged
+    with as_found(model, teacher):  # the weights change; nothing else the caller holds does
+        teacher = teacher.eval() if teacher is not None else None  # no_grad in train_step: grads untouched
+        if hp.channels_last:
+            model.to(memory_format=torch.channels_last)
+        step_model = torch.compile(model, mode=hp.compile_mode, dynamic=False) if hp.compile_mode else model
+        with cudnn_benchmark(hp.cudnn_benchmark):
+            warm_seconds = warm_up(step_model, model, data.train, hp, timed) if timed else None
+            optimizer = make_optimizer(model, hp.optim)
+            scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
+            ema = WeightAverage(model, hp.optim.ema) if hp.optim.ema else None
+            checkpoint = Path(checkpoint) if checkpoint else None
+            history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler, ema) if (
+                resume and checkpoint and checkpoint.exists()) else []
+            for epoch in range(len(history) + 1, hp.optim.epochs + 1):
+                start, last = time.perf_counter(), epoch == hp.optim.epochs
+                row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress and not timed,
+                                  step_model, lean=bool(timed), teacher=teacher, ema=ema)
+                if warm_seconds is not None and epoch == 1:
+                    row["warm_up_seconds"] = warm_seconds
+                with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:
+                    if data.val is not None and (last or not timed):
+                        row["val_loss"], row["val_acc"] = evaluate(judged, data.val)
+                    if data.test is not None and (last or (data.val is None and not timed)):
+                        row["test_loss"], row["test_acc"] = evaluate(judged, data.test)
+                row["seconds"] = time.perf_counter() - start
+                row["elapsed"] = row["seconds"] + (history[-1]["elapsed"] if history else 0.0)
+                history.append(row)
+                if on_epoch:
+                    on_epoch(row)
+                if checkpoint:
+                    save_checkpoint(checkpoint, hp, model, optimizer, scheduler, history, ema)
+        if ema is not None:
+            model.load_state_dict(ema.state)  # the run's weights are the ones its numbers judged
     return history

@@ -78,18 +78,24 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
                                 "or delete the file to start over.")
         history, data, load_seconds = _train(model.to(device), hp, device, data_dir, ckpt, resume, progress, name,
                                              timed, on_epoch, read_test)
-    mine = {} if own is None else {"based_on": hp.model}  # a network of the caller's own, not hp.model's
-    record = {"name": name, "model": own or hp.model, **mine, "tag": tag, "params": count_params(model),
-              "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
-              "train_seconds": sum(r["train_seconds"] for r in history),
-              "warm_up_seconds": history[0].get("warm_up_seconds", 0.0), "load_seconds": load_seconds,
-              "train_images": data.train.num_images, "history": history,
-              "device": device_name(device), "cpu": cpu_model(), "torch": torch.__version__,
-              "git_commit": git_commit(), "data_source": data.source,
-              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record = run_record(hp, tag, model, history, data, device, load_seconds)
+    if own is not None:  # a network of the caller's own, not hp.model's
+        record = {**record, "name": name, "model": own, "based_on": hp.model}
     write_run(out_dir, record, model)
     ckpt.unlink(missing_ok=True)
-    return model, history, Record(record), data
+    return model.eval(), history, Record(record), data  # eval mode: ready to judge, as load_run's
+
+
+def run_record(hp: HParams, tag: str, model, history: list[dict], data, device, load_seconds: float) -> dict:
+    """The results file of a finished run (what `write_run` writes beside its weights)."""
+    return {"name": run_name(hp, tag), "model": hp.model, "tag": tag, "params": count_params(model),
+            "hparams": hp.to_dict(), "seed": hp.seed, **summarise_history(history),
+            "train_seconds": sum(r["train_seconds"] for r in history),
+            "warm_up_seconds": history[0].get("warm_up_seconds", 0.0), "load_seconds": load_seconds,
+            "train_images": data.train.num_images, "history": history,
+            "device": device_name(device), "cpu": cpu_model(), "torch": torch.__version__,
+            "git_commit": git_commit(), "data_source": data.source,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def network_digest(model: torch.nn.Module) -> str:

@@ -103,6 +103,25 @@ def seeded(seed: int, device: torch.device):
 
 
 @contextmanager
+def as_found(*modules):
+    """Each module (None skipped) in its train or eval mode, and its parameters in their memory
+    format (contiguous or channels_last), after the block as before it; the weights stay as the
+    block left them."""
+    def layout(m):
+        params = [p for p in m.parameters() if p.dim() == 4]
+        return next((f for f in (torch.contiguous_format, torch.channels_last)
+                     if all(p.is_contiguous(memory_format=f) for p in params)), None)
+    kept = [(m, m.training, layout(m)) for m in modules if m is not None]
+    try:
+        yield
+    finally:
+        for m, training, fmt in kept:
+            m.train(training)
+            if fmt is not None and layout(m) != fmt:
+                m.to(memory_format=fmt)
+
+
+@contextmanager
 def cudnn_benchmark(enabled: bool):
     """cuDNN's autotuning switched to `enabled` inside the block, restored after it."""
     before = torch.backends.cudnn.benchmark

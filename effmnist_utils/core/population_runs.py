@@ -1,0 +1,78 @@
+"""Populations as recorded runs: N members of one network and recipe built as their solo runs
+build them, trained in one pass (`population.fit_population`), and each recorded as a solo run
+of its seed is (`runs.run_record`, `record.write_run`), its record marked
+`"population": {"size": N, "member": k, "seeds": [...]}`."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .config import SCRATCH_DIR, HParams, auto_tag, run_name
+from .loaders import make_data
+from .models import build_model
+from .population import Population, check_population, fit_population
+from .record import Record, check_name_free, write_run
+from .runs import load_teacher, run_record
+from .runtime import as_device, seeded, synchronize
+
+
+def build_population(model: str, seeds: list[int], device) -> Population:
+    """Member k built exactly as a solo run of seed `seeds[k]` builds its network (inside
+    `runtime.seeded`), stacked on `device`."""
+    device = as_device(device)
+    members = []
+    for seed in seeds:
+        with seeded(seed, device):
+            members.append(build_model(model).to(device))
+    return Population(members).to(device)
+
+
+def _print_epoch(rows: list[dict]) -> None:
+    key = "val_acc" if "val_acc" in rows[0] else "test_acc" if "test_acc" in rows[0] else None
+    if key is None:
+        return
+    accs = [r[key] for r in rows]
+    print(f"epoch {rows[0]['epoch']}: {key[:-4]} accuracy mean {sum(accs) / len(accs):.2%} "
+          f"(min {min(accs):.2%}, max {max(accs):.2%}; {rows[0]['seconds']:.1f} s)", flush=True)
+
+
+def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=SCRATCH_DIR,
+                     progress: bool = True, tag: str | None = None, read_test: bool = True):
+    """Train `hp` (its seed ignored) for every seed in `seeds` as one population and record each
+    member in `out_dir` as a solo run of its seed is recorded (`<name>.json` and `<name>.pt`,
+    `<name>` = `run_name(hp with that seed, tag)`; `tag` defaults to `auto_tag`), its record
+    marked `"population": {"size": N, "member": k, "seeds": seeds}`; its `train_seconds` and
+    per-epoch seconds are the whole population's. Returns (members, histories, records, data):
+    members as ordinary networks in eval mode. No checkpoints: an interrupted population starts
+    over. Refuses what `check_population` and `Population` refuse."""
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"a population needs distinct seeds, one per member (got {seeds})")
+    check_population(hp)
+    hps = [hp.with_(seed=s) for s in seeds]
+    tag = auto_tag(hps[0]) if tag is None else tag
+    device, out_dir = as_device(device), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for h in hps:
+        check_name_free(out_dir / f"{run_name(h, tag)}.json", h)
+    pop = build_population(hp.model, seeds, device)
+    start = time.perf_counter()
+    data = make_data(device, data_dir, hp.optim.batch_size, seeds[0], hp.val_size, hp.train_subset,
+                     hp.loader, hp.augment, read_test=read_test)
+    synchronize(device)
+    load_seconds = time.perf_counter() - start
+    if progress:
+        print(f"{hp.model} x {len(seeds)} (seeds {', '.join(map(str, seeds))}) on {device}; {data.source}",
+              flush=True)
+    teacher = load_teacher(hp, device) if hp.optim.teacher else None
+    histories = fit_population(pop, data, seeds, hp, teacher=teacher,
+                               on_epoch=_print_epoch if progress else None)
+    members, records = [], []
+    for k, (h, history) in enumerate(zip(hps, histories)):
+        model = pop.member(k)
+        record = {**run_record(h, tag, model, history, data, device, load_seconds),
+                  "population": {"size": len(seeds), "member": k, "seeds": seeds}}
+        write_run(out_dir, record, model)
+        members.append(model)
+        records.append(Record(record))
+    return members, histories, records, data
