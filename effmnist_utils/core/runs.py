@@ -246,4 +246,4 @@ def run_all_times(notebook: str, path=RESULTS_DIR / "notebooks" / "run_all.json"
     lines = [f"{device}: about {max(1, round(r['seconds'] / 60))} min"
              + (f" ({r['note']})" if r.get("note") else "") for device, r in sorted(latest.items())]
     return "\n".join(["Run all took, in this notebook's recorded executions:", *lines]) if lines else \
-        f"no recorded execution of {notebook} in {path}"
+        "Run all: no execution of this notebook is recorded yet"
