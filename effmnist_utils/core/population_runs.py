@@ -4,16 +4,14 @@ of its seed is (`runs.run_record`, `record.write_run`), its record marked
 `"population": {"size": N, "member": k, "seeds": [...]}`."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from .config import SCRATCH_DIR, HParams, auto_tag, run_name
-from .loaders import make_data
 from .models import build_model
 from .population import Population, check_population, fit_population
 from .record import Record, check_name_free, write_run
-from .runs import load_teacher, run_record
-from .runtime import as_device, seeded, synchronize
+from .runs import load_data, load_teacher, run_record
+from .runtime import as_device, seeded
 
 
 def build_population(model: str, seeds: list[int], device) -> Population:
@@ -56,11 +54,7 @@ def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=S
     for h in hps:
         check_name_free(out_dir / f"{run_name(h, tag)}.json", h)
     pop = build_population(hp.model, seeds, device)
-    start = time.perf_counter()
-    data = make_data(device, data_dir, hp.optim.batch_size, seeds[0], hp.val_size, hp.train_subset,
-                     hp.loader, hp.augment, read_test=read_test)
-    synchronize(device)
-    load_seconds = time.perf_counter() - start
+    data, load_seconds = load_data(hp, device, data_dir, read_test, seed=seeds[0])
     if progress:
         print(f"{hp.model} x {len(seeds)} (seeds {', '.join(map(str, seeds))}) on {device}; {data.source}",
               flush=True)

@@ -135,13 +135,19 @@ def _build(hp: HParams, net) -> tuple[torch.nn.Module, str | None]:
     return own, f"{hp.model}-net{digest}"
 
 
+def load_data(hp: HParams, device, data_dir, read_test: bool, seed: int | None = None):
+    """(`make_data` as `hp` says, its shuffle drawn from `seed` (default `hp.seed`), the seconds
+    loading took): a run's and a population's data, timed alike."""
+    start = time.perf_counter()
+    data = make_data(device, data_dir, hp.optim.batch_size, hp.seed if seed is None else seed, hp.val_size,
+                     hp.train_subset, hp.loader, hp.augment, read_test=read_test)
+    synchronize(device)
+    return data, time.perf_counter() - start
+
+
 def _train(model, hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bool, name: str,
            timed: int, on_epoch, read_test: bool):
-    start = time.perf_counter()
-    data = make_data(device, data_dir, hp.optim.batch_size, hp.seed, hp.val_size, hp.train_subset,
-                     hp.loader, hp.augment, read_test=read_test)
-    synchronize(device)
-    load_seconds = time.perf_counter() - start
+    data, load_seconds = load_data(hp, device, data_dir, read_test)
     if progress:
         print(f"{name}: {count_params(model):,} parameters on {device_name(device)}; {data.source}",
               flush=True)
