@@ -65,24 +65,20 @@ def layer_boxes(model: nn.Module) -> list[dict]:
     return boxes
 
 
-def _changed(boxes: list[dict], changed) -> set[int]:
-    picked = set()
-    for c in changed:
-        hits = [i for i, b in enumerate(boxes) if c in (i, b["name"], b["module"])]
-        if not hits:
-            known = ", ".join(f"{i} {b['name']} ({b['module']})" for i, b in enumerate(boxes))
-            raise ValueError(f"changed: no layer {c!r}; name a layer by its index, name or module: {known}")
-        picked.update(hits)
-    return picked
+def _changed(boxes: list[dict], changed) -> tuple[set[int], list]:
+    """The boxes `changed` names (by index, name or module), and the names no box has."""
+    hits = {c: [i for i, b in enumerate(boxes) if c in (i, b["name"], b["module"])] for c in changed}
+    return {i for found in hits.values() for i in found}, [c for c, found in hits.items() if not found]
 
 
 def plot_architecture(model: nn.Module, changed=(), title: str = ""):
     """The network left to right, one box per conv, pool and head layer (`layer_boxes`), its
     height growing with the layer's output channels, labelled with its kind, its output
     channels x height x width and its parameters; `changed` (indices, names such as "pool" or
-    "conv5", or module names such as "features.6") are drawn highlighted."""
+    "conv5", or module names such as "features.6") are drawn highlighted; one the network lacks (a
+    learner's edited `Net`) is named in the title instead of stopping the notebook."""
     boxes = layer_boxes(model)
-    marked = _changed(boxes, changed)
+    marked, missing = _changed(boxes, changed)
     widest = max(b["shape"][0] for b in boxes)
     fig, ax = plt.subplots(figsize=(1.25 * (len(boxes) + 1) + 0.4, 3.4), dpi=DPI)
     ax.add_patch(plt.Rectangle((-0.4, -0.2), 0.8, 0.4, facecolor="white", edgecolor="grey", gid="input"))
@@ -96,7 +92,8 @@ def plot_architecture(model: nn.Module, changed=(), title: str = ""):
         ax.text(i, 1.6, b["name"], ha="center", va="bottom", fontsize=9, fontweight="bold" if hot else "normal")
         shape = "×".join(map(str, b["shape"]))
         ax.text(i, -1.75, f"{b['kind']}\n{shape}\n{b['params']:,} params", ha="center", va="top", fontsize=8)
-    total = f"{count_params(model):,} parameters" + (" · changed layers in orange" if marked else "")
+    total = (f"{count_params(model):,} parameters" + (" · changed layers in orange" if marked else "")
+             + (f" · not in this network: {', '.join(map(str, missing))}" if missing else ""))
     ax.set(xlim=(-0.6, len(boxes) + 0.6), ylim=(-2.9, 2.0), title=f"{title}: {total}" if title else total)
     ax.axis("off")
     fig.tight_layout()
