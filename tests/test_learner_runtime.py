@@ -115,6 +115,9 @@ def _run(path: Path, folder: Path, colab: list[Path], address: str, first_cell_o
         return nb, None
     except CellExecutionError as error:
         return nb, error
+    finally:  # a kernel manager handed to nbclient is the caller's to shut down
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
 
 def _text(nb) -> str:
