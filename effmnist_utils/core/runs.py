@@ -49,8 +49,8 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     (the final state_dict), where `<name>` is `run_name(hp, tag)`; `tag` defaults to
     `auto_tag(hp)` (what differs from the model's recipe). `net`: a class (or any callable
     without arguments) that builds the network instead of the registry, e.g. a notebook's own
-    `Net`. Where it builds `hp.model`'s network (the same parameter names and shapes) the run is
-    that model's; any other network is the caller's own, recorded as `<model>-net<digest>`
+    `Net`. Where it builds `hp.model`'s network (the same layers, shapes and outputs,
+    `_same_network`) the run is that model's; any other network is the caller's own, recorded as `<model>-net<digest>`
     (`network_digest`) with its own parameter count and `based_on` naming `hp.model`, so it is
     never mistaken for the registry's model. Returns (model, history,
     record, data). A checkpoint `<name>.ckpt` is kept while the run is under way; after an
