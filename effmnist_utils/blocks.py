@@ -186,7 +186,8 @@ def importance_figure(results_dir=RESULTS_DIR):
     from .studies.search_figures import plot_importances
 
     return plot_importances({name: search_results.importances(SEARCHES[name], root=results_dir) for name in FRONTIER_SEARCHES
-                             if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()})
+                             if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
+                             and search_results.counts(SEARCHES[name], root=results_dir)["complete"] >= 2})
 
 
 def search_figure(results_dir=RESULTS_DIR):

@@ -91,14 +91,19 @@ def plot_live_search(rows: list[dict], search):
     return search_figures.plot_live_search(rows, search.budget)
 
 
+# notebook 11 tells the five one-seed frontier searches; the population searches (a trial = the
+# mean of four seeds) are on the frontier page
+ONE_SEED = [s for s in finalists.FRONTIER if len(s.seeds) == 1]
+
+
 def frontier_searches() -> list:
-    return finalists.FRONTIER
+    return ONE_SEED
 
 
 def search_counts(results_dir=RESULTS_DIR) -> Markdown:
     """How the recorded frontier searches' trials ended, one row per search."""
     lines = []
-    for s in finalists.FRONTIER:
+    for s in ONE_SEED:
         n = search_results.counts(s, root=results_dir)
         lines.append(f"| {s.name} | < {s.budget:,} | {n['complete']} | {n['pruned']} | {n['over']} |")
     return Markdown(tables.markdown("| search | budget (parameters) | trained to the end | stopped early | "
@@ -106,7 +111,7 @@ def search_counts(results_dir=RESULTS_DIR) -> Markdown:
 
 
 def search_front(results_dir=RESULTS_DIR) -> list[dict]:
-    return [row for s in finalists.FRONTIER for row in search_results.front(s, root=results_dir)]
+    return [row for s in ONE_SEED for row in search_results.front(s, root=results_dir)]
 
 
 def plot_search_front(rows: list[dict], results_dir=RESULTS_DIR):
@@ -117,7 +122,7 @@ def winners_curse(results_dir=RESULTS_DIR, run_dir=RUNS_DIR) -> dict:
     """The search that found a new best trial (not its first): that trial's one seed on the
     validation split, the same network and recipe over seeds 1-3 there, and the test accuracy
     over five seeds on all 60,000 images of it and of the models it was compared with."""
-    for search in finalists.FRONTIER:
+    for search in ONE_SEED:
         best = finalists.best_trial(Path(results_dir), search)
         if best is not None and not finalists.is_first(best):
             break

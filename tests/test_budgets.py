@@ -90,6 +90,39 @@ def test_validation_accuracy_changes_the_choice(copy):
     assert _models(chosen)[20_000] == "f20b" and chosen[20_000]["steps"][-1]["verdict"] == "pending"
 
 
+def test_a_population_search_replaces_the_model_by_its_seeds_mean(copy):
+    """Step 3: the population search's best trial replaces the budget's model when its mean over
+    seeds 1-6 (four in the trial, two fresh) reaches its first trial's mean over seeds 1-4;
+    before seeds 5-6 are recorded it is pending, and a lower mean replaces nothing."""
+    from effmnist_utils.core.config import HParams
+    from effmnist_utils.core.models import build_model, count_params
+
+    search = budgets.searches_.get("frontier-1k-pop")
+    trials = copy / search.folder / "trials"
+    shutil.rmtree(copy / search.folder, ignore_errors=True)
+    trials.mkdir(parents=True)
+
+    def write(folder, model, tag, seed, val):
+        hp = HParams.for_model(model, seed=seed, val_size=10_000)
+        rec = {"name": f"{model}-{tag}_seed{seed}", "model": model, "params": count_params(build_model(model)),
+               "hparams": hp.to_dict(), "history": [{"epoch": e, "val_acc": val} for e in range(1, 21)]}
+        (folder / f"{rec['name']}.json").write_text(json.dumps(rec))
+
+    for seed in search.seeds:
+        write(trials, "t1e", "t0", seed, 0.988)
+        write(trials, "t1j", "t3", seed, 0.990)
+    chosen = budgets.choose(copy, BUDGETS)
+    assert _models(chosen)[1_000] == "t1e" and chosen[1_000]["steps"][-1]["verdict"] == "pending"
+    assert "seeds 5-6 are not recorded" in budgets.render(chosen)
+    for seed, val in ((5, 0.989), (6, 0.989)):
+        write(copy / "searches" / "confirm", "t1j", "confirm", seed, val)
+    chosen = budgets.choose(copy, BUDGETS)
+    assert _models(chosen)[1_000] == "t1j" and chosen[1_000]["steps"][-1]["mean"] == pytest.approx(98.9667, abs=1e-3)
+    for seed in (5, 6):
+        write(copy / "searches" / "confirm", "t1j", "confirm", seed, 0.980)
+    assert _models(budgets.choose(copy, BUDGETS))[1_000] == "t1e"
+
+
 def test_a_budget_without_validation_records_says_so(tmp_path):
     chosen = budgets.choose(tmp_path, BUDGETS)
     assert all(c["model"] is None for c in chosen.values())

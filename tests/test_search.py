@@ -66,7 +66,7 @@ def test_the_first_trial_is_the_current_best(search):
     model, settings = search.suggest(optuna.trial.FixedTrial(first))
     hp = search.hparams(model, settings)
     if search.name.startswith("frontier-"):
-        name = searches.FRONTIER[search.budget][0]
+        name = search.around
         assert model == layers_name(*FRONTIER_SPECS[name][::2])
         assert hp == HParams.for_model(name, seed=1, val_size=10_000, epochs=20).with_(model=model)
     else:
@@ -334,6 +334,41 @@ def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path)
     trial(0, "t1b", 0.990)  # the first trial (the budget's model, recorded already) best again: nothing to hand on
     assert finalists.is_first(finalists.best_trial(tmp_path, search))
     assert get("search-confirm").runs(tmp_path) == [] and get("search-finalists").runs(tmp_path) == []
+
+
+def test_a_population_search_trains_one_member_per_seed_and_is_judged_by_their_mean(tmp_path):
+    """A trial of a search with several seeds trains them as one population: one record per
+    seed under trials/, the trial's value (what the sampler and the pruner see) their mean; the
+    finalists' plans take the trial with the best mean, not the luckiest seed, and confirm it on
+    two seeds none of its members trained."""
+    from dataclasses import replace
+
+    from effmnist_utils.studies.plans import finalists, get
+
+    pop = replace(TINY, seeds=(1, 2, 3), trials=1)
+    folder = tmp_path / pop.folder
+    study = load_study(pop, open_storage(None, folder), create=True)
+    study.enqueue_trial({"model": "L.c4.p.s8.g"})
+    engine.work(pop, None, folder, total=1, device="cpu", log=lambda msg: None)
+    (trial,) = study.get_trials()
+    accs = [read_record(folder / "trials" / f"L.c4.p.s8.g-t0_seed{k}.json")["history"][-1]["val_acc"] for k in (1, 2, 3)]
+    assert trial.state.name == "COMPLETE" and trial.user_attrs["member_val_accs"] == accs
+    assert trial.value == pytest.approx(sum(accs) / 3) and len(set(accs)) > 1  # the members differ
+
+    search = searches.get("frontier-1k-pop")
+    trials = tmp_path / "p" / search.folder / "trials"
+    trials.mkdir(parents=True)
+    for n, model, vals in ((0, "t1e", (0.986, 0.986, 0.986, 0.986)), (1, "t1a", (0.995, 0.980, 0.980, 0.980)),
+                           (2, "t1c", (0.988, 0.987, 0.987, 0.988))):
+        for seed, val in zip(search.seeds, vals):
+            hp = HParams.for_model(model, seed=seed, val_size=10_000)
+            rec = {"name": f"{model}-t{n}_seed{seed}", "model": model, "params": count_params(build_model(model)),
+                   "hparams": hp.to_dict(), "history": [{"epoch": e, "val_acc": val} for e in range(1, 21)]}
+            (trials / f"{rec['name']}.json").write_text(json.dumps(rec))
+    best = finalists.best_trial(tmp_path / "p", search)
+    assert (best["model"], best.hp.seed) == ("t1c", 1)  # t1a's one lucky seed does not win
+    confirm = [r for r in get("search-confirm").runs(tmp_path / "p") if r.hp.model == "t1c"]
+    assert [r.hp.seed for r in confirm] == [5, 6]
 
 
 def test_each_call_records_its_throughput(tmp_path):

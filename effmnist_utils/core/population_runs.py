@@ -35,14 +35,17 @@ def _print_epoch(rows: list[dict]) -> None:
 
 
 def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=SCRATCH_DIR,
-                     progress: bool = True, tag: str | None = None, read_test: bool = True):
+                     progress: bool = True, tag: str | None = None, read_test: bool = True, on_epoch=None):
     """Train `hp` (its seed ignored) for every seed in `seeds` as one population and record each
     member in `out_dir` as a solo run of its seed is recorded (`<name>.json` and `<name>.pt`,
     `<name>` = `run_name(hp with that seed, tag)`; `tag` defaults to `auto_tag`), its record
     marked `"population": {"size": N, "member": k, "seeds": seeds}`; its `train_seconds` and
     per-epoch seconds are the whole population's. Returns (members, histories, records, data):
     members as ordinary networks in eval mode. No checkpoints: an interrupted population starts
-    over. Refuses what `check_population` and `Population` refuse."""
+    over. `on_epoch(rows)` gets each finished epoch's rows, one per member (after the printed
+    line); an exception it raises (a search pruning its trial) stops the population, and
+    nothing is recorded. `read_test=False`: the test set is never loaded or read (a search's
+    trial). Refuses what `check_population` and `Population` refuse."""
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"a population needs distinct seeds, one per member (got {seeds})")
@@ -59,8 +62,13 @@ def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=S
         print(f"{hp.model} x {len(seeds)} (seeds {', '.join(map(str, seeds))}) on {device}; {data.source}",
               flush=True)
     teacher = load_teacher(hp, device) if hp.optim.teacher else None
-    histories = fit_population(pop, data, seeds, hp, teacher=teacher,
-                               on_epoch=_print_epoch if progress else None)
+    def each_epoch(rows: list[dict]) -> None:
+        if progress:
+            _print_epoch(rows)
+        if on_epoch is not None:
+            on_epoch(rows)
+
+    histories = fit_population(pop, data, seeds, hp, teacher=teacher, on_epoch=each_epoch)
     members, records = [], []
     for k, (h, history) in enumerate(zip(hps, histories)):
         model = pop.member(k)

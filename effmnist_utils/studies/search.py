@@ -3,7 +3,10 @@ its storage (`search_storage`). `python -m effmnist_utils search NAME` is the co
 
 Each trial is one run through the one loop (`runs.train_run`), recorded in the search's folder
 under trials/ like every run (`<model>-t<number>_seed1.json` and `.pt`), so that any trial can be
-re-scored. It is judged on the validation split and never reads the test set (`read_test=False`):
+re-scored; in a search with several seeds (`Search.seeds`) a trial is a population, one member
+per seed trained in one pass (`population_runs.train_population`), each recorded as its seed's
+run, and the trial's value is the members' mean. It is judged on the validation split and never
+reads the test set (`read_test=False`):
 the test set is read only for the finalists, by plans. A model with the search's budget of
 parameters or more is pruned before any training; the others are pruned epoch by epoch on
 validation accuracy (Hyperband), which leaves no files (their values are in the storage). TPE
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from ..core.config import SCRATCH_DIR, run_name
 from ..core.models import build_model, count_params
+from ..core.population_runs import train_population
 from ..core.runs import train_run
 from ..core.runtime import cpu_model, keep_freed_memory, pick_device
 from .plans import root_for
@@ -43,13 +47,23 @@ def objective(search: Search, folder: Path, device, data_dir, progress: bool, lo
     optuna = optuna_module()
 
     def report(trial, epochs: int):
-        def on_epoch(row: dict) -> None:
+        def on_epoch(rows) -> None:  # one run's row, or a population's rows (one per member)
+            rows = rows if isinstance(rows, list) else [rows]
             trial.set_user_attr("heartbeat", time.time())
-            if "val_acc" in row:  # every epoch, or the last of a timed run
-                trial.report(row["val_acc"], row["epoch"])
-                if row["epoch"] < epochs and trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+            if "val_acc" in rows[0]:  # every epoch, or the last of a timed run
+                trial.report(sum(r["val_acc"] for r in rows) / len(rows), rows[0]["epoch"])
+                if rows[0]["epoch"] < epochs and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {rows[0]['epoch']}")
         return on_epoch
+
+    def train(hp, trial, tag: str) -> list[dict]:
+        """The trial's records: one run, or one per member of its population."""
+        hook = report(trial, hp.optim.epochs)
+        if len(search.seeds) == 1:
+            return [train_run(hp, device, data_dir, folder / "trials", progress=progress, tag=tag,
+                              timed=search.timed, on_epoch=hook, read_test=False)[2]]
+        return train_population(hp, search.seeds, device, data_dir, folder / "trials", progress=progress,
+                                tag=tag, read_test=False, on_epoch=hook)[2]
 
     def run(trial) -> float:
         trial.set_user_attr("worker", worker_id())
@@ -66,8 +80,7 @@ def objective(search: Search, folder: Path, device, data_dir, progress: bool, lo
         if hp.allocator == "keep":
             keep_freed_memory()  # for the rest of this process: the worker owns it
         try:
-            record = train_run(hp, device, data_dir, folder / "trials", progress=progress, tag=f"t{trial.number}",
-                               timed=search.timed, on_epoch=report(trial, hp.optim.epochs), read_test=False)[2]
+            records = train(hp, trial, f"t{trial.number}")
         except optuna.TrialPruned:
             raise
         except Exception as exc:
@@ -75,8 +88,12 @@ def objective(search: Search, folder: Path, device, data_dir, progress: bool, lo
             raise
         finally:
             (folder / "trials" / f"{name}.ckpt").unlink(missing_ok=True)
-        trial.set_user_attr("train_seconds", record["train_seconds"])
-        return record["history"][-1]["val_acc"]
+        accs = [r["history"][-1]["val_acc"] for r in records]
+        trial.set_user_attr("train_seconds", records[0]["train_seconds"])  # a population's: all members'
+        if len(records) > 1:
+            trial.set_user_attr("seeds", list(search.seeds))
+            trial.set_user_attr("member_val_accs", accs)
+        return sum(accs) / len(accs)
     return run
 
 

@@ -29,7 +29,9 @@ class Search:
     enqueued before the sampler draws any (the current best). `pruner`: "hyperband" (epoch by
     epoch on validation accuracy) or "none". `timed` > 0: every trial is a timed run (`loop.fit`)
     and the search runs with one worker (workers sharing a CPU would slow each other's clock).
-    `device`: the device its trials must run on ("" for any)."""
+    `device`: the device its trials must run on ("" for any). `seeds`: several make each trial a
+    population, one member per seed trained in one pass, judged by the members' mean (one seed
+    on 10,000 validation images moves by about 0.1 points, as much as the gains searched for)."""
 
     name: str
     about: str
@@ -41,6 +43,8 @@ class Search:
     pruner: str = "hyperband"
     timed: int = 0
     device: str = ""
+    seeds: tuple[int, ...] = (1,)
+    around: str = ""  # the model its first trial is (a frontier search's budget model)
 
     @property
     def folder(self) -> str:
@@ -141,6 +145,7 @@ def frontier_params(model: str) -> dict:
 
 
 FRONTIER_FIXED = (("epochs", MAX_EPOCHS), ("seed", 1), ("val_size", 10_000))
+POPULATION_SEEDS = (1, 2, 3, 4)  # a population search's trial: four members, judged by their mean
 # budget -> (the budget's current best model, its networks). Below 5,000 parameters the convs
 # after the pool are separable only: so are the budgets' best (f5s beat f5a's full convs).
 SEPARABLE = ("s",)
@@ -198,7 +203,14 @@ def lesson_2k(trial) -> tuple[str, dict]:
 SEARCHES = {s.name: s for s in [
     *(Search(f"frontier-{budget // 1000}k", f"the network and recipe under {budget:,} parameters, around "
              f"{model}", budget, FrontierSpace(space), FRONTIER_FIXED,
-             first=(frontier_params(model),)) for budget, (model, space) in FRONTIER.items()),
+             first=(frontier_params(model),), around=model) for budget, (model, space) in FRONTIER.items()),
+    # Issue 38: the two smallest budgets again, every trial a population of four seeds, around the
+    # model each budget's rule chose (studies.budgets); cheap enough for a CPU (a member of t1e
+    # trains 20 epochs in minutes on one thread)
+    *(Search(f"frontier-{budget // 1000}k-pop", f"the network and recipe under {budget:,} parameters, around "
+             f"{model}, each trial the mean of {len(POPULATION_SEEDS)} seeds", budget, FrontierSpace(space),
+             FRONTIER_FIXED, trials=20, first=(frontier_params(model),), seeds=POPULATION_SEEDS, around=model)
+      for budget, model, space in ((2_000, "t2a", FRONTIER[2_000][1]), (1_000, "t1e", FRONTIER[1_000][1]))),
     Search("speedrun-cpu", "the CPU speedrun's recipe (timed trials; one worker)", MAX_PARAMS, speedrun_cpu,
            (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(speed.CPU_RECIPE),),
            pruner="none", timed=3, device="cpu"),

@@ -1,6 +1,7 @@
 """What the frontier's searches hand on to plans: each search's best trial (the highest
-final-epoch validation accuracy among its complete trials, fewer parameters breaking a tie),
-confirmed over two more seeds on the same 10,000-image split (plan search-confirm), then trained
+final-epoch validation accuracy among its complete trials, its members' mean in a population
+search, fewer parameters breaking a tie), confirmed over two fresh seeds on the same
+10,000-image split (plan search-confirm), then trained
 over five seeds on all 60,000 images as its budget's finalist (plan search-finalists, beside the
 other recorded models in runs/). Only the finalists' runs read the test set. A search whose best
 is still its first trial, the budget's model, hands nothing on: that model's seeds are recorded."""
@@ -14,14 +15,38 @@ from ..searches import SEARCHES
 from . import Plan, records
 
 FRONTIER = [s for s in SEARCHES.values() if s.name.startswith("frontier-")]
-CONFIRM_SEEDS = (2, 3)  # seed 1 is the trial itself
+CONFIRM_SEEDS = (2, 3)  # after one-seed trials (seed 1 is the trial itself)
 FINAL_SEEDS = (1, 2, 3, 4, 5)
 
 
+def confirm_seeds(search) -> tuple[int, int]:
+    """Two seeds the search's trials never trained: CONFIRM_SEEDS after one-seed trials, 5-6
+    after populations of seeds 1-4."""
+    return tuple(max(search.seeds) + k for k in (1, 2))
+
+
+def _trial(record: Record) -> str:
+    return record["name"].rsplit("_seed", 1)[0]
+
+
 def best_trial(root: Path, search) -> Record | None:
-    """The search's best complete trial recorded under `root` (pruned trials leave no record)."""
-    done = [r for r in records(root, f"{search.folder}/trials") if len(r["history"]) == r.hp.optim.epochs]
-    return max(done, key=lambda r: (r["history"][-1]["val_acc"], -r["params"]), default=None)
+    """The search's best complete trial recorded under `root` (pruned trials leave no record):
+    the record of its first seed, chosen by the mean of all its seeds' final validation accuracy."""
+    done: dict[str, list[Record]] = {}
+    for r in records(root, f"{search.folder}/trials"):
+        if len(r["history"]) == r.hp.optim.epochs:
+            done.setdefault(_trial(r), []).append(r)
+    done = {k: v for k, v in done.items() if len(v) == len(search.seeds)}  # a population whole, or nothing
+
+    def score(runs: list[Record]):
+        return sum(r["history"][-1]["val_acc"] for r in runs) / len(runs), -runs[0]["params"]
+    best = max(done.values(), key=score, default=None)
+    return None if best is None else min(best, key=lambda r: r.hp.seed)
+
+
+def trial_runs(root: Path, search, best: Record) -> list[Record]:
+    """Every seed's record of the trial `best`."""
+    return [r for r in records(root, f"{search.folder}/trials") if _trial(r) == _trial(best)]
 
 
 def is_first(record: Record) -> bool:
@@ -41,8 +66,9 @@ def confirmed(root: Path) -> list[dict]:
         if best is None or is_first(best):
             continue
         model = best["model"]
-        runs = [best, *(r for r in records(root, "searches/confirm") if r["model"] == model and r.hp.val_size)]
-        if len(runs) == 1:  # not confirmed yet: the trial is on the figure already
+        trial = trial_runs(root, search, best)
+        runs = [*trial, *(r for r in records(root, "searches/confirm") if r["model"] == model and r.hp.val_size)]
+        if len(runs) == len(trial):  # not confirmed yet: the trial is on the figure already
             continue
         accs = [100 * r["history"][-1]["val_acc"] for r in runs]
         out.append({"label": f"{search.name}'s best, {len(runs)} seeds", "params": best["params"],
@@ -50,18 +76,19 @@ def confirmed(root: Path) -> list[dict]:
     return out
 
 
-def _runs(seeds: tuple[int, ...], final: bool):
+def _runs(final: bool):
     def runs(root: Path) -> list[Planned]:
-        best = [b for b in (best_trial(root, s) for s in FRONTIER) if b is not None]
+        best = [(s, b) for s, b in ((s, best_trial(root, s)) for s in FRONTIER) if b is not None]
         if not best:
             raise ValueError(f"no frontier search has a complete trial under {root}; run "
                              "`search frontier-8k` (or another budget) first")
         return [Planned(b.hp.with_(seed=k, **({"val_size": 0} if final else {})), "" if final else "confirm",
-                        read_test=final) for b in best if not is_first(b) for k in seeds]
+                        read_test=final) for s, b in best if not is_first(b)
+                for k in (FINAL_SEEDS if final else confirm_seeds(s))]
     return runs
 
 
-PLANS = [Plan("search-confirm", "each frontier search's best trial over seeds 2-3 on its validation split",
-              "searches/confirm", {"seeds": _runs(CONFIRM_SEEDS, final=False)}),
+PLANS = [Plan("search-confirm", "each frontier search's best trial over two fresh seeds on its validation split",
+              "searches/confirm", {"seeds": _runs(final=False)}),
          Plan("search-finalists", "each frontier search's best trial, 5 seeds on all 60,000 images (the test "
-              "set read only here)", "runs", {"seeds": _runs(FINAL_SEEDS, final=True)})]
+              "set read only here)", "runs", {"seeds": _runs(final=True)})]
