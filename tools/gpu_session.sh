@@ -9,6 +9,7 @@
 #   search:NAME,NAME...:WORKERS:SECONDS  the searches side by side, WORKERS processes each, no trial
 #                                        starting after SECONDS (the ones under way finish)
 #   plan:NAME,NAME...:SHARDS             the plans side by side, each split between SHARDS processes
+#   bench:population                     population throughput against solo runs (docs/speed.md)
 #   notebooks:NN,NN...                   execute those notebooks (full runs) side by side, in place
 #   wait                                 wait for the notebooks started before
 # Back here: tar xzf results.tgz; tar xzf searches.tgz (the same paths as in the checkout), then commit.
@@ -55,6 +56,10 @@ for step in "$@"; do
         done
       done
       wait "${pids[@]}"; pids=() ;;
+    bench)
+      [ "$a" = population ] || { say "unknown bench $a"; continue; }
+      timeout "$(left)" "$py" -m effmnist_utils bench --population --record --device "$dev" \
+        > "results/logs/bench-population.txt" 2>&1 ;;
     notebooks)
       for nb in ${a//,/ }; do
         (cd notebooks && TQDM_DISABLE=1 timeout "$(left)" "$py" -m nbconvert --to notebook --execute \

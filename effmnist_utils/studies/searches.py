@@ -204,13 +204,14 @@ SEARCHES = {s.name: s for s in [
     *(Search(f"frontier-{budget // 1000}k", f"the network and recipe under {budget:,} parameters, around "
              f"{model}", budget, FrontierSpace(space), FRONTIER_FIXED,
              first=(frontier_params(model),), around=model) for budget, (model, space) in FRONTIER.items()),
-    # Issue 38: the two smallest budgets again, every trial a population of four seeds, around the
-    # model each budget's rule chose (studies.budgets); cheap enough for a CPU (a member of t1e
-    # trains 20 epochs in minutes on one thread)
+    # Issue 38: every budget again, each trial a population of four seeds, around the model the
+    # budget's rule chose (studies.budgets). The two smallest run anywhere (a population of t1e
+    # trains 20 epochs in about a quarter of an hour on one CPU thread); the three larger need a GPU.
     *(Search(f"frontier-{budget // 1000}k-pop", f"the network and recipe under {budget:,} parameters, around "
              f"{model}, each trial the mean of {len(POPULATION_SEEDS)} seeds", budget, FrontierSpace(space),
-             FRONTIER_FIXED, trials=20, first=(frontier_params(model),), seeds=POPULATION_SEEDS, around=model)
-      for budget, model, space in ((2_000, "t2a", FRONTIER[2_000][1]), (1_000, "t1e", FRONTIER[1_000][1]))),
+             FRONTIER_FIXED, trials=20, first=(frontier_params(model),), seeds=POPULATION_SEEDS, around=model,
+             device="" if budget <= 2_000 else "cuda")
+      for budget, (_, space), model in zip(FRONTIER, FRONTIER.values(), ("f20b", "f8a", "f5s", "t2a", "t1e"))),
     Search("speedrun-cpu", "the CPU speedrun's recipe (timed trials; one worker)", MAX_PARAMS, speedrun_cpu,
            (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(speed.CPU_RECIPE),),
            pruner="none", timed=3, device="cpu"),
