@@ -1,6 +1,6 @@
-"""The training augmentation: `Augment`, computed for a whole batch at once on the device, its
-levers' names (`LEVERS`, read from its fields), and the Gaussian blur it (and the corruption
-suite) smooths with."""
+"""The training augmentation: `Augment`, computed for a whole batch at once on the device, and
+the Gaussian blur it (and the corruption suite) smooths with. Its levers' names (`LEVERS`) are
+read from its fields."""
 from __future__ import annotations
 
 import math
