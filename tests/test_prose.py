@@ -16,7 +16,7 @@ from effmnist_utils.core.augment import Augment
 from effmnist_utils.core.config import MAX_EPOCHS, MAX_PARAMS, RESULTS_DIR, SEEDS, TARGET_ACC, VAL_SIZE, HParams
 from effmnist_utils.core.loaders import EVAL_BATCH_SIZE
 from effmnist_utils.core.loop import DISTILL_TEMPERATURE
-from effmnist_utils.core.models import ITERATIONS, build_model, count_params
+from effmnist_utils.core.models import ITER_SPECS, ITERATIONS, build_model, count_params
 from effmnist_utils.studies import budgets, searches
 from effmnist_utils.studies.bench import EVAL_BATCHES
 from effmnist_utils.studies.plans import finalists, frontier, speed, speedsearch, tiny
@@ -242,10 +242,9 @@ def test_the_robustness_pages_comparisons_agree_with_the_scores():
     assert ("The flatten heads (iter1–iter4) lose the most on shifted digits, the BatchNorm networks on brightened "
             "and foggy ones (the robust model aside); notebook 10 shows why") in text
     rows = {r["variant"]: r["families"] for r in robustness.summarise(robustness.load_scores(RUNS_DIR)) if r["split"] == "test"}
-    flatten = {"iter1", "iter2", "iter3", "iter4"}
+    flatten = {m for m, spec in ITER_SPECS.items() if spec.head == "flatten"}
     lowest = lambda family, k: set(sorted(rows, key=lambda v: rows[v][family])[:k])  # noqa: E731
     assert lowest("translate", len(flatten)) == flatten
-    batchnorm = set(rows) - {"iter1", "iter2", "iter3", robustness.robust_variant(list(robustness.summarise(
-        robustness.load_scores(RUNS_DIR))))}  # iter4 on is BatchNorm
-    assert all(max(rows[v][f] for v in batchnorm) < min(rows[v][f] for v in ("iter1", "iter2", "iter3"))
-               for f in ("brightness", "fog"))
+    plain = {m for m, spec in ITER_SPECS.items() if not spec.batchnorm}  # iter4 on is BatchNorm, as every later model
+    batchnorm = set(rows) - plain - {robustness.robust_variant(list(robustness.summarise(robustness.load_scores(RUNS_DIR))))}
+    assert all(max(rows[v][f] for v in batchnorm) < min(rows[v][f] for v in plain) for f in ("brightness", "fog"))
