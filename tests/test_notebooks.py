@@ -27,9 +27,12 @@ def _code(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def test_there_are_six_iteration_notebooks():
-    """One notebook per seed iteration, named in order."""
-    assert [p.name[:2] for p in NOTEBOOKS][:6] == ["01", "02", "03", "04", "05", "06"]
+def test_the_iteration_notebooks_come_first_one_per_iteration():
+    """One notebook per iteration of the original study (`ITERATIONS`), named in order."""
+    from effmnist_utils.core.models import ITERATIONS
+
+    numbers = [f"{i:02d}" for i in range(1, len(ITERATIONS) + 1)]
+    assert [p.name[:2] for p in NOTEBOOKS][:len(ITERATIONS)] == numbers
 
 
 def _checked(cell) -> bool:

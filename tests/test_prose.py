@@ -16,7 +16,7 @@ from effmnist_utils.core.augment import Augment
 from effmnist_utils.core.config import MAX_EPOCHS, MAX_PARAMS, RESULTS_DIR, SEEDS, TARGET_ACC, VAL_SIZE, HParams
 from effmnist_utils.core.loaders import EVAL_BATCH_SIZE
 from effmnist_utils.core.loop import DISTILL_TEMPERATURE
-from effmnist_utils.core.models import ITERATIONS, build_model, count_params
+from effmnist_utils.core.models import ITER_SPECS, ITERATIONS, build_model, count_params
 from effmnist_utils.studies import budgets, searches
 from effmnist_utils.studies.bench import EVAL_BATCHES
 from effmnist_utils.studies.plans import finalists, frontier, speed, speedsearch, tiny
@@ -113,13 +113,13 @@ CLAIMS = {
         "5": [frontier.MORE_SEEDS[1], frontier.PROXY_EPOCHS, tiny.STAGE1_EPOCHS],
         "55,000": [TRAIN - VAL_SIZE], "5,000": [VAL_SIZE], "0.01": [frontier.OC["lr"]], "60,000": [TRAIN],
         "2,000": [BUDGETS[3]], "1,000": [BUDGETS[4]], "8,000": [BUDGETS[1]],
-        "17": [len(tiny.CANDIDATES) - 2], "8": [tiny.STAGE2_EPOCHS, frontier.TINY_LEVER_CANDIDATES["rot8-v10k"]["degrees"]],
+        "17": [len(tiny.CANDIDATES) - 2], "8": [tiny.STAGE2_EPOCHS, frontier.TINY_LEVER_CANDIDATES["rot8-v10k"].settings["degrees"]],
         "0.02": [tiny.STAGE2["oc02-e8"]["lr"]], "±8": [tiny.STAGE2["oc01-rot8-e8"]["degrees"]],
         "10,000": [frontier.LEVER_VAL], "50,000": [TRAIN - frontier.LEVER_VAL],
-        "0.5": [frontier.LEVER_CANDIDATES["kd5-v10k"]["distill"]],
-        "±20": [frontier.TINY_LEVER_CANDIDATES["rot20-v10k"]["degrees"]], "±15": [Augment().degrees],
-        "±10": [100 * frontier.TINY_LEVER_CANDIDATES["sc10-sh15-v10k"]["scale"]],
-        "±0.15": [frontier.TINY_LEVER_CANDIDATES["sc10-sh15-v10k"]["shear"]],
+        "0.5": [frontier.LEVER_CANDIDATES["kd5-v10k"].settings["distill"]],
+        "±20": [frontier.TINY_LEVER_CANDIDATES["rot20-v10k"].settings["degrees"]], "±15": [Augment().degrees],
+        "±10": [100 * frontier.TINY_LEVER_CANDIDATES["sc10-sh15-v10k"].settings["scale"]],
+        "±0.15": [frontier.TINY_LEVER_CANDIDATES["sc10-sh15-v10k"].settings["shear"]],
         "996": [count_params(build_model("t1j"))], "952": [count_params(build_model("t1k"))],
         "2–3": [f"{finalists.CONFIRM_SEEDS[0]}–{finalists.CONFIRM_SEEDS[-1]}"],
         # one seed's noise: the binomial spread of an accuracy near the bar on the validation split
@@ -242,10 +242,9 @@ def test_the_robustness_pages_comparisons_agree_with_the_scores():
     assert ("The flatten heads (iter1–iter4) lose the most on shifted digits, the BatchNorm networks on brightened "
             "and foggy ones (the robust model aside); notebook 10 shows why") in text
     rows = {r["variant"]: r["families"] for r in robustness.summarise(robustness.load_scores(RUNS_DIR)) if r["split"] == "test"}
-    flatten = {"iter1", "iter2", "iter3", "iter4"}
+    flatten = {m for m, spec in ITER_SPECS.items() if spec.head == "flatten"}
     lowest = lambda family, k: set(sorted(rows, key=lambda v: rows[v][family])[:k])  # noqa: E731
     assert lowest("translate", len(flatten)) == flatten
-    batchnorm = set(rows) - {"iter1", "iter2", "iter3", robustness.robust_variant(list(robustness.summarise(
-        robustness.load_scores(RUNS_DIR))))}  # iter4 on is BatchNorm
-    assert all(max(rows[v][f] for v in batchnorm) < min(rows[v][f] for v in ("iter1", "iter2", "iter3"))
-               for f in ("brightness", "fog"))
+    plain = {m for m, spec in ITER_SPECS.items() if not spec.batchnorm}  # iter4 on is BatchNorm, as every later model
+    batchnorm = set(rows) - plain - {robustness.robust_variant(list(robustness.summarise(robustness.load_scores(RUNS_DIR))))}
+    assert all(max(rows[v][f] for v in batchnorm) < min(rows[v][f] for v in plain) for f in ("brightness", "fog"))

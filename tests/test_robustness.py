@@ -1,4 +1,5 @@
 """The corruption suite, the robustness records and the rule that picks the robust recipe."""
+import dataclasses
 import json
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from effmnist_utils.studies import corrupt, robustness, shifts
 from effmnist_utils.__main__ import main
 from effmnist_utils.core.config import HParams
+from effmnist_utils.core import augment
 from effmnist_utils.core.loaders import Augment, normalise
 from effmnist_utils.studies.plans import robust
 from effmnist_utils.core.record import same_settings
@@ -176,9 +178,15 @@ def test_goal_is_not_judged_while_a_side_is_unscored_and_predict_keeps_the_refer
 
 
 def test_augment_levers_change_the_batch_and_refuse_bad_values(mnist):
+    """Every lever (augment.LEVERS, read from Augment's fields) at the robust search's half
+    strength, or 0.5 (a value every lever takes) where that search has none, changes the batch."""
     x = normalise(mnist[0][0][:32])
     base = Augment()(x, torch.Generator().manual_seed(0))
-    for lever, value in robust.HALF.items():
+    # every field is a lever (made by augment._lever: checked, and read by the no-augmentation
+    # shortcut) but the zoom's crop, a setting of zoom_p's
+    assert {f.name for f in dataclasses.fields(Augment)} - set(augment.LEVERS) == {"crop"}
+    for lever in augment.LEVERS:
+        value = robust.HALF.get(lever, 0.5)
         out = Augment(**{lever: value})(x, torch.Generator().manual_seed(0))
         assert out.shape == x.shape and not torch.equal(out, base), lever
         assert out.min() >= normalise(torch.zeros(1, 1, 1, dtype=torch.uint8)).item() - 1e-5
@@ -186,11 +194,17 @@ def test_augment_levers_change_the_batch_and_refuse_bad_values(mnist):
         Augment(erase=2)
     with pytest.raises(ValueError, match="blur must be >= 0"):
         Augment(blur=-1)
+    with pytest.raises(ValueError, match=r"lift must be in \[0, 1\)"):
+        Augment(lift=1)
 
 
 def test_runs_recorded_before_the_new_levers_keep_their_names():
+    """A record written before the levers beyond the original existed (those off by default)
+    is the same run as one that has them at 0."""
     old = HParams(model="f8a").to_dict()
-    for lever in ("scale", "shear", "elastic", "thickness", "blur", "lift", "noise", "erase"):
+    new_levers = [lever for lever in augment.LEVERS if getattr(Augment(), lever) == 0]
+    assert "noise" in new_levers and "degrees" not in new_levers
+    for lever in new_levers:
         del old["augment"][lever]
     assert same_settings(old, HParams(model="f8a").to_dict())
     assert not same_settings(old, HParams(model="f8a", augment=Augment(noise=0.1)).to_dict())

@@ -3,7 +3,8 @@
 Python is the reference: the JavaScript port (web/prep.js) of the redrawing (`redraw`) and of the
 rules that refuse what is not one digit (`verdict`, on the ink `digits` finds) is checked against
 it under node and in headless Chromium, where strokes are drawn with pointer events and the answer
-is read off the page. Without node, Chromium, its driver, selenium or ONNX Runtime Web these tests
+is read off the page and compared with what notebook 09's pad (`drawpad.read_drawing`) makes of
+the same paths and pixels. Without node, Chromium, its driver, selenium or ONNX Runtime Web these tests
 skip, naming what is missing; with EFFMNIST_REQUIRE_BROWSER=1 (CI) they fail instead. The
 browser's tests are slow (`-m "not slow"` leaves them out); the node ones are not.
 """
@@ -232,16 +233,12 @@ def drawn(browser, strokes, box=CENTRED, pointer="mouse"):
     return browser.answered(), browser.pad_pixels()
 
 
-def python_reads(f8a, limits, state, pixels) -> verdict.Answer:
-    """What Python makes of what the page drew: the page's paths redrawn, its pixels judged."""
-    field = redraw.redraw_strokes(state["answer"]["strokes"])
-    return verdict.answer(f8a, field, verdict.look(digits.ink_of(pixels)), float(field.mean()), limits)
-
-
 def check_like_python(browser, state, pixels, f8a, int8, limits, digit):
-    """The page redrew its paths into Python's field and shows it; it reads `digit`, as Python
-    does; its int8 probabilities are those of ONNX Runtime in Python on the same field."""
-    answer, python = state["answer"], python_reads(f8a, limits, state, pixels)
+    """The page redrew its paths into the field notebook 09's pad makes of the same paths and
+    pixels (`drawpad.read_drawing`) and shows it; it reads `digit`, as the pad does; its int8
+    probabilities are those of ONNX Runtime in Python on the same field."""
+    answer = state["answer"]
+    python = drawpad.read_drawing(f8a, pixels, answer["strokes"], limits)
     page_field = np.array(answer["field"], np.float32).reshape(28, 28)
     assert np.abs(page_field - python.field).max() <= TOLERANCE
     shown = browser.shown()
@@ -318,7 +315,8 @@ def test_what_is_not_one_digit_gets_a_message_not_a_digit(page, f8a, limits):
     for name, strokes in NOT_ONE_DIGIT.items():
         state, pixels = drawn(browser, strokes, PAD)
         answer, shown = state["answer"], browser.shown()
-        assert answer["reason"] in verdict.MESSAGES and answer["reason"] == python_reads(f8a, limits, state, pixels).reason, name
+        python = drawpad.read_drawing(f8a, pixels, answer["strokes"], limits)
+        assert answer["reason"] in verdict.MESSAGES and answer["reason"] == python.reason, name
         assert shown["top3"] == [] and shown["message"] == verdict.MESSAGES[answer["reason"]], name
 
 

@@ -92,7 +92,8 @@ async function answer() {
 }
 
 // The pad's pixels say whether there is one digit's worth of ink (verdict.look); the paths,
-// redrawn, are what the model reads; its top probability says whether it is sure.
+// redrawn, are what the model reads; its top probability says whether it is sure. Notebook 09's
+// pad reads a drawing the same way (drawpad.read_drawing), and the browser test holds the two alike.
 async function predict() {
   if (ui.isEmpty()) return { message: DRAW };
   const start = performance.now();

@@ -1,9 +1,10 @@
 """The training augmentation: `Augment`, computed for a whole batch at once on the device, and
-the Gaussian blur it (and the corruption suite) smooths with."""
+the Gaussian blur it (and the corruption suite) smooths with. Its levers' names (`LEVERS`) are
+read from its fields."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,20 @@ def _warp(x: torch.Tensor, theta: torch.Tensor, mode: str) -> torch.Tensor:
     return F.grid_sample(x - black, grid, mode=mode, padding_mode="zeros", align_corners=False) + black
 
 
+# The values a lever takes, each with what its refusal says.
+_BOUNDS = {
+    "probability": (lambda v: 0 <= v <= 1, "is a probability: it must be in [0, 1]"),
+    "non-negative": (lambda v: v >= 0, "must be >= 0"),
+    "below one": (lambda v: 0 <= v < 1, "must be in [0, 1)"),  # a factor 1 - scale > 0, a grey below white
+}
+
+
+def _lever(default: float = 0.0, bound: str = "non-negative", on: str = "geometry"):
+    """A field that switches one augmentation on (0: off): `bound` names the values it takes
+    (`_BOUNDS`), `on` what it changes: the "geometry" (the resampling) or the "pixels"."""
+    return field(default=default, metadata={"bound": bound, "on": on})
+
+
 @dataclass(frozen=True)
 class Augment:
     """The training augmentation, computed for a whole batch at once. The defaults are the
@@ -26,54 +41,50 @@ class Augment:
     by an angle uniform in +-`degrees` (nearest, as torchvision's RandomRotation), black fill.
     Random numbers come from a CPU generator, so a seed gives the same batch on every device.
 
-    Levers beyond the original, each off at 0 and drawn after the numbers of those before it,
-    so that a run without them is unchanged:
-      `translate`  a shift of up to that many pixels in x and y (in the rotation's resampling);
-      `scale`      the digit's size times a factor uniform in 1 +- `scale`, and
-      `shear`      a horizontal shear uniform in +-`shear` (both in the same resampling);
-      `elastic`    elastic distortion (Simard et al. 2003): a random displacement field smoothed by
-                   a Gaussian of sigma 4 px and scaled by `elastic` (34 is their choice), bilinear;
-    and, on the pixels (in [0, 1]), each applied to a random share of the batch:
-      `thickness`  with this probability a stroke 1 px thicker or thinner (3x3 dilation or
-                   erosion, half each);
-      `blur`       for half the images a Gaussian blur of sigma uniform in [0, `blur`] px;
-      `lift`       for half the images the background lifted to a grey uniform in [0, `lift`]
-                   (ink stays white): brighter, lower-contrast paper;
-      `noise`      for half the images Gaussian noise of sigma uniform in [0, `noise`];
-      `erase`      with this probability a random rectangle (2-15 % of the image) filled with a
-                   random grey (random erasing, Zhong et al. 2017).
+    Each lever is a field made by `_lever` (`LEVERS` lists them, in this order). The levers beyond
+    the original are off at 0 and drawn after the numbers of those before them, so that a run
+    without them is unchanged: first those on the geometry, then those on the pixels (in [0, 1]),
+    each of which is applied to a random share of the batch.
     """
 
-    zoom_p: float = 0.1
-    crop: int = 22
-    degrees: float = 15.0
-    translate: float = 0.0
-    scale: float = 0.0
-    shear: float = 0.0
-    elastic: float = 0.0
-    thickness: float = 0.0
-    blur: float = 0.0
-    lift: float = 0.0
-    noise: float = 0.0
-    erase: float = 0.0
+    zoom_p: float = _lever(0.1, "probability")
+    crop: int = 22  # the zoom's crop, in pixels: a setting of `zoom_p`'s, not a lever
+    degrees: float = _lever(15.0)
+    # a shift of up to that many pixels in x and y (in the rotation's resampling)
+    translate: float = _lever()
+    # the digit's size times a factor uniform in 1 +- `scale` (in the same resampling)
+    scale: float = _lever(bound="below one")
+    # a horizontal shear uniform in +-`shear` (in the same resampling)
+    shear: float = _lever()
+    # elastic distortion (Simard et al. 2003): a random displacement field smoothed by a Gaussian
+    # of sigma ELASTIC_SIGMA px and scaled by `elastic` (34 is their choice), bilinear
+    elastic: float = _lever()
+    # with this probability a stroke 1 px thicker or thinner (3x3 dilation or erosion, half each)
+    thickness: float = _lever(bound="probability", on="pixels")
+    # for half the images a Gaussian blur of sigma uniform in [0, `blur`] px
+    blur: float = _lever(on="pixels")
+    # for half the images the background lifted to a grey uniform in [0, `lift`] (ink stays
+    # white): brighter, lower-contrast paper
+    lift: float = _lever(bound="below one", on="pixels")
+    # for half the images Gaussian noise of sigma uniform in [0, `noise`]
+    noise: float = _lever(on="pixels")
+    # with this probability a random rectangle (2-15 % of the image) filled with a random grey
+    # (random erasing, Zhong et al. 2017)
+    erase: float = _lever(bound="probability", on="pixels")
 
     def __post_init__(self):
-        for name in ("zoom_p", "thickness", "erase"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} is a probability: it must be in [0, 1], not {getattr(self, name)}")
-        for name in ("degrees", "translate", "scale", "shear", "elastic", "blur", "lift", "noise"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
-        if self.scale >= 1 or self.lift >= 1:
-            raise ValueError("scale and lift must be below 1 (a factor 1 - scale > 0, a grey below white)")
+        for f in fields(self):
+            if "bound" in f.metadata:
+                allowed, rule = _BOUNDS[f.metadata["bound"]]
+                if not allowed(getattr(self, f.name)):
+                    raise ValueError(f"{f.name} {rule}, not {getattr(self, f.name)}")
 
     @property
     def _pixel_levers(self) -> bool:
-        return bool(self.thickness or self.blur or self.lift or self.noise or self.erase)
+        return any(getattr(self, name) for name in PIXEL_LEVERS)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if not (self.zoom_p or self.degrees or self.translate or self.scale or self.shear
-                or self.elastic or self._pixel_levers):
+        if not any(getattr(self, name) for name in LEVERS):
             return x  # no augmentation: no resampling either
         n, g = x.shape[0], generator
         zoomed = (torch.rand(n, generator=g) < self.zoom_p).to(x.device)
@@ -142,6 +153,11 @@ class Augment:
             p = chosen(self.erase, torch.where(inside.unsqueeze(1), grey, p))
         return (p - MEAN) / STD
 
+
+# The levers (every field made by `_lever`), in the order their numbers are drawn, and those of them
+# on the pixels: adding a lever is adding its field and its step in `__call__` or `_pixels`.
+LEVERS = tuple(f.name for f in fields(Augment) if "bound" in f.metadata)
+PIXEL_LEVERS = tuple(f.name for f in fields(Augment) if f.metadata.get("on") == "pixels")
 
 ELASTIC_SIGMA = 4.0  # px: the smoothing of the elastic displacement field (Simard et al. 2003)
 

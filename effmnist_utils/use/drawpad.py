@@ -42,6 +42,15 @@ def decode(data_url: str, name: str = "drawing"):
         raise ValueError(f"{name}: not an image that Pillow can read") from None
 
 
+def read_drawing(model, image, strokes, limits: dict) -> verdict.Answer:
+    """What the pad makes of a drawing, as the web page does (web/app.js's `predict`, which
+    tests/test_web.py holds to this function): the pen's `strokes` (pad pixels) redrawn at MNIST's
+    stroke width are what the model reads; the canvas `image` says whether there is one digit's
+    worth of ink. ValueError if the canvas is blank."""
+    ink, field = ink_of(image), redraw_strokes(strokes)
+    return verdict.answer(model, field, verdict.look(ink), float(field.mean()), limits)
+
+
 class DrawPad:
     """The latest drawing and uploads of a pad, each answered with `model`, the recorded run
     `run`'s (whose confidence threshold `verdict.limits` reads).
@@ -60,9 +69,7 @@ class DrawPad:
         they are what is read, as the web page reads them; the image says where the ink is."""
         try:
             if strokes:
-                ink, field = ink_of(image), redraw_strokes(strokes)
-                reason = verdict.look(ink)
-                a = verdict.answer(self.model, field, reason, float(field.mean()), self.limits)
+                a = read_drawing(self.model, image, strokes, self.limits)
             else:
                 a = verdict.read_image(self.model, image, self.limits)
         except ValueError as exc:

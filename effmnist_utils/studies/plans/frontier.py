@@ -4,6 +4,7 @@ that cross recipe and architecture. Notebook 07 shows their tables."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from ...core.config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
 from ...core.models import ITERATIONS
@@ -113,9 +114,23 @@ def crossed(root: Path = None) -> list[Planned]:
 # robust search). Then an exponential moving average of the weights (decay 0.999: about the last
 # 1,000 of 7,820 steps, some two and a half epochs).
 LEVER_VAL = 10_000
+LEVER_BASE = "v10k"  # the tag of a model's own recipe on this split: what each of its levers is compared with
 TEACHER = Planned(HParams.for_model("f20b", val_size=LEVER_VAL), "teacher-v10k")
-LEVER_CANDIDATES = {"v10k": {}, "kd5-v10k": {"distill": 0.5, "teacher": f"levers/{TEACHER.name}"},
-                    "el10-v10k": {"elastic": 10}, "ema999-v10k": {"ema": 0.999}}
+
+
+class Lever(NamedTuple):
+    """One candidate of the lever plan: what the lever table calls it, and the settings it changes
+    in its model's own recipe."""
+
+    what: str
+    settings: dict
+
+
+# tag -> the lever it trains f8a with
+LEVER_CANDIDATES = {"kd5-v10k": Lever("knowledge distillation from f20b (weight 0.5, T 4)",
+                                      {"distill": 0.5, "teacher": f"levers/{TEACHER.name}"}),
+                    "el10-v10k": Lever("+ elastic distortion 10 (sigma 4 px)", {"elastic": 10}),
+                    "ema999-v10k": Lever("weights' moving average (decay 0.999)", {"ema": 0.999})}
 
 
 # Then the row furthest below its goal, t1b (< 1,000 parameters: +0.12 points to go), with the same
@@ -123,30 +138,33 @@ LEVER_CANDIDATES = {"v10k": {}, "kd5-v10k": {"distill": 0.5, "teacher": f"levers
 # the original's 15 (a network this small may have more to gain from easier images than f8a), then,
 # as 8 degrees did worse (seeds 1-3), stronger: up to 20 degrees, or the original's plus a size
 # change of up to ±10 % and a shear of up to ±0.15.
-TINY_LEVER_CANDIDATES = {"v10k": {}, "kd5-v10k": LEVER_CANDIDATES["kd5-v10k"], "rot8-v10k": {"degrees": 8},
-                         "rot20-v10k": {"degrees": 20}, "sc10-sh15-v10k": {"scale": 0.1, "shear": 0.15}}
+TINY = "t1b"
+TINY_LEVER_CANDIDATES = {"kd5-v10k": LEVER_CANDIDATES["kd5-v10k"],
+                         "rot8-v10k": Lever("rotation up to 8° instead of 15°", {"degrees": 8}),
+                         "rot20-v10k": Lever("rotation up to 20° instead of 15°", {"degrees": 20}),
+                         "sc10-sh15-v10k": Lever("+ scale ±10 %, shear ±0.15", {"scale": 0.1, "shear": 0.15})}
+LEVER_MODELS = {"f8a": LEVER_CANDIDATES, TINY: TINY_LEVER_CANDIDATES}  # model -> its levers
 # Then where t1b's parameters go: the levers that helped its budget's base in the tiny search's
-# stage 1 (one seed each, results/tiny/ranking.md) put together on t1b, with t1b's recipe.
-TINY_ARCHITECTURES = ("t1j", "t1k")
-LEVER_MODELS = {"f8a": LEVER_CANDIDATES, "t1b": TINY_LEVER_CANDIDATES, **{m: {"v10k": {}} for m in TINY_ARCHITECTURES}}
+# stage 1 (one seed each, results/tiny/ranking.md) put together on t1b, with t1b's recipe. Each
+# architecture -> what the lever table calls it (against t1b, both with their own recipe).
+TINY_ARCHITECTURES = {"t1j": "t1j: a second pool before t1b's last layer (RF 18 → 24)",
+                      "t1k": "t1k: t1j with BN without scale/shift, 8 channels first (952 params)"}
 
 
 def lever_runs(root: Path = None) -> list[Planned]:
+    """Each model's own recipe, then each of its levers, then t1b's architectures: seeds 1-3 each."""
+    variants = []
+    for model, levers in LEVER_MODELS.items():
+        variants += [(model, LEVER_BASE, {})] + [(model, tag, lever.settings) for tag, lever in levers.items()]
+    variants += [(model, LEVER_BASE, {}) for model in TINY_ARCHITECTURES]
     return [Planned(HParams.for_model(model, seed=s, val_size=LEVER_VAL, **settings), tag)
-            for model, candidates in LEVER_MODELS.items() for tag, settings in candidates.items() for s in SEEDS]
+            for model, tag, settings in variants for s in SEEDS]
 
 
-# (lever, variant before, variant after): each side the mean of seeds 1-3
-LEVER_TABLE_STEPS = [("knowledge distillation from f20b (weight 0.5, T 4)", "f8a-v10k", "f8a-kd5-v10k"),
-                     ("+ elastic distortion 10 (sigma 4 px)", "f8a-v10k", "f8a-el10-v10k"),
-                     ("weights' moving average (decay 0.999)", "f8a-v10k", "f8a-ema999-v10k"),
-                     ("knowledge distillation from f20b (weight 0.5, T 4)", "t1b-v10k", "t1b-kd5-v10k"),
-                     ("rotation up to 8° instead of 15°", "t1b-v10k", "t1b-rot8-v10k"),
-                     ("rotation up to 20° instead of 15°", "t1b-v10k", "t1b-rot20-v10k"),
-                     ("+ scale ±10 %, shear ±0.15", "t1b-v10k", "t1b-sc10-sh15-v10k"),
-                     ("t1j: a second pool before t1b's last layer (RF 18 → 24)", "t1b-v10k", "t1j-v10k"),
-                     ("t1k: t1j with BN without scale/shift, 8 channels first (952 params)",
-                      "t1b-v10k", "t1k-v10k")]
+# (lever, variant before, variant after), read from the candidates: each side the mean of seeds 1-3
+LEVER_TABLE_STEPS = ([(lever.what, f"{model}-{LEVER_BASE}", f"{model}-{tag}")
+                      for model, levers in LEVER_MODELS.items() for tag, lever in levers.items()]
+                     + [(what, f"{TINY}-{LEVER_BASE}", f"{model}-{LEVER_BASE}") for model, what in TINY_ARCHITECTURES.items()])
 
 
 def lever_rows(root: Path) -> list[dict]:
