@@ -22,6 +22,7 @@ from .core.inside import (plot_confident_mistakes, plot_feature_maps, plot_filte
                                plot_receptive_field, pool_and_transition)
 from .core.plots import (confusion_matrix, conv_widths, plot_augmented, plot_confusion, plot_curves,
                          plot_lr_schedules, plot_misclassified, plot_seed_means, plot_widths, show_images)
+from .core.population_runs import train_population
 from .core.record import Record, find_run, load_run, load_runs
 from .core.runs import compare_with_recorded, describe_run, recorded_times, run_all_times, train_run
 from .core.runtime import pick_device, use_allocator

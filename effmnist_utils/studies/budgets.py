@@ -17,8 +17,8 @@ The rule, per budget:
    whose seeds 2-3 are not recorded yet replaces nothing and is named as pending. A trial competes
    only in its own search's budget.
 3. (Written for issue 38 before the searches below had finished a trial.) The budget's
-   population search (`frontier-2k-pop`, `frontier-1k-pop`: every trial four seeds, judged by
-   their mean) then does the same around the model steps 1-2 left: its best trial by the mean of
+   population search (`frontier-20k-pop` ... `frontier-1k-pop`: every trial four seeds, judged
+   by their mean) then does the same around the model steps 1-2 left: its best trial by the mean of
    seeds 1-4 replaces that model when its mean over seeds 1-6 (seeds 5-6 fresh, plan
    `search-confirm`) is at least its first trial's mean over seeds 1-4.
 
