@@ -144,7 +144,8 @@ def cmd_population(args) -> int:
         given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                    ("lr", args.lr)) if v is not None}
         hp = HParams.for_model(args.model, val_size=args.val_size, train_subset=args.train_subset, **given)
-        records = train_population(hp, args.seeds, args.device, args.data_dir, args.out_dir, tag=args.tag)[2]
+        records = train_population(hp, args.seeds, args.device, args.data_dir, args.out_dir, tag=args.tag,
+                                   resume=args.resume)[2]
         key = "final_test_acc" if "final_test_acc" in records[0] else None
         for record in records:
             acc = f"final test accuracy {record[key]:.2%}; " if key else ""

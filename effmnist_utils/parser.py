@@ -24,6 +24,7 @@ def _add_train(sub) -> None:
     _add_run(p)
     p.add_argument("--seeds", type=seed_list, default=[1, 2, 3, 4],
                    help="one member per seed: 1-4, 1,2,7 or 1-3,7")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted population")
 
 
 def _add_run(t) -> None:

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from effmnist_utils.core.config import HParams
+from effmnist_utils.core.config import HParams, auto_tag
 from effmnist_utils.core.loaders import make_data
 from effmnist_utils.core.loop import fit
 from effmnist_utils.core.models import build_model
@@ -14,6 +14,7 @@ from effmnist_utils.core.population import fit_population
 from effmnist_utils.core.population_runs import build_population, train_population
 from effmnist_utils.core.record import load_run
 from effmnist_utils.core.runtime import seeded
+from effmnist_utils.core.state import TrainingError
 
 SEEDS = [1, 2, 3]
 # Float tolerance. The stacked convolutions add up in another order than a solo run's, so the
@@ -107,6 +108,41 @@ def test_members_are_recorded_as_ordinary_runs(tmp_path):
         for name, value in model.state_dict().items():
             assert torch.equal(value, member.state_dict()[name]), name
     assert not torch.equal(members[0].state_dict()["features.0.weight"], members[1].state_dict()["features.0.weight"])
+
+
+def test_an_interrupted_population_resumes_to_the_same_weights(tmp_path):
+    """Stopped in its second epoch's report (an `on_epoch` that raises, as a pruning search
+    does), a population keeps its first epoch in its checkpoint; `resume=True` ends with the weights and
+    histories of an uninterrupted population, and the checkpoint is gone once it is recorded."""
+    from effmnist_utils.core.population_runs import checkpoint_path
+
+    hp = HParams.for_model("t1b", epochs=2, train_subset=256, val_size=256, ema=0.9)
+    whole = train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "whole", progress=False, read_test=False)
+
+    def stop(rows):
+        if rows[0]["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False, on_epoch=stop)
+    ckpt = checkpoint_path(tmp_path / "cut", hp.with_(seed=1), [1, 2], auto_tag(hp))
+    assert ckpt.is_file() and not list((tmp_path / "cut").glob("*.json"))
+    trained = []
+    resumed = train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False,
+                               resume=True, on_epoch=lambda rows: trained.append(rows[0]["epoch"]))
+    assert trained == [2] and not ckpt.exists()  # only the lost epoch trained again
+    for a, b in zip(whole[0], resumed[0]):
+        for name, value in a.state_dict().items():
+            assert torch.equal(value, b.state_dict()[name]), name
+    strip = [[{k: v for k, v in row.items() if "seconds" not in k and k != "elapsed"} for row in h] for h in resumed[1]]
+    assert strip == [[{k: v for k, v in row.items() if "seconds" not in k and k != "elapsed"} for row in h]
+                     for h in whole[1]]
+    with pytest.raises(KeyboardInterrupt):  # a checkpoint of two members, read as three
+        train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False, on_epoch=stop)
+    ckpt.rename(checkpoint_path(tmp_path / "cut", hp.with_(seed=1), [1, 2, 3], auto_tag(hp)))
+    with pytest.raises(TrainingError, match="holds 2 members, not 3"):
+        train_population(hp, [1, 2, 3], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False,
+                         resume=True)
 
 
 @pytest.mark.parametrize("settings, named", [

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ from .config import HParams
 from .loaders import DeviceLoader
 from .loop import evaluate, make_optimizer, make_scheduler, step_loss
 from .runtime import autocast, cudnn_benchmark, synchronize
-from .state import TrainingError, WeightAverage
+from .state import TrainingError, WeightAverage, load_checkpoint, save_checkpoint
 
 
 def check_population(hp: HParams) -> None:
@@ -191,7 +192,8 @@ def warm_up_population(pop: Population, loaders, hp: HParams, steps: int) -> flo
 
 
 def fit_population(pop: Population, data, seeds: list[int], hp: HParams, *, teacher=None,
-                   on_epoch=None, timed: int = 0) -> list[list[dict]]:
+                   on_epoch=None, timed: int = 0, checkpoint: str | Path | None = None,
+                   resume: bool = False) -> list[list[dict]]:
     """Train every member of `pop` (member k with seed `seeds[k]`) on `data.train` as `hp` says;
     return one history per member, each as `loop.fit` returns a solo run's: per epoch its
     learning rate, train loss and accuracy, the population's training seconds (first step to
@@ -199,7 +201,10 @@ def fit_population(pop: Population, data, seeds: list[int], hp: HParams, *, teac
     as an ordinary network by `loop.evaluate`), the seconds with evaluation and since the start.
     With `hp.optim.ema` the members are judged by, and end holding, their weights' averages.
     `on_epoch(rows)` gets each epoch's rows (one per member). `timed` > 0: that many untimed
-    warm-up steps first, no accuracy during an epoch, validation and test after the last only."""
+    warm-up steps first, no accuracy during an epoch, validation and test after the last only.
+    `checkpoint`: every member's state is saved there after every epoch (after `on_epoch`, so a
+    search pruning the population keeps the epochs before); `resume` continues from it and ends
+    as an uninterrupted population (same device)."""
     check_population(hp)
     if len(seeds) != pop.size:
         raise ValueError(f"{len(seeds)} seeds for a population of {pop.size}: give one seed per member")
@@ -216,7 +221,14 @@ def fit_population(pop: Population, data, seeds: list[int], hp: HParams, *, teac
             optimizer = make_optimizer(pop, hp.optim)
             scheduler = make_scheduler(optimizer, hp.optim, len(data.train))
             ema = WeightAverage(pop, hp.optim.ema) if hp.optim.ema else None
-            for epoch in range(1, hp.optim.epochs + 1):
+            checkpoint = Path(checkpoint) if checkpoint else None
+            if resume and checkpoint and checkpoint.exists():
+                saved = len(torch.load(checkpoint, map_location="cpu", weights_only=False)["history"])
+                if saved != pop.size:
+                    raise TrainingError(f"{checkpoint} holds {saved} members, not {pop.size}; "
+                                        "delete it or resume with the same seeds")
+                histories = load_checkpoint(checkpoint, hp, pop, optimizer, scheduler, ema)
+            for epoch in range(len(histories[0]) + 1, hp.optim.epochs + 1):
                 start, last = time.perf_counter(), epoch == hp.optim.epochs
                 shared = train_population_epoch(pop, optimizer, scheduler, loaders, hp, epoch, teacher, ema,
                                                 lean=bool(timed))
@@ -241,6 +253,8 @@ def fit_population(pop: Population, data, seeds: list[int], hp: HParams, *, teac
                     history.append(row)
                 if on_epoch:
                     on_epoch(rows)
+                if checkpoint:
+                    save_checkpoint(checkpoint, hp, pop, optimizer, scheduler, histories, ema)
         if ema is not None:
             pop.load_state_dict(ema.state)  # the members' weights are the ones their numbers judged
     finally:

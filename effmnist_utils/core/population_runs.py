@@ -34,15 +34,22 @@ def _print_epoch(rows: list[dict]) -> None:
           f"(min {min(accs):.2%}, max {max(accs):.2%}; {rows[0]['seconds']:.1f} s)", flush=True)
 
 
+def checkpoint_path(out_dir: Path, hp: HParams, seeds: list[int], tag: str) -> Path:
+    """Where a population keeps its last finished epoch: `<name>_seeds<a>-<b>-....ckpt`."""
+    return Path(out_dir) / f"{run_name(hp, tag).rsplit('_seed', 1)[0]}_seeds{'-'.join(map(str, seeds))}.ckpt"
+
+
 def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=SCRATCH_DIR,
-                     progress: bool = True, tag: str | None = None, read_test: bool = True, on_epoch=None):
+                     progress: bool = True, tag: str | None = None, read_test: bool = True, on_epoch=None,
+                     resume: bool = False):
     """Train `hp` (its seed ignored) for every seed in `seeds` as one population and record each
     member in `out_dir` as a solo run of its seed is recorded (`<name>.json` and `<name>.pt`,
     `<name>` = `run_name(hp with that seed, tag)`; `tag` defaults to `auto_tag`), its record
     marked `"population": {"size": N, "member": k, "seeds": seeds}`; its `train_seconds` and
     per-epoch seconds are the whole population's. Returns (members, histories, records, data):
-    members as ordinary networks in eval mode. No checkpoints: an interrupted population starts
-    over. `on_epoch(rows)` gets each finished epoch's rows, one per member (after the printed
+    members as ordinary networks in eval mode. A checkpoint (`checkpoint_path`) is kept while
+    the population is under way; after an interruption, `resume=True` continues from the last
+    finished epoch. `on_epoch(rows)` gets each finished epoch's rows, one per member (after the printed
     line); an exception it raises (a search pruning its trial) stops the population, and
     nothing is recorded. `read_test=False`: the test set is never loaded or read (a search's
     trial). Refuses what `check_population` and `Population` refuse."""
@@ -68,7 +75,9 @@ def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=S
         if on_epoch is not None:
             on_epoch(rows)
 
-    histories = fit_population(pop, data, seeds, hp, teacher=teacher, on_epoch=each_epoch)
+    ckpt = checkpoint_path(out_dir, hps[0], seeds, tag)
+    histories = fit_population(pop, data, seeds, hp, teacher=teacher, on_epoch=each_epoch, checkpoint=ckpt,
+                               resume=resume)
     members, records = [], []
     for k, (h, history) in enumerate(zip(hps, histories)):
         model = pop.member(k)
@@ -77,4 +86,5 @@ def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=S
         write_run(out_dir, record, model)
         members.append(model)
         records.append(Record(record))
+    ckpt.unlink(missing_ok=True)
     return members, histories, records, data

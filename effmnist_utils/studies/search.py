@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..core.config import SCRATCH_DIR, run_name
 from ..core.models import build_model, count_params
-from ..core.population_runs import train_population
+from ..core.population_runs import checkpoint_path, train_population
 from ..core.runs import train_run
 from ..core.runtime import cpu_model, keep_freed_memory, pick_device
 from .plans import root_for
@@ -86,8 +86,9 @@ def objective(search: Search, folder: Path, device, data_dir, progress: bool, lo
         except Exception as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             raise
-        finally:
+        finally:  # a pruned or failed trial is never resumed: its checkpoint goes
             (folder / "trials" / f"{name}.ckpt").unlink(missing_ok=True)
+            checkpoint_path(folder / "trials", hp, list(search.seeds), f"t{trial.number}").unlink(missing_ok=True)
         accs = [r["history"][-1]["val_acc"] for r in records]
         trial.set_user_attr("train_seconds", records[0]["train_seconds"])  # a population's: all members'
         if len(records) > 1:
