@@ -292,6 +292,24 @@ def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):
     assert list((folder / "trials").iterdir()) == []
 
 
+def test_a_trial_still_at_chance_after_two_epochs_is_pruned(tmp_path, monkeypatch):
+    """Hyperband trains a hopeless trial on while its bracket fills; one whose validation accuracy
+    is at chance after its second epoch is pruned there. A learning trial is not."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: False)
+    for lr, state in ((1e-9, "PRUNED"), (0.02, "COMPLETE")):  # lr 1e-9: the network stays where it began
+        four = replace(TINY, fixed=TINY.fixed + (("epochs", 4), ("train_subset", 2048), ("lr", lr)), pruner="hyperband")
+        folder = tmp_path / str(lr) / TINY.folder
+        study = load_study(four, open_storage(None, folder), create=True)
+        study.enqueue_trial({"model": "L.c4.p.s8.g"})
+        engine.work(four, None, folder, total=1, device="cpu", log=lambda msg: None)
+        (trial,) = study.get_trials()
+        assert trial.state.name == state, (lr, trial.intermediate_values)
+        if state == "PRUNED":
+            assert sorted(trial.intermediate_values) == [1, 2] and trial.intermediate_values[2] <= engine.CHANCE_FLOOR
+
+
 def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path):
     """The finalists' plans take each frontier search's best complete trial by its final
     validation accuracy (fewer parameters break a tie; an unfinished run never counts), and

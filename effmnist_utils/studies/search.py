@@ -9,7 +9,8 @@ run, and the trial's value is the members' mean. It is judged on the validation 
 reads the test set (`read_test=False`):
 the test set is read only for the finalists, by plans. A model with the search's budget of
 parameters or more is pruned before any training; the others are pruned epoch by epoch on
-validation accuracy (Hyperband), which leaves no files (their values are in the storage). TPE
+validation accuracy (Hyperband, and any trial still near chance after its second epoch, which
+Hyperband would train on while its bracket fills), which leaves no files (their values are in the storage). TPE
 samples (multivariate; the budget is a constraint it learns to keep); with several workers its
 "constant liar" keeps them from drawing alike. `search_results` reads a recorded search back.
 """
@@ -33,6 +34,7 @@ from .search_storage import fail_stale, load_study, open_storage, optuna_module,
 from .search_results import CALLS
 from .searches import Search, get
 
+CHANCE_FLOOR = 0.2  # a trial still at or below this validation accuracy after epoch 2 learns nothing: pruned
 POLL_S = 5  # how often a worker with nothing to start looks whether the others' trials finished
 MAX_FAILS = 3  # a worker stops after this many failed trials in a row (a broken search, not bad luck)
 
@@ -51,9 +53,10 @@ def objective(search: Search, folder: Path, device, data_dir, progress: bool, lo
             rows = rows if isinstance(rows, list) else [rows]
             trial.set_user_attr("heartbeat", time.time())
             if "val_acc" in rows[0]:  # every epoch, or the last of a timed run
-                trial.report(sum(r["val_acc"] for r in rows) / len(rows), rows[0]["epoch"])
-                if rows[0]["epoch"] < epochs and trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after epoch {rows[0]['epoch']}")
+                value, epoch = sum(r["val_acc"] for r in rows) / len(rows), rows[0]["epoch"]
+                trial.report(value, epoch)
+                if epoch < epochs and (trial.should_prune() or (epoch >= 2 and value <= CHANCE_FLOOR)):
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch}")
         return on_epoch
 
     def train(hp, trial, tag: str) -> list[dict]:
