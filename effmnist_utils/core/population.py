@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .config import HParams
 from .loaders import DeviceLoader
-from .loop import evaluate, make_optimizer, make_scheduler, step_loss
+from .loop import evaluate, make_optimizer, make_scheduler, step_loss, steps_every_batch
 from .runtime import autocast, cudnn_benchmark, synchronize
 from .state import TrainingError, WeightAverage, load_checkpoint, save_checkpoint
 
@@ -153,13 +153,13 @@ def train_population_epoch(pop: Population, optimizer, scheduler, loaders, hp: H
         losses, out = population_step(pop, optimizer, x, y, hp, teacher)
         if ema is not None:
             ema.update()
-        if hp.optim.schedule == "onecycle":
+        if steps_every_batch(hp.optim):
             scheduler.step()
         loss_sum += losses.detach() * y.shape[1]
         seen += y.shape[1]
         if not lean:
             correct += (out.argmax(-1) == y).sum(1)
-    if hp.optim.schedule != "onecycle":
+    if not steps_every_batch(hp.optim):
         scheduler.step()
     synchronize(device)
     seconds = time.perf_counter() - start
