@@ -36,7 +36,7 @@ def cmd_plan(args) -> int:
 
 def cmd_search(args) -> int:
     def action():
-        from .studies.searches import SEARCHES, get
+        from .studies.search.spaces import SEARCHES, get
 
         if args.name is None:
             given = [f for f, v in (("--trials", args.trials), ("--workers", args.workers != 1),
@@ -47,7 +47,7 @@ def cmd_search(args) -> int:
                 print(f"{s.name:<14} {s.about} (budget {s.budget:,} parameters, {s.trials} trials, "
                       f"folder {s.folder})")
             return
-        from .studies.search import run_search
+        from .studies.search.engine import run_search
 
         run_search(get(args.name), args.trials, args.workers, args.storage, args.device, args.data_dir,
                    args.record, args.out_dir, seconds=args.seconds)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from . import verdicts
 from .core.config import RESULTS_DIR
-from .studies import search_results
-from .studies.searches import SEARCHES
+from .studies.search import results as search_results
+from .studies.search.spaces import SEARCHES
 
 FRONTIER_SEARCHES = [name for name in SEARCHES if name.startswith("frontier-")]
 
@@ -116,7 +116,7 @@ SPEEDRUN = SEARCHES["speedrun-cpu"]
 
 
 def _recipe(row: dict) -> str:
-    from .studies.speedtables import describe
+    from .studies.speedrun import describe
 
     return describe(SPEEDRUN.hparams(row["model"], row["settings"]))
 
@@ -124,7 +124,7 @@ def _recipe(row: dict) -> str:
 def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
     """The speed page's paragraph on the recorded speedrun search: its trials and what its rule
     of choice makes of them (`search_results.speedrun_candidates`), or how far the goal is."""
-    from .studies.speedtables import CHOICE_VAL, GOAL_SECONDS
+    from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS
 
     if not (Path(results_dir) / SPEEDRUN.folder / "journal.log").is_file():
         return None
@@ -174,8 +174,8 @@ def _confirmed(results_dir) -> str:
 
 def speedrun_figure(results_dir=RESULTS_DIR):
     from .studies.plans import speedsearch
-    from .studies.search_figures import plot_speedrun_front
-    from .studies.speedtables import CHOICE_VAL, GOAL_SECONDS
+    from .studies.search.figures import plot_speedrun_front
+    from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS
 
     return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL,
                                speedsearch.confirmed(Path(results_dir)))
@@ -183,7 +183,7 @@ def speedrun_figure(results_dir=RESULTS_DIR):
 
 def importance_figure(results_dir=RESULTS_DIR):
     """Which settings mattered, per recorded frontier search with two complete trials or more."""
-    from .studies.search_figures import plot_importances
+    from .studies.search.figures import plot_importances
 
     return plot_importances({name: search_results.importances(SEARCHES[name], root=results_dir) for name in FRONTIER_SEARCHES
                              if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
@@ -192,7 +192,7 @@ def importance_figure(results_dir=RESULTS_DIR):
 
 def search_figure(results_dir=RESULTS_DIR):
     """Every complete trial of the recorded frontier searches (`search_figures.plot_search_front`)."""
-    from .studies.search_figures import plot_search_front
+    from .studies.search.figures import plot_search_front
 
     from .studies.plans import finalists
 

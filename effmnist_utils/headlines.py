@@ -7,7 +7,7 @@ from .core.config import TARGET_ACC
 from .core.models import ITERATIONS
 from .studies import robustness as rob
 from .studies.corrupt import FAMILIES
-from .studies.speedtables import seconds_text
+from .studies.speedrun import seconds_text
 
 KINDS = {"cpu": "a CPU", "cuda": "a GPU"}
 LEVERS = {"fast": "fast loader", "keep": "freed memory kept", "compile": "torch.compile", "bf16": "bf16"}
@@ -56,7 +56,7 @@ def iterations(rows: list[dict]) -> str:
 
 def speed(benches: list[dict], speedruns: list[dict]) -> str:
     """The loader benchmark's ratios (`load_benches`) and the speedrun's verdict per device
-    (`speedtables.summarise` rows)."""
+    (`speedrun.summarise` rows)."""
     lines = []
     for b in benches:
         ratio = b["ratio_vs_reference"]

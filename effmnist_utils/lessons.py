@@ -10,9 +10,10 @@ from .core.diagrams import Markdown
 from .core.record import load_runs
 from .core.models import ORIGINAL_ACC, build_model, count_params
 from .report import FRONTIER_GOALS, render_goals
-from .studies import figures, search_figures, search_results, searches, sweeps, tables
+from .studies import figures, lever_sweeps, results_tables
+from .studies.search import figures as search_figures, results as search_results, spaces as searches
 from .studies.plans import finalists, frontier
-from .studies.search import run_search
+from .studies.search.engine import run_search
 
 GOAL_MODELS = frontier.GOAL_MODELS  # the model that holds each budget: f20b, f8a, f5s, t2a, t1b
 # The recipe's steps of the proxy search (frontier.LEVER_STEPS), as a lesson names them
@@ -40,12 +41,12 @@ def plot_frontier(runs: list[dict], models=None):
 def budgets_table(runs: list[dict], models=None) -> Markdown:
     """One row per model (of `models`, default all), its mean ± std over its seeds."""
     chosen = [r for r in runs if models is None or r["model"] in models]
-    return Markdown(tables.render_compact(tables.summarise_runs(chosen)))
+    return Markdown(results_tables.render_compact(results_tables.summarise_runs(chosen)))
 
 
 def goals_table(runs: list[dict]) -> Markdown:
     """Each budget's goal, the best model under it over at least three seeds, and whether it is met."""
-    return Markdown(render_goals(tables.summarise_runs(runs)))
+    return Markdown(render_goals(results_tables.summarise_runs(runs)))
 
 
 def crossed_seeds(results_dir=RESULTS_DIR, run_dir=RUNS_DIR) -> dict[str, list[float]]:
@@ -64,7 +65,7 @@ def crossed_seeds(results_dir=RESULTS_DIR, run_dir=RUNS_DIR) -> dict[str, list[f
 
 def recipe_steps(results_dir=RESULTS_DIR) -> list[dict]:
     """What each step of the recipe did on f8a (one seed, 5,000 validation images; `RECIPE_STEPS`)."""
-    return sweeps.lever_steps(frontier.search_records(Path(results_dir)), RECIPE_STEPS)
+    return lever_sweeps.lever_steps(frontier.search_records(Path(results_dir)), RECIPE_STEPS)
 
 
 def plot_recipe_steps(rows: list[dict]):
@@ -106,7 +107,7 @@ def search_counts(results_dir=RESULTS_DIR) -> Markdown:
     for s in ONE_SEED:
         n = search_results.counts(s, root=results_dir)
         lines.append(f"| {s.name} | < {s.budget:,} | {n['complete']} | {n['pruned']} | {n['over']} |")
-    return Markdown(tables.markdown("| search | budget (parameters) | trained to the end | stopped early | "
+    return Markdown(results_tables.markdown("| search | budget (parameters) | trained to the end | stopped early | "
                                     "over the budget |", "lrrrr", lines))
 
 

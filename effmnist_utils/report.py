@@ -11,7 +11,7 @@ from .studies import budgets, robustness
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .core.models import ORIGINAL_ACC, build_model, count_params
 from .core.record import load_runs, variant
-from .studies.tables import check_params, render_table, summarise_runs
+from .studies.results_tables import check_params, render_table, summarise_runs
 
 # (parameter budget, mean %): the frontier's five goals, < 20K to < 5K, then the tiny networks' two,
 # each judged over at least 3 seeds ...
@@ -89,7 +89,7 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     from .studies.population_bench import load_population_benches, render_population_bench
     from .use.deploy_bench import load_benchmarks, render_deploy_table
     from .studies.plans import frontier
-    from .studies.speedtables import render_speed_table, summarise as summarise_speed
+    from .studies.speedrun import render_speed_table, summarise as summarise_speed
 
     runs = load_runs(run_dir)
     if not runs:

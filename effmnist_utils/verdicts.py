@@ -72,7 +72,7 @@ def workers(rows: list[dict]) -> str:
 
 
 def together(rows: list[dict]) -> str:
-    """The calls rebuilt from journals (`search_results.unrecorded_calls`) of several searches
+    """The calls rebuilt from journals (`search.results.unrecorded_calls`) of several searches
     whose spans overlap: they ran at the same time, on the machines their rows name."""
     from datetime import datetime, timedelta
 

@@ -9,8 +9,8 @@ import pytest  # noqa: E402
 
 import effmnist_utils as E  # noqa: E402
 from effmnist_utils import lessons  # noqa: E402
-from effmnist_utils.studies import search_results, searches  # noqa: E402
-from effmnist_utils.studies.tables import recipe_words, render_compact  # noqa: E402
+from effmnist_utils.studies.search import results as search_results, spaces as searches  # noqa: E402
+from effmnist_utils.studies.results_tables import recipe_words, render_compact  # noqa: E402
 
 LIVE = searches.get("lesson-2k")
 

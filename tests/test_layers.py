@@ -1,6 +1,7 @@
 """The package's layers: core imports only core; studies and use import core (and themselves);
 use never imports studies; nothing imports the top (the command line and `report`); no module
-imports itself back through others. Every import counts, function-level ones included."""
+imports itself back through others. Every import counts, function-level ones included, and so
+does the `__init__` of each package an import runs first."""
 import ast
 import subprocess
 import sys
@@ -25,7 +26,9 @@ def layer(module: str) -> str:
 
 
 def imports(path: Path, known: set[str], root: Path = PACKAGE) -> set[str]:
-    """The package's modules that `path` imports anywhere in its body."""
+    """The package's modules that `path` imports anywhere in its body, as Python runs them: a
+    name taken from a package runs its `__init__` (a submodule taken from it does not need it),
+    and a module in another package runs that package's `__init__` first."""
     here = module_name(path, root)
     package = here if path.name == "__init__.py" else here.rsplit(".", 1)[0]
     found = set()
@@ -37,17 +40,21 @@ def imports(path: Path, known: set[str], root: Path = PACKAGE) -> set[str]:
             if node.level:
                 anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            found.add(base)
-            found |= {f"{base}.{a.name}" for a in node.names}
+            names = {f"{base}.{a.name}" for a in node.names}
+            found |= names | ({base} if names - known else set())
+    # the packages above each import that `here` does not sit in already (those are running)
+    found |= {p for m in found for p in ancestors(m) if p not in ancestors(here)}
     return {m for m in found if m in known and m != here}
+
+
+def ancestors(module: str) -> set[str]:
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
 
 
 def graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     paths = {module_name(p, root): p for p in root.rglob("*.py")}
-    g = {m: imports(p, set(paths), root) for m, p in paths.items()}
-    # a package's __init__ importing its own submodules (and a submodule naming its package)
-    # is how Python packages are built, not an import between layers or a cycle
-    return {m: {t for t in ts if not (t.startswith(m + ".") or m.startswith(t + "."))} for m, ts in g.items()}
+    return {m: imports(p, set(paths), root) for m, p in paths.items()}
 
 
 CLI = {"effmnist_utils.__main__", "effmnist_utils.cli", "effmnist_utils.parser"}  # imported by none but each other
@@ -104,6 +111,29 @@ def test_a_breaking_import_and_a_cycle_are_caught(tmp_path):
     g = graph(pkg)
     assert "effmnist_utils.core.a (core) imports effmnist_utils.studies.b (studies)" in breaks(g)
     assert ["effmnist_utils.core.a", "effmnist_utils.studies.b", "effmnist_utils.core.a"] in cycles(g)
+
+
+def test_a_registry_circle_is_caught(tmp_path):
+    """A package's `__init__` that imports its children, and a child that takes a name from that
+    `__init__` (or imports a module that does, here through a sibling package's module), close a
+    circle; a child that takes its shared names from a sibling module (`base`) does not."""
+    pkg = tmp_path / "effmnist_utils"
+    reg, other = pkg / "studies" / "reg", pkg / "studies" / "other"
+    for d in (pkg, pkg / "studies", reg, other):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "__init__.py").write_text("")
+    (reg / "__init__.py").write_text("from . import child\nfrom .base import Shared\n")
+    (reg / "base.py").write_text("class Shared: ...\n")
+    (reg / "child.py").write_text("from .base import Shared\n")
+    (other / "user.py").write_text("")
+    assert cycles(graph(pkg)) == []
+    (reg / "child.py").write_text("from . import Shared\n")  # the name from the registry itself
+    assert ["effmnist_utils.studies.reg.child", "effmnist_utils.studies.reg",
+            "effmnist_utils.studies.reg.child"] in cycles(graph(pkg))
+    (reg / "child.py").write_text("from ..other.user import x\n")
+    (other / "user.py").write_text("from ..reg.base import Shared\n")  # runs reg's __init__ first
+    assert ["effmnist_utils.studies.other.user", "effmnist_utils.studies.reg",
+            "effmnist_utils.studies.reg.child", "effmnist_utils.studies.other.user"] in cycles(graph(pkg))
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ def test_summaries_quote_the_original_accuracy_beside_the_iterations_only():
     beside each of its iterations, and none beside the frontier's models."""
     from effmnist_utils.core.config import RUNS_DIR
     from effmnist_utils.core.record import load_runs
-    from effmnist_utils.studies.tables import summarise_runs
+    from effmnist_utils.studies.results_tables import summarise_runs
 
     quoted = {row["model"]: row["original_acc"] for row in summarise_runs(load_runs(RUNS_DIR))}
     assert {m: quoted.get(m) for m in ORIGINAL_REPORTED} == ORIGINAL_REPORTED

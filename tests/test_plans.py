@@ -7,7 +7,7 @@ import pytest
 from effmnist_utils.studies import plans, runner
 from effmnist_utils.core.config import RESULTS_DIR, RUNS_DIR, HParams, Optim
 from effmnist_utils.core.layernet import FRONTIER_SPECS
-from effmnist_utils.studies.plans import frontier, speedsearch, tiny
+from effmnist_utils.studies.plans import base, frontier, speedsearch, tiny
 from effmnist_utils.core.record import RunConflict, check_name_free, load_runs
 
 # Plans whose runs are only partly recorded, and why (everything else must be complete).
@@ -49,7 +49,7 @@ def test_the_frontier_search_reads_its_own_runs_only():
     frontier's records are its planned runs, stage by stage, and none of the others."""
     for stage, make in frontier.SEARCH.stages.items():
         assert [r["name"] for r in frontier.search_records(RESULTS_DIR, stage)] == [p.name for p in make(RESULTS_DIR)]
-    everything = plans.records(RESULTS_DIR, frontier.SEARCH.folder)
+    everything = base.folder_records(RESULTS_DIR, frontier.SEARCH.folder)
     ours = {r["name"] for r in frontier.search_records(RESULTS_DIR)}
     assert any("-rob-" in r["name"] for r in everything) and not any("-rob-" in name for name in ours)
 
@@ -108,8 +108,8 @@ def test_a_plan_records_only_when_asked(tmp_path, monkeypatch):
     """Without --record a plan's runs go to the scratch root of the working folder; smoke runs
     cannot be recorded; an unknown plan or stage is named with the known ones."""
     monkeypatch.chdir(tmp_path)
-    assert plans.root_for(False) == plans.PLAN_SCRATCH and not plans.PLAN_SCRATCH.is_absolute()
-    assert plans.root_for(True) == RESULTS_DIR
+    assert base.root_for(False) == base.PLAN_SCRATCH and not base.PLAN_SCRATCH.is_absolute()
+    assert base.root_for(True) == RESULTS_DIR
     with pytest.raises(ValueError, match="drop --record"):
         plans.run_plan("crossed", record=True, smoke=True)
     with pytest.raises(ValueError, match="known plans: reproduce"):

@@ -15,14 +15,14 @@ import torch  # noqa: E402
 
 from effmnist_utils.core import inside, plots  # noqa: E402
 from effmnist_utils.studies import figures  # noqa: E402
-from effmnist_utils.studies import speedtables as T  # noqa: E402
+from effmnist_utils.studies import speedrun as T  # noqa: E402
 from effmnist_utils.core.config import RESULTS_DIR  # noqa: E402
 from effmnist_utils.core.layernet import LayerNet  # noqa: E402
 from effmnist_utils.core.loop import predict  # noqa: E402
 from effmnist_utils.core.models import build_model, layer_receptive_fields, receptive_field  # noqa: E402
 from effmnist_utils.studies.plans import frontier  # noqa: E402
 from effmnist_utils.core.record import load_runs  # noqa: E402
-from effmnist_utils.studies.sweeps import lever_steps  # noqa: E402
+from effmnist_utils.studies.lever_sweeps import lever_steps  # noqa: E402
 from helpers import seeded_model  # noqa: E402
 
 

@@ -17,10 +17,11 @@ from effmnist_utils.core.config import MAX_EPOCHS, MAX_PARAMS, RESULTS_DIR, SEED
 from effmnist_utils.core.loaders import EVAL_BATCH_SIZE
 from effmnist_utils.core.loop import DISTILL_TEMPERATURE
 from effmnist_utils.core.models import ITER_SPECS, ITERATIONS, build_model, count_params
-from effmnist_utils.studies import budgets, searches
+from effmnist_utils.studies import budgets
+from effmnist_utils.studies.search import spaces as searches
 from effmnist_utils.studies.bench import EVAL_BATCHES
 from effmnist_utils.studies.plans import finalists, frontier, speed, speedsearch, tiny
-from effmnist_utils.studies.speedtables import CHOICE_CLOSE, CHOICE_VAL, GOAL_MEAN, GOAL_MIN, GOAL_SECONDS
+from effmnist_utils.studies.speedrun import CHOICE_CLOSE, CHOICE_VAL, GOAL_MEAN, GOAL_MIN, GOAL_SECONDS
 from effmnist_utils.use import deploy, deploy_bench, digits
 from helpers import ROOT
 
@@ -226,7 +227,7 @@ def test_a_number_added_to_the_prose_fails(tmp_path, monkeypatch):
 
 def test_the_front_pages_speedrun_search_sentence_agrees_with_the_search():
     """'its only candidate did not hold up over five seeds, so the recipe above stands'."""
-    from effmnist_utils.studies import search_results
+    from effmnist_utils.studies.search import results as search_results
 
     assert "its only\ncandidate did not hold up over five seeds, so the recipe above stands" in (ROOT / "README.md").read_text()
     rows = search_results.front(speedsearch.SEARCH, root=RESULTS_DIR)

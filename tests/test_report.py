@@ -9,7 +9,7 @@ import pytest
 from effmnist_utils import report
 from effmnist_utils.core.config import RESULTS_DIR, RUNS_DIR, HParams
 from effmnist_utils.core.record import load_runs
-from effmnist_utils.studies.tables import check_params, render_table, summarise_runs
+from effmnist_utils.studies.results_tables import check_params, render_table, summarise_runs
 from helpers import ROOT
 
 OWNED = [(page, marker) for page, markers in report.PAGES.items() for marker in markers]
@@ -324,8 +324,8 @@ def test_throughput_table_includes_the_calls_not_recorded():
     trial records, it completes every search's count of trials trained to the end, and the
     throughput table shows it, marked as not recorded."""
     from effmnist_utils import blocks
-    from effmnist_utils.studies import search_results
-    from effmnist_utils.studies.searches import SEARCHES
+    from effmnist_utils.studies.search import results as search_results
+    from effmnist_utils.studies.search.spaces import SEARCHES
 
     for name in blocks.FRONTIER_SEARCHES:
         search = SEARCHES[name]

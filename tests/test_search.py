@@ -17,10 +17,9 @@ from effmnist_utils.core.config import HParams
 from effmnist_utils.core.layernet import FRONTIER_SPECS
 from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name
 from effmnist_utils.core.record import read_record
-from effmnist_utils.studies import search as engine
-from effmnist_utils.studies import search_results, searches
-from effmnist_utils.studies.plans import speed
-from effmnist_utils.studies.search_storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
+from effmnist_utils.studies.search import engine, results as search_results, spaces as searches
+from effmnist_utils.studies.speedrun import CPU_RECIPE
+from effmnist_utils.studies.search.storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
 from helpers import ROOT
 
 TINY = searches.get("tiny-smoke")
@@ -70,7 +69,7 @@ def test_the_first_trial_is_the_current_best(search):
         assert model == layers_name(*FRONTIER_SPECS[name][::2])
         assert hp == HParams.for_model(name, seed=1, val_size=10_000, epochs=20).with_(model=model)
     else:
-        assert hp == speed.CPU_RECIPE.with_(seed=1, val_size=5000)
+        assert hp == CPU_RECIPE.with_(seed=1, val_size=5000)
     assert count_params(build_model(model)) < search.budget
 
 
@@ -246,7 +245,7 @@ def test_two_machines_share_a_search_through_postgresql(postgres_url, tmp_path):
 def test_front_importances_and_their_figures(tmp_path):
     """`front` reads every complete trial back (pruned ones are not on it), `importances` which
     settings mattered; the front figure marks the best trial per budget."""
-    from effmnist_utils.studies.search_figures import plot_importances, plot_search_front
+    from effmnist_utils.studies.search.figures import plot_importances, plot_search_front
 
     with pytest.raises(ValueError, match="no search 'tiny-smoke' is recorded"):
         search_results.front(TINY, root=tmp_path)
@@ -438,7 +437,7 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     hp = SPEEDRUN.hparams(*SPEEDRUN.suggest(optuna.trial.FixedTrial(SPEEDRUN.first[0]))).to_dict()
     seeds = [{"name": f"fast-t1_seed{k}", "seed": k, "hparams": hp, "train_seconds": 50.0 + k,
               "history": [{"val_acc": v}]} for k, v in enumerate([0.9948, 0.9936, 0.9944, 0.9932, 0.9938], 1)]
-    monkeypatch.setattr("effmnist_utils.studies.plans.speedsearch.records", lambda root, folder: seeds)
+    monkeypatch.setattr("effmnist_utils.studies.plans.speedsearch.folder_records", lambda root, folder: seeds)
     text = blocks.speedrun_search(tmp_path)
     assert "fast-t1 averages 99.40 % (lowest seed 99.32 %) in 53.0 s" in text and "chooses nothing" in text
     for r in seeds:
@@ -455,7 +454,7 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     assert dots.get_offsets().ravel().tolist() == pytest.approx([35.7, 99.42, 50.0, 99.44, 70.0, 99.5])
     assert not [c for c in fig.axes[0].collections if "again" in c.get_label()]
     from effmnist_utils.studies.plans import speedsearch
-    from effmnist_utils.studies.search_figures import plot_speedrun_front
+    from effmnist_utils.studies.search.figures import plot_speedrun_front
 
     confirmed = speedsearch.summarise(seeds)
     fig = plot_speedrun_front(search_results.front(SPEEDRUN, root=tmp_path), 60, 99.45, confirmed)

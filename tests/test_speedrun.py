@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from effmnist_utils.core import loop
-from effmnist_utils.studies import speedtables as T
+from effmnist_utils.studies import speedrun as T
 from effmnist_utils.core.config import HParams
 from effmnist_utils.core.loaders import Augment, make_data
 from effmnist_utils.core.models import build_model
@@ -19,7 +19,7 @@ def test_a_timed_run_reads_the_test_set_once_and_keeps_its_seconds(monkeypatch, 
     calls = []
     real = loop.evaluate
     monkeypatch.setattr(loop, "evaluate", lambda m, loader: calls.append(loader.num_images) or real(m, loader))
-    hp = speed.timed("fast", epochs=2, batch_size=200, val_size=500, augment=Augment(),
+    hp = T.timed("fast", epochs=2, batch_size=200, val_size=500, augment=Augment(),
                      channels_last=True).with_(train_subset=512)
     rec = train_run(hp, "cpu", out_dir=tmp_path, progress=False, tag="t", timed=2)[2]
     assert calls == [500, 10_000]
@@ -42,7 +42,7 @@ def test_warm_up_leaves_the_model_and_random_state_as_they_were():
 
 
 def _rec(seed, acc, seconds=30.0, kind="cpu", name="fast-speedrun", val=None, epochs=10):
-    hp = speed.timed("fast", epochs=epochs, seed=seed)
+    hp = T.timed("fast", epochs=epochs, seed=seed)
     last = {"test_acc": acc, **({"val_acc": val} if val is not None else {})}
     return {"name": f"{name}_seed{seed}", "seed": seed, "device": f"{kind} (fake)", "params": 16_794,
             "hparams": hp.to_dict(), "final_test_acc": acc, "history": [last], "train_seconds": seconds,
@@ -93,13 +93,14 @@ def test_the_rule_takes_the_fastest_qualifying_run_then_the_fastest_close_one():
 
 @pytest.mark.parametrize("kind", ["cpu", "cuda"])
 def test_the_written_recipe_is_the_rules_choice_over_the_recorded_search(kind):
-    """speed.RECIPE is written once, as a literal; it must be what the rule picks from the
+    """T.RECIPE is written once, as a literal; it must be what the rule picks from the
     recorded search, so the literal and its evidence cannot drift apart."""
     from effmnist_utils.core.config import RESULTS_DIR
+    from effmnist_utils.studies.plans.base import folder_records
 
-    rows = T.summarise(speed.records(RESULTS_DIR, speed.SEARCHES[kind].folder))
+    rows = T.summarise(folder_records(RESULTS_DIR, speed.SEARCHES[kind].folder))
     by_rule = speed._choice(rows, kind, RESULTS_DIR)[0]
-    assert speed.RECIPE[kind] == by_rule
+    assert T.RECIPE[kind] == by_rule
 
 
 def test_the_search_rule_keeps_the_fastest_candidate_whose_seeds_hold_up():
@@ -123,25 +124,25 @@ def test_the_search_rule_keeps_the_fastest_candidate_whose_seeds_hold_up():
 def test_live_recipe_is_the_chosen_one_cut_for_the_tests_and_plain_on_apple_gpus(monkeypatch):
     """On a CPU the CPU recipe (cut to 1 epoch on 2,000 images under the tests); on Apple's GPU
     the same in 32-bit floats with the default allocator, which need a CPU or CUDA and Linux."""
-    monkeypatch.setattr(speed, "chosen", lambda root, kind: (speed.RECIPE[kind], "why"))
+    monkeypatch.setattr(speed, "chosen", lambda root, kind: (T.RECIPE[kind], "why"))
     monkeypatch.setenv("EFFMNIST_FAST", "1")
     cut = {"epochs": 1, "train_subset": 2000}
-    assert speed.live_recipe(torch.device("cpu"), None) == speed.CPU_RECIPE.with_(**cut)
-    assert speed.live_recipe(torch.device("mps"), None) == speed.CPU_RECIPE.with_(
+    assert speed.live_recipe(torch.device("cpu"), None) == T.CPU_RECIPE.with_(**cut)
+    assert speed.live_recipe(torch.device("mps"), None) == T.CPU_RECIPE.with_(
         precision="fp32", allocator="default", **cut)
     monkeypatch.delenv("EFFMNIST_FAST")
-    assert speed.live_recipe(torch.device("cpu"), None) == speed.CPU_RECIPE
+    assert speed.live_recipe(torch.device("cpu"), None) == T.CPU_RECIPE
 
 
 def test_lever_ladder_adds_the_recipes_levers_one_at_a_time():
     """From f8a at batch 128 in 32-bit floats to the recipe itself; a lever the recipe leaves
     off (the GPU recipe's fp32, no channels_last, default allocator) adds no rung."""
-    cpu = speed.lever_ladder(speed.CPU_RECIPE)
+    cpu = speed.lever_ladder(T.CPU_RECIPE)
     assert list(cpu) == ["f8a, batch 128, 32-bit (notebook 07)", "+ batch 512", "+ network fast", "+ bf16",
                          "+ channels_last", "+ freed memory kept"]
     first = cpu["f8a, batch 128, 32-bit (notebook 07)"]
     assert (first.model, first.optim.batch_size, first.optim.lr, first.precision) == ("f8a", 128, 0.01, "fp32")
-    assert list(cpu.values())[-1] == speed.CPU_RECIPE
-    gpu = speed.lever_ladder(speed.CUDA_RECIPE)
+    assert list(cpu.values())[-1] == T.CPU_RECIPE
+    gpu = speed.lever_ladder(T.CUDA_RECIPE)
     assert list(gpu) == ["f8a, batch 128, 32-bit (notebook 07)", "+ batch 2048", "+ network fast"]
-    assert list(gpu.values())[-1] == speed.CUDA_RECIPE
+    assert list(gpu.values())[-1] == T.CUDA_RECIPE

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import searches as searches_
-from .plans import finalists, frontier, records, tiny
-from .sweeps import rank
+from .search import spaces as searches_
+from .plans import finalists, frontier, tiny
+from .plans.base import folder_records
+from .lever_sweeps import rank
 
 # budget -> the prefix of its architectures' names in plan frontier-search's stage 1
 FRONTIER_PREFIXES = {20_000: "f20", 8_000: "f8", 5_000: "f5"}
@@ -77,7 +78,7 @@ def _search_step(root: Path, search) -> dict | None:
     best = finalists.best_trial(Path(root), search)
     if best is None:
         return None
-    trials = records(root, f"{search.folder}/trials")
+    trials = folder_records(root, f"{search.folder}/trials")
     first = [r for r in trials if finalists.is_first(r)]
     seeds = f"seed {search.seeds[0]}" if len(search.seeds) == 1 else f"seeds {search.seeds[0]}-{search.seeds[-1]}"
     step = {"search": search.name, "by": f"search {search.name}: its best trial against its first, "
@@ -87,7 +88,7 @@ def _search_step(root: Path, search) -> dict | None:
     if finalists.is_first(best) or not first:
         return {**step, "verdict": "first", "val": [(r["name"], 100 * r["history"][-1]["val_acc"]) for r in runs]}
     wanted = sorted((*search.seeds, *finalists.confirm_seeds(search)))
-    confirm = [r for r in records(root, "searches/confirm") if r["model"] == best["model"] and r.hp.val_size
+    confirm = [r for r in folder_records(root, "searches/confirm") if r["model"] == best["model"] and r.hp.val_size
                and r.hp.seed in wanted]
     seen = sorted([*runs, *confirm], key=lambda r: r.hp.seed)
     step.update(val=[(r["name"], 100 * r["history"][-1]["val_acc"]) for r in seen], first=(first[0]["name"], _mean(first)),

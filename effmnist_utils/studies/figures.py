@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from ..core.config import MAX_PARAMS, TARGET_ACC, HParams
 from ..core.plots import DPI
 from ..core.record import variant
-from . import speedtables
+from . import speedrun
 
 
 def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = None,
@@ -48,13 +48,13 @@ def plot_params_vs_accuracy(points: list[dict], reference: list[dict] | None = N
 
 
 
-def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedtables.GOAL_SECONDS,
-                  goal_acc: float = speedtables.GOAL_MEAN, min_acc: float = speedtables.GOAL_MIN):
+def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedrun.GOAL_SECONDS,
+                  goal_acc: float = speedrun.GOAL_MEAN, min_acc: float = speedrun.GOAL_MIN):
     """Training seconds against final test accuracy, one point per recorded seed, one panel per
     device kind (the time goals differ by 30x), one colour per device and recipe (grouped by
-    `speedtables.summarise`), each group's mean as an open diamond; the goal lines: the mean
+    `speedrun.summarise`), each group's mean as an open diamond; the goal lines: the mean
     accuracy goal `goal_acc` (%), every seed's `min_acc` (%) and the kind's `goal_seconds`."""
-    summaries = speedtables.summarise(records)
+    summaries = speedrun.summarise(records)
     if not summaries:
         raise ValueError("no speedrun records to plot (results/speedrun/cpu, results/speedrun/cuda)")
     kinds = list(dict.fromkeys(s["kind"] for s in summaries))
@@ -65,7 +65,7 @@ def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedtab
         limit = goal_seconds.get(kind)
         for i, s in enumerate(rows):
             seeds = [r for r in records if r["device"] == s["device"] and variant(r) == s["variant"]]
-            recipe = textwrap.fill(f"{s['device']}: {speedtables.describe(HParams.from_dict(s['hparams']))} "
+            recipe = textwrap.fill(f"{s['device']}: {speedrun.describe(HParams.from_dict(s['hparams']))} "
                                    f"({len(seeds)} seeds)", 70)
             dots = ax.scatter([r["train_seconds"] for r in seeds], [100 * r["final_test_acc"] for r in seeds],
                               s=36, alpha=0.8, label=recipe, gid="seeds")
@@ -76,7 +76,7 @@ def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedtab
         ax.axhline(min_acc, color="red", linestyle=":", linewidth=1, label=f"goal: every seed ≥ {min_acc:.2f} %")
         if limit is not None:
             ax.axvline(limit, color="black", linestyle="--", linewidth=1, label=f"goal: ≤ {limit:g} s of training")
-        most = max([limit or 0] + [r["train_seconds"] for r in records if speedtables.device_kind(r) == kind])
+        most = max([limit or 0] + [r["train_seconds"] for r in records if speedrun.device_kind(r) == kind])
         ax.set(xlim=(0, 1.1 * most), xlabel="training seconds (data on the device, warm-up not counted)",
                title=f"{kind}: {sum(len(s['seeds']) for s in rows)} seeds")
         ax.yaxis.set_major_formatter("{x:.2f}")
@@ -91,14 +91,14 @@ def plot_speedrun(records: list[dict], goal_seconds: dict[str, float] = speedtab
 def plot_levers(rows: list[dict], noise: float = 0.1, title: str = "What each lever measured",
                 spread: bool = False):
     """Each lever's effect as a horizontal bar labelled with the lever (its two variants are in
-    the rows, `sweeps.lever_steps`' output, and in the tables of results/): the change in
+    the rows, `lever_sweeps.lever_steps`' output, and in the tables of results/): the change in
     validation accuracy (points) from 'before' to 'after', on a grey band of ±`noise` points
     around 0 (one seed on 5,000 validation images: about ±0.1); bars outside the band are green
     (better) or red (worse), those inside grey. `spread` (rows over several seeds): each bar's own
     noise instead of the band, an error bar of twice its standard error, grey when Δ lies within
     it. Compact, so that a notebook stays small."""
     if not rows:
-        raise ValueError("no lever rows to plot (sweeps.lever_steps returns them)")
+        raise ValueError("no lever rows to plot (lever_sweeps.lever_steps returns them)")
     if spread and any(r.get("se") is None for r in rows):
         raise ValueError("spread=True needs every row over several seeds on both sides (its 'se'); "
                          "plot one-seed rows with a noise band instead (spread=False)")
@@ -132,9 +132,9 @@ def plot_lever_times(rows: list[dict], noise: float = 0.1, title: str = "What ea
     """Each lever's speed-up (training seconds before / after, log scale) as a horizontal bar
     labelled with the lever and, at the bar's end, its change in validation accuracy; within
     ±`noise` (a same-run's timing varies by about ±10 %) a bar is grey, faster green, slower red.
-    `rows`: `sweeps.lever_steps` with training seconds."""
+    `rows`: `lever_sweeps.lever_steps` with training seconds."""
     if not rows or any(r["seconds_before"] is None or r["seconds_after"] is None for r in rows):
-        raise ValueError("plot_lever_times needs lever rows with training seconds (sweeps.lever_steps of timed runs)")
+        raise ValueError("plot_lever_times needs lever rows with training seconds (lever_sweeps.lever_steps of timed runs)")
     speedups = [r["seconds_before"] / r["seconds_after"] for r in rows]
     colours = ["grey" if abs(math.log(x)) <= math.log(1 + noise) else "tab:green" if x > 1 else "tab:red"
                for x in speedups]

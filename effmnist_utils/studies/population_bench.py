@@ -25,7 +25,7 @@ from ..core.models import build_model
 from ..core.population import fit_population
 from ..core.population_runs import build_population
 from ..core.runtime import as_device, cpu_model, device_name, keep_freed_memory, seeded
-from .sweeps import markdown
+from .lever_sweeps import markdown
 
 MODELS = ("iter6", "f8a", "t1b")
 SIZES = (1, 2, 4, 8, 16, 32)

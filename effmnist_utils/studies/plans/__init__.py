@@ -6,57 +6,20 @@ is the command line.
 A plan's runs go to `results/<folder>` only when asked (`record=True`, `--record`); otherwise to
 `effmnist-runs/plans/<folder>` of the working folder. Stages read earlier records from the same
 root, so a plan run in the scratch folder is self-contained.
+
+This module is the registry: it imports every plan module and runs a plan by name. What the plans
+share (`Plan`, reading records back, `root_for`) is in `base`, which they import instead of this.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .. import runner
-from ...core.config import SCRATCH_DIR, record_dir
-from ..runner import Planned
-from ...core.record import load_runs
-
-PLAN_SCRATCH = SCRATCH_DIR / "plans"
-
-
-@dataclass(frozen=True)
-class Plan:
-    """`stages`: name -> function of the results root (results/ or the scratch root) returning
-    the stage's runs; `tables`: file name (in the plan's folder) -> function of the root returning
-    its text, generated from the recorded runs only; `keep_going`: a failing run is logged and
-    the rest go on (speed levers that a machine may lack)."""
-
-    name: str
-    about: str
-    folder: str
-    stages: dict[str, Callable[[Path], list[Planned]]]
-    tables: dict[str, Callable[[Path], str]] = field(default_factory=dict)
-    keep_going: bool = False
-
-    def runs(self, root: Path, stage: str | None = None) -> list[Planned]:
-        if stage is not None and stage not in self.stages:
-            raise ValueError(f"plan {self.name!r} has no stage {stage!r}; its stages: "
-                             f"{', '.join(self.stages)}")
-        return [r for s, make in self.stages.items() if stage in (None, s) for r in make(root)]
-
-
-def records(root: Path, folder: str) -> list[dict]:
-    """The recorded runs of `root/folder` (none when the folder does not exist yet)."""
-    path = Path(root) / folder
-    return load_runs(path) if path.is_dir() else []
-
-
-def recorded(root: Path, folder: str, runs: list[Planned]) -> list[dict]:
-    """The recorded runs among `runs`, in the plan's order (which breaks ties in rankings)."""
-    by_name = {r["name"]: r for r in records(root, folder)}
-    return [by_name[r.name] for r in runs if r.name in by_name]
+from . import finalists, frontier, robust, speed, speedsearch, tiny
+from .base import Plan, root_for
 
 
 def plans() -> dict[str, Plan]:
-    from . import finalists, frontier, robust, speed, speedsearch, tiny
-
     return {p.name: p for p in (*frontier.PLANS, *tiny.PLANS, *speed.PLANS, *speedsearch.PLANS, *robust.PLANS, *finalists.PLANS)}
 
 
@@ -65,14 +28,6 @@ def get(name: str) -> Plan:
     if name not in known:
         raise ValueError(f"unknown plan {name!r}; known plans: {', '.join(known)}")
     return known[name]
-
-
-def root_for(record: bool, out_root=None, scratch: Path = PLAN_SCRATCH) -> Path:
-    """Where a plan's (or a search's) folders live: results/ with `record`, `out_root` if given,
-    else the scratch folder `scratch`."""
-    if record and out_root is not None:
-        raise ValueError("--record writes into results/; it cannot be combined with --out-dir")
-    return record_dir() if record else Path(out_root or scratch)
 
 
 def run_plan(name: str, stage: str | None = None, record: bool = False, out_root=None,

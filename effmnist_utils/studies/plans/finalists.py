@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ...core.record import Record
 from ..runner import Planned
-from ..searches import SEARCHES
-from . import Plan, records
+from ..search.spaces import SEARCHES
+from .base import Plan, folder_records
 
 FRONTIER = [s for s in SEARCHES.values() if s.name.startswith("frontier-")]
 CONFIRM_SEEDS = (2, 3)  # after one-seed trials (seed 1 is the trial itself)
@@ -33,7 +33,7 @@ def best_trial(root: Path, search) -> Record | None:
     """The search's best complete trial recorded under `root` (pruned trials leave no record):
     the record of its first seed, chosen by the mean of all its seeds' final validation accuracy."""
     done: dict[str, list[Record]] = {}
-    for r in records(root, f"{search.folder}/trials"):
+    for r in folder_records(root, f"{search.folder}/trials"):
         if len(r["history"]) == r.hp.optim.epochs:
             done.setdefault(_trial(r), []).append(r)
     done = {k: v for k, v in done.items() if len(v) == len(search.seeds)}  # a population whole, or nothing
@@ -46,7 +46,7 @@ def best_trial(root: Path, search) -> Record | None:
 
 def trial_runs(root: Path, search, best: Record) -> list[Record]:
     """Every seed's record of the trial `best`."""
-    return [r for r in records(root, f"{search.folder}/trials") if _trial(r) == _trial(best)]
+    return [r for r in folder_records(root, f"{search.folder}/trials") if _trial(r) == _trial(best)]
 
 
 def is_first(record: Record) -> bool:
@@ -59,7 +59,7 @@ def confirmed(root: Path) -> list[dict]:
     """Per search whose best trial went on and has confirmation runs recorded: {'label',
     'params', 'acc', 'seeds'}, acc the mean
     final validation accuracy (%) of the trial and its recorded confirmation seeds, the points
-    `search_figures.plot_search_front` draws as finalists."""
+    `search.figures.plot_search_front` draws as finalists."""
     out = []
     for search in FRONTIER:
         best = best_trial(root, search)
@@ -67,7 +67,7 @@ def confirmed(root: Path) -> list[dict]:
             continue
         model = best["model"]
         trial = trial_runs(root, search, best)
-        runs = [*trial, *(r for r in records(root, "searches/confirm") if r["model"] == model and r.hp.val_size)]
+        runs = [*trial, *(r for r in folder_records(root, "searches/confirm") if r["model"] == model and r.hp.val_size)]
         if len(runs) == len(trial):  # not confirmed yet: the trial is on the figure already
             continue
         accs = [100 * r["history"][-1]["val_acc"] for r in runs]

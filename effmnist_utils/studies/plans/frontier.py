@@ -9,8 +9,8 @@ from typing import NamedTuple
 from ...core.config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
 from ...core.models import ITERATIONS
 from ..runner import Planned
-from ..sweeps import lever_steps, proxy, rank, render_lever_steps, render_ranking
-from . import Plan, recorded
+from ..lever_sweeps import lever_steps, proxy, rank, render_lever_steps, render_ranking
+from .base import Plan, planned_records
 
 PROXY_EPOCHS = 5  # a fifth of the real budget
 ORIGINAL_STEP = {"step_size": 4}  # the original recipe's late lr drop, compressed to 5 epochs
@@ -52,7 +52,7 @@ def search_stage2(root: Path = None) -> list[Planned]:
 def search_records(root: Path, stage: str | None = None) -> list[dict]:
     """The search's recorded proxies (stage "1", "2" or both), in the plan's order; the robust
     search (notebook 10) records its runs in the same folder, and they are left out."""
-    return recorded(root, SEARCH.folder, SEARCH.runs(root, stage))
+    return planned_records(root, SEARCH.folder, SEARCH.runs(root, stage))
 
 
 def search_ranking(root: Path) -> str:
@@ -168,8 +168,8 @@ LEVER_TABLE_STEPS = ([(lever.what, f"{model}-{LEVER_BASE}", f"{model}-{tag}")
 
 
 def lever_rows(root: Path) -> list[dict]:
-    """What each lever of the plan measured (`sweeps.lever_steps` rows, over seeds)."""
-    return lever_steps(recorded(root, LEVERS_PLAN.folder, lever_runs()), LEVER_TABLE_STEPS)
+    """What each lever of the plan measured (`lever_sweeps.lever_steps` rows, over seeds)."""
+    return lever_steps(planned_records(root, LEVERS_PLAN.folder, lever_runs()), LEVER_TABLE_STEPS)
 
 
 def lever_table_body(root: Path) -> str:

@@ -10,8 +10,8 @@ from ...core.config import SEEDS, HParams
 from ...core.record import Record
 from ..robustness import GOAL_ERROR_SHARE, ROBUST_TAG, is_current, robustness_path
 from ..runner import Planned
-from ..sweeps import layer_string, proxy
-from . import Plan, records
+from ..lever_sweeps import layer_string, proxy
+from .base import Plan, folder_records
 from .frontier import OC
 
 EPOCHS = 20  # full length: what a regulariser does over 20 epochs is what counts
@@ -82,7 +82,7 @@ STAGE_OF = {**{t: 1 for t in CANDIDATES}, **{t: 2 for t in STAGE2}, **{t: 3 for 
 
 def scored(root: Path) -> list[dict]:
     """(run record, robustness record) rows of the search, in CANDIDATES' order; all must exist."""
-    runs, by_name = search() + search2() + search3(), {r["name"]: r for r in records(root, SEARCH_FOLDER)}
+    runs, by_name = search() + search2() + search3(), {r["name"]: r for r in folder_records(root, SEARCH_FOLDER)}
     folder = Path(root) / SEARCH_FOLDER
     missing = [r.name for r in runs if r.name not in by_name or not is_current(folder / f"{r.name}.json")]
     if missing:
@@ -160,7 +160,7 @@ def recorded_models(root: Path) -> list[Planned]:
     """Every run recorded in root/runs, as planned: the runner skips their training and scores
     the ones without a current robustness record."""
     return [Planned(Record(r).hp, r.get("tag", ""), robustness=True)
-            for r in records(root, "runs")]
+            for r in folder_records(root, "runs")]
 
 
 PLANS = [

@@ -1,6 +1,6 @@
 """The speedrun as plans: the least training time to 99.4 % test accuracy (mean over 5 seeds,
 every seed >= 99.30 %, < 20,000 parameters) per device kind. A search on the validation split
-chooses the recipe by one rule (`speedtables.choose`); the chosen recipe then runs for the seeds
+chooses the recipe by one rule (`speedrun.choose`); the chosen recipe then runs for the seeds
 on all 60,000 images, the test set read once per seed, after the last epoch.
 
 Every run is timed (`runner.Planned(timed=3)`): the clock
@@ -12,23 +12,16 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .. import speedtables as T
+from .. import speedrun as T
+from ..speedrun import BF, RECIPE, timed
 from ...core.config import HParams, VAL_SIZE, notebook_hparams
 from ...core.augment import Augment
 from ..runner import Planned
-from ..sweeps import lever_steps, render_lever_steps
-from . import Plan, recorded, records
+from ..lever_sweeps import lever_steps, render_lever_steps
+from .base import Plan, folder_records, planned_records
 
 SEEDS = (1, 2, 3, 4, 5)
 ORIG, NONE = Augment(), T.NO_AUGMENT
-
-
-def timed(model, epochs=5, batch_size=256, lr=0.014, augment=NONE, val_size=VAL_SIZE, seed=1,
-          **compute) -> HParams:
-    """A speedrun recipe: `compute` takes precision, channels_last, compile_mode, cudnn_benchmark,
-    allocator, and any other setting (label_smoothing, optimizer)."""
-    return HParams.for_model(model, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                             schedule="onecycle", val_size=val_size, **vars(augment), **compute)
 
 
 def _planned(candidates: dict[str, HParams], seeds=(1,)) -> list[Planned]:
@@ -37,7 +30,6 @@ def _planned(candidates: dict[str, HParams], seeds=(1,)) -> list[Planned]:
             for tag, hp in candidates.items() for s in seeds]
 
 
-BF = {"precision": "bf16", "channels_last": True}
 # The CPU search (2 cores). Stage 1: the lever ladder, one change at a time from the frontier
 # recipe compressed to 5 epochs; stage 2: the speed-shaped model's epochs, augmentation, batch
 # and depth; stage 3: more epochs at batch 512, peak lr, another shape; stage 4: a second seed
@@ -130,7 +122,7 @@ def _gpu_a(root: Path) -> list[Planned]:
 
 def _gpu_b(root: Path) -> list[Planned]:
     stage_a = _gpu_a(root)
-    done = recorded(root, GPU_SEARCH.folder, stage_a)
+    done = planned_records(root, GPU_SEARCH.folder, stage_a)
     if len(done) < len(stage_a):
         raise ValueError(f"stage b builds on all of stage a ({len(done)} of {len(stage_a)} runs are "
                          f"recorded); run `plan {GPU_SEARCH.name} --stage a` first")
@@ -140,23 +132,10 @@ def _gpu_b(root: Path) -> list[Planned]:
     return [replace(base, hp=base.hp.with_(**lever), tag=f"{base.tag}-{name}") for name, lever in GPU_B.items()]
 
 
-# The chosen recipes, written once. Each is the rule's pick (`speedtables.choose`: the fastest run
-# reaching val 99.45 % inside the time goal, else the fastest within 0.05 points of the best
-# validation accuracy inside it) over its recorded search (results/speedrun/search-<kind>/levers.md).
-# CPU: stage 6, seeds 1-3 on 5,000 validation images: no run reached 99.45 %; the best val was
-# 99.43 % (20 epochs), and 16 epochs came within 0.05 points of it in 32 s of training.
-# Its five seeds on all 60,000 images are results/speedrun/cpu (plan speedrun-cpu).
-CPU_RECIPE = timed("fast", 16, 512, 0.02, ORIG, val_size=0, allocator="keep", **BF)
-# GPU: stage b, seed 1: no run reached 99.45 %; batch 2048, 12 epochs, without cuDNN autotuning, came
-# within 0.05 points of the best val (99.32 %) inside 2 s (results/speedrun/cuda: its seeds).
-CUDA_RECIPE = timed("fast", 12, 2048, 0.04, ORIG, val_size=0)
-RECIPE = {"cpu": CPU_RECIPE, "cuda": CUDA_RECIPE}
-
-
 def chosen(root: Path, kind: str) -> tuple[HParams, str]:
     """The chosen recipe of device `kind` (RECIPE) and the rule's reason over the recorded search
     (the tests hold the two equal)."""
-    return RECIPE[kind], _choice(T.summarise(records(root, SEARCHES[kind].folder)), kind, root)[1]
+    return RECIPE[kind], _choice(T.summarise(folder_records(root, SEARCHES[kind].folder)), kind, root)[1]
 
 
 def live_recipe(device, root: Path) -> HParams:
@@ -206,7 +185,7 @@ def _seeds(kind: str):
 def _search_table(kind: str, steps=None):
     def render(root: Path) -> str:
         search = SEARCHES[kind]
-        found = records(root, search.folder)  # read once: the table, the levers, the choice
+        found = folder_records(root, search.folder)  # read once: the table, the levers, the choice
         rows = T.summarise(found)
         hp, why = _choice(rows, kind, root)
         text = (f"# {kind.upper()} speedrun search (validation split, {VAL_SIZE:,} images)\n\n"

@@ -1,4 +1,4 @@
-"""Step 2 of the speedrun search's rule (`searches.speedrun_cpu`): its five fastest candidates
+"""Step 2 of the speedrun search's rule (`search.spaces.speedrun_cpu`): its five fastest candidates
 train seeds 1-5 on the same 5,000-image validation split, timed, never reading the test set
 (plan speedrun-cpu-confirm); the choice is the fastest whose seeds hold up. The choice then
 trains seeds 1-5 on all 60,000 images beside the earlier staged search's recipe (plan
@@ -10,11 +10,11 @@ from pathlib import Path
 
 from ...core.config import HParams
 from ...core.record import group_runs, variant
-from ..search_results import front, speedrun_candidates
-from ..searches import get
-from ..speedtables import CHOICE_VAL, GOAL_SECONDS, describe
+from ..search.results import front, speedrun_candidates
+from ..search.spaces import get
+from ..speedrun import CHOICE_VAL, GOAL_SECONDS, describe
 from ..runner import Planned
-from . import Plan, records
+from .base import Plan, folder_records
 
 SEARCH = get("speedrun-cpu")
 SEEDS = (1, 2, 3, 4, 5)
@@ -44,7 +44,7 @@ def summarise(found: list[dict]) -> list[dict]:
 
 def confirmed(root: Path) -> list[dict]:
     """`summarise` over the confirmation runs recorded under `root` (none: [])."""
-    return summarise(records(root, FOLDER))
+    return summarise(folder_records(root, FOLDER))
 
 
 def choose(rows: list[dict]) -> dict | None:

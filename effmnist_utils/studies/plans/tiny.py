@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ...core.config import FRONTIER_RECIPE, SEEDS, VAL_SIZE, HParams
 from ..runner import Planned
-from ..sweeps import NOT_LEVERS, lever_steps, proxy, rank, render_lever_steps, render_ranking
-from . import Plan, recorded
+from ..lever_sweeps import NOT_LEVERS, lever_steps, proxy, rank, render_lever_steps, render_ranking
+from .base import Plan, planned_records
 
 STAGE1_EPOCHS, STAGE2_EPOCHS = 5, 8
 OC = FRONTIER_RECIPE  # the one-cycle schedule at peak lr 0.01 (core.config)
@@ -48,7 +48,7 @@ def stage1(root: Path = None) -> list[Planned]:
 
 
 def _recorded(root: Path, runs: list[Planned]) -> list[dict]:
-    return recorded(root, SEARCH.folder, runs)
+    return planned_records(root, SEARCH.folder, runs)
 
 
 def stage2_models(root: Path) -> list[str]:
@@ -96,7 +96,7 @@ def stage_records(root: Path, stage: str) -> list[dict]:
 
 
 def lever_rows(root: Path) -> list[dict]:
-    """What each lever measured (`sweeps.lever_steps` rows): each candidate against its budget's
+    """What each lever measured (`lever_sweeps.lever_steps` rows): each candidate against its budget's
     base in stage 1, then each stage-2 model's two recipe levers."""
     return lever_steps(stage_records(root, "1") + stage_records(root, "2"), _steps(root))
 

@@ -1,5 +1,5 @@
-"""The search engine: a search (`searches.Search`) run on Optuna by worker processes that share
-its storage (`search_storage`). `python -m effmnist_utils search NAME` is the command line.
+"""The search engine: a search (`spaces.Search`) run on Optuna by worker processes that share
+its storage (`storage`). `python -m effmnist_utils search NAME` is the command line.
 
 Each trial is one run through the one loop (`runs.train_run`), recorded in the search's folder
 under trials/ like every run (`<model>-t<number>_seed1.json` and `.pt`), so that any trial can be
@@ -12,7 +12,7 @@ parameters or more is pruned before any training; the others are pruned epoch by
 validation accuracy (Hyperband, and any trial still near chance after its second epoch, which
 Hyperband would train on while its bracket fills), which leaves no files (their values are in the storage). TPE
 samples (multivariate; the budget is a constraint it learns to keep); with several workers its
-"constant liar" keeps them from drawing alike. `search_results` reads a recorded search back.
+"constant liar" keeps them from drawing alike. `results` reads a recorded search back.
 """
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.config import SCRATCH_DIR, run_name
-from ..core.models import build_model, count_params
-from ..core.population_runs import checkpoint_path, train_population
-from ..core.runs import train_run
-from ..core.runtime import cpu_model, keep_freed_memory, pick_device
-from .plans import root_for
-from .search_storage import fail_stale, load_study, open_storage, optuna_module, where, worker_id
-from .search_results import CALLS
-from .searches import Search, get
+from ...core.config import SCRATCH_DIR, run_name
+from ...core.models import build_model, count_params
+from ...core.population_runs import checkpoint_path, train_population
+from ...core.runs import train_run
+from ...core.runtime import cpu_model, keep_freed_memory, pick_device
+from ..plans.base import root_for
+from .storage import fail_stale, load_study, open_storage, optuna_module, where, worker_id
+from .results import CALLS
+from .spaces import Search, get
 
 CHANCE_FLOOR = 0.2  # a trial still at or below this validation accuracy after epoch 2 learns nothing: pruned
 POLL_S = 5  # how often a worker with nothing to start looks whether the others' trials finished

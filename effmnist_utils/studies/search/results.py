@@ -8,12 +8,12 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
-from ..core.config import record_dir
-from .search_storage import JOURNAL, load_study, open_storage, optuna_module
-from .searches import Search
-from .speedtables import CHOICE_VAL, GOAL_SECONDS
+from ...core.config import record_dir
+from .storage import JOURNAL, load_study, open_storage, optuna_module
+from .spaces import Search
+from ..speedrun import CHOICE_VAL, GOAL_SECONDS
 
-CALLS = "calls.jsonl"  # one line per call of `search.run_search`: its throughput and machine
+CALLS = "calls.jsonl"  # one line per call of `engine.run_search`: its throughput and machine
 
 
 def recorded_study(search: Search, storage: str | None = None, root=None):
@@ -28,7 +28,7 @@ def recorded_study(search: Search, storage: str | None = None, root=None):
 
 def front(search: Search, storage: str | None = None, root=None) -> list[dict]:
     """One row per complete trial: its model, parameters, final validation accuracy, training
-    seconds, settings and the space's parameters (for `search_figures.plot_search_front`)."""
+    seconds, settings and the space's parameters (for `figures.plot_search_front`)."""
     study = recorded_study(search, storage, root)
     return [{"search": search.name, "budget": search.budget, "trial": t.number, "run": t.user_attrs["run"],
              "model": t.user_attrs["model"], "params": t.user_attrs["params"], "val_acc": t.value,
@@ -67,7 +67,7 @@ def calls(search: Search, root=None) -> list[dict]:
 
 
 def speedrun_candidates(rows: list[dict], limit: float = GOAL_SECONDS["cpu"]) -> list[dict]:
-    """Step 1 of the speedrun search's rule (`searches.speedrun_cpu`): the complete trials with
+    """Step 1 of the speedrun search's rule (`spaces.speedrun_cpu`): the complete trials with
     validation accuracy >= CHOICE_VAL and training <= `limit` seconds, fastest first; step 2
     trains the first five of them over five seeds."""
     return sorted((r for r in rows if 100 * r["val_acc"] >= CHOICE_VAL - 1e-9 and r["train_seconds"] <= limit),

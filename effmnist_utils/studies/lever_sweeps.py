@@ -1,6 +1,6 @@
-"""Many runs compared: proxy runs ranked by validation accuracy (never the test set), what each
-lever measured between two variants, and the markdown of both. The plans (`plans`) produce the
-runs; this module only reads records."""
+"""Lever sweeps, many runs compared: proxy runs ranked by validation accuracy (never the test
+set), what each lever measured between two variants, and the markdown of both. The plans
+(`plans`) produce the runs; this module only reads records."""
 from __future__ import annotations
 
 import math

@@ -1,10 +1,10 @@
-"""The searches' figures, drawn from their recorded trials (`search.front`, `search.importances`):
+"""The searches' figures, drawn from their recorded trials (`results.front`, `results.importances`):
 the front of validation accuracy against parameters, and which settings mattered."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..core.plots import DPI
+from ...core.plots import DPI
 
 
 def best_per_budget(rows: list[dict]) -> dict[int, dict]:
@@ -26,12 +26,12 @@ def _trials_by(ax, rows: list[dict], group: str, x: str, size: float, alpha: flo
 
 def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
     """Validation accuracy (%) against parameters (log axis), one dot per complete trial
-    (`search.front` rows of one or several searches), one colour per search, each budget as a
+    (`results.front` rows of one or several searches), one colour per search, each budget as a
     dotted line and its best trial as a star. `finalists`: points to
     show on the front, each {'label', 'params', 'acc'} (acc in %, e.g. a finalist's mean over
     its seeds), drawn as red diamonds."""
     if not rows:
-        raise ValueError("no complete trials to plot (search.front returns them)")
+        raise ValueError("no complete trials to plot (results.front returns them)")
     fig, ax = plt.subplots(figsize=(9, 5.8), dpi=DPI)
     _trials_by(ax, rows, "search", "params", size=24, alpha=0.6)
     best = best_per_budget(rows)
@@ -55,12 +55,12 @@ def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
 
 
 def plot_live_search(rows: list[dict], budget: int):
-    """A search's trials in the order they ran (`search_results.trials` rows): validation
+    """A search's trials in the order they ran (`results.trials` rows): validation
     accuracy (%) of each trial, complete ones as dots, those stopped early as crosses at the
     accuracy they had reached, those over the `budget` as grey ticks along the bottom (never
     trained), and the best so far as a line."""
     if not rows:
-        raise ValueError("no finished trials to plot (search_results.trials returns them)")
+        raise ValueError("no finished trials to plot (results.trials returns them)")
     fig, ax = plt.subplots(figsize=(8, 3.8), dpi=DPI)
     trained = [r for r in rows if r["val_acc"] is not None]
     floor = min((100 * r["val_acc"] for r in trained), default=0) - 1
@@ -92,9 +92,9 @@ def plot_live_search(rows: list[dict], budget: int):
 
 def plot_importances(importances: dict[str, dict[str, float]]):
     """Which settings mattered: one panel per search ({search: {parameter: importance}}, e.g.
-    `search.importances` of each), its parameters as horizontal bars, most important on top."""
+    `results.importances` of each), its parameters as horizontal bars, most important on top."""
     if not importances or not all(importances.values()):
-        raise ValueError("no importances to plot (search.importances returns them per search)")
+        raise ValueError("no importances to plot (results.importances returns them per search)")
     n = len(importances)
     height = max(len(v) for v in importances.values())
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 0.22 * height + 1.2), dpi=DPI, squeeze=False)
@@ -111,14 +111,14 @@ def plot_importances(importances: dict[str, dict[str, float]]):
 
 
 def plot_speedrun_front(rows: list[dict], limit: float, bar: float, confirmed: list[dict] = ()):
-    """The speedrun search's trials (`search_results.front` rows): final validation accuracy (%)
+    """The speedrun search's trials (`results.front` rows): final validation accuracy (%)
     against training seconds, one colour per model, the first trial (the recipe the search
     starts from) circled, the time goal `limit` and the rule's validation `bar` (%) as dashed
     lines: the candidates are the points above and left of both. `confirmed`
     (`speedsearch.summarise` rows) adds each candidate's seeds on the split as crosses at their
     mean seconds, and their mean as a diamond."""
     if not rows:
-        raise ValueError("no complete trials to plot (search_results.front returns them)")
+        raise ValueError("no complete trials to plot (results.front returns them)")
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=DPI)
     _trials_by(ax, rows, "model", "train_seconds", size=22, alpha=0.75)
     first = min(rows, key=lambda r: r["trial"])

@@ -1,6 +1,6 @@
 """The searches as data: each names its space (a function of an Optuna trial returning a model
 and its flat settings), its objective (the final epoch's validation accuracy), its parameter
-budget and its folder; `search.run_search` runs one (`python -m effmnist_utils search NAME`).
+budget and its folder; `engine.run_search` runs one (`python -m effmnist_utils search NAME`).
 
 The frontier's searches (one per budget) search the network as a LayerNet layer string (named by
 `models.layers_name`, so any trial can be rebuilt from its name) together with the recipe, around
@@ -13,12 +13,11 @@ import inspect
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from ..core.augment import Augment
-from ..core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, smoke_mode
-from ..core.layernet import FRONTIER_SPECS
-from ..core.models import layers_name
-from .plans import speed
-from .speedtables import NO_AUGMENT
+from ...core.augment import Augment
+from ...core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, smoke_mode
+from ...core.layernet import FRONTIER_SPECS
+from ...core.models import layers_name
+from ..speedrun import CPU_RECIPE, NO_AUGMENT
 
 
 @dataclass(frozen=True)
@@ -158,9 +157,9 @@ def speedrun_cpu(trial) -> tuple[str, dict]:
     """THE RULE OF CHOICE, fixed before the search runs (issue 30). Each trial is one timed run
     (seed 1, 3 untimed warm-up steps) on the 5,000-image validation split; its value is the final
     epoch's validation accuracy, its training seconds a user attribute.
-    1. Candidates: the complete trials with validation accuracy >= 99.45 % (speedtables.CHOICE_VAL:
+    1. Candidates: the complete trials with validation accuracy >= 99.45 % (speedrun.CHOICE_VAL:
        the goal's 99.40 % plus a margin for the gap between validation and test) and training
-       <= 60 s (speedtables.GOAL_SECONDS["cpu"]).
+       <= 60 s (speedrun.GOAL_SECONDS["cpu"]).
     2. The five fastest candidates train seeds 1-5 on the split; the choice is the fastest whose
        mean validation accuracy is >= 99.45 % with every seed >= 99.35 % and a mean training time
        <= 60 s (ties within 2 % of its time go to fewer epochs).
@@ -213,7 +212,7 @@ SEARCHES = {s.name: s for s in [
              device="" if budget <= 2_000 else "cuda")
       for budget, (_, space), model in zip(FRONTIER, FRONTIER.values(), ("f20b", "f8a", "f5s", "t2a", "t1e"))),
     Search("speedrun-cpu", "the CPU speedrun's recipe (timed trials; one worker)", MAX_PARAMS, speedrun_cpu,
-           (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(speed.CPU_RECIPE),),
+           (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(CPU_RECIPE),),
            pruner="none", timed=3, device="cpu"),
     Search("tiny-smoke", "three tiny networks, 1 epoch on 512 images: checks the engine", 1_000, tiny_smoke,
            (("epochs", 1), ("train_subset", 512), ("val_size", 1_000), ("schedule", "onecycle"), ("lr", 0.02)),

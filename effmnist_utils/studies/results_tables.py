@@ -1,5 +1,6 @@
-"""Tables of many runs: the README's results table (per model and recipe variant, over seeds)
-and the markdown they are written in."""
+"""The results tables: the README's table of recorded runs (per model and recipe variant, over
+seeds), its short form for a lesson, and the markdown they are written in. The speedrun's tables
+are in `speedrun`, what a lever sweep measured in `lever_sweeps`."""
 from __future__ import annotations
 
 import statistics
