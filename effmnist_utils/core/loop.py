@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from .config import HParams, Optim
 from .runtime import as_found, autocast, cudnn_benchmark, synchronize
-from .state import TrainingError, WeightAverage, load_checkpoint, save_checkpoint
+from .checkpoint import TrainingError, load_checkpoint, save_checkpoint
+from .weight_average import WeightAverage
 
 
 def make_optimizer(model, optim: Optim):

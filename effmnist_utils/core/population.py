@@ -27,7 +27,8 @@ from .config import HParams
 from .loaders import DeviceLoader
 from .loop import evaluate, make_optimizer, make_scheduler, step_loss, steps_every_batch
 from .runtime import autocast, cudnn_benchmark, synchronize
-from .state import TrainingError, WeightAverage, load_checkpoint, save_checkpoint
+from .checkpoint import TrainingError, load_checkpoint, save_checkpoint
+from .weight_average import WeightAverage
 
 
 def check_population(hp: HParams) -> None:
