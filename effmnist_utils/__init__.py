@@ -15,10 +15,10 @@ from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
 from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, ORIGINAL_ACC, IterNet, IterSpec,
                           LayerNet, build_model, count_params, layer_receptive_fields, receptive_field,
                           spec_diff)
-from .core.activations import layer_drift, plot_activation_spread, plot_gap, plot_layer_drift, relu_inputs
+from .core.activations import layer_drift, plot_activation_spread, plot_layer_drift, relu_inputs
 from .core.diagrams import (layer_boxes, param_shares, plot_architecture, plot_histories,
                               plot_param_shares, plot_recap, recap, render_param_shares, render_recap)
-from .core.inside import (plot_confident_mistakes, plot_feature_maps, plot_filters, plot_pool_orders,
+from .core.inside import (plot_confident_mistakes, plot_feature_maps, plot_filters, plot_gap, plot_pool_orders,
                                plot_receptive_field, pool_and_transition)
 from .core.plots import (confusion_matrix, conv_widths, plot_augmented, plot_confusion, plot_curves,
                          plot_lr_schedules, plot_misclassified, plot_seed_means, plot_widths, show_images)

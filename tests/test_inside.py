@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from effmnist_utils.core import activations as A  # noqa: E402
+from effmnist_utils.core import activations as A, inside  # noqa: E402
 from effmnist_utils.core.models import build_model  # noqa: E402
 from helpers import seeded_model  # noqa: E402
 
@@ -140,7 +140,7 @@ def test_gap_draws_the_maps_their_averages_and_the_head(name, channels, side):
     with torch.no_grad():
         maps = model.features(digit.reshape(1, 1, 28, 28))[0]
         scores = model.head(maps[None])[0]
-    fig = A.plot_gap(model, digit)
+    fig = inside.plot_gap(model, digit)
     images = [ax for ax in fig.axes if ax.images]
     shown = [ax for ax in images if ax.images[0].get_array().shape == (side, side)]
     assert len(shown) == channels
@@ -161,13 +161,13 @@ def test_gap_draws_the_maps_their_averages_and_the_head(name, channels, side):
 
 def test_gap_refuses_a_flatten_head():
     with pytest.raises(ValueError, match="no global average pool"):
-        A.plot_gap(seeded_model("iter4"), _digit())
+        inside.plot_gap(seeded_model("iter4"), _digit())
 
 
 def test_gap_leaves_the_model_as_it_was():
     model = seeded_model("iter5").train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    A.plot_gap(model, _digit())
+    inside.plot_gap(model, _digit())
     assert model.training and not any(m._forward_hooks for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 

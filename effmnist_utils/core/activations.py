@@ -1,15 +1,15 @@
-"""What flows through a trained network, for the lessons on BatchNorm (04) and global average
-pooling (05): the spread of what each ReLU receives, with and without BatchNorm, and the one
-number per feature map that a GAP head keeps."""
+"""What a batch's activations do, for the lesson on BatchNorm (04): the spread of what each ReLU
+receives from many digits, with and without BatchNorm, and how one layer's input drifts over the
+first training steps. One digit through a network, what a GAP head keeps included, is `inside`."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from .inside import one_digit, run_hooked
+from .inside import run_hooked
 from .loaders import normalise
-from .plots import DPI, pixels
+from .plots import DPI
 
 
 def _batch(images: torch.Tensor) -> torch.Tensor:
@@ -70,68 +70,6 @@ def plot_activation_spread(model_without_bn: nn.Module, model_with_bn: nn.Module
                    fontsize=8, loc="lower left")
     fig.suptitle(f"Each layer's channels over {len(x)} digits, before the ReLU")
     fig.tight_layout()
-    return fig
-
-
-def _gap_head(model: nn.Module) -> tuple[nn.AdaptiveAvgPool2d, nn.Linear]:
-    """The model's global average pool and the first Linear after it (its classifier)."""
-    mods = list(model.modules())
-    pool = next((i for i, m in enumerate(mods) if isinstance(m, nn.AdaptiveAvgPool2d)
-                 and m.output_size in (1, (1, 1))), None)
-    linear = None if pool is None else next((m for m in mods[pool:] if isinstance(m, nn.Linear)), None)
-    if linear is None:
-        raise ValueError(f"{type(model).__name__} has no global average pool (AdaptiveAvgPool2d(1)) followed "
-                         "by a Linear head; plot_gap shows GAP networks such as iter5 and iter6")
-    return mods[pool], linear
-
-
-def plot_gap(model: nn.Module, image: torch.Tensor, title: str = ""):
-    """What global average pooling keeps of one digit: the last feature maps (the pool's input,
-    each titled with its average), below them those averages, one bar per channel, then the
-    head's weights (one row per digit) and the ten scores they give, the predicted digit in red.
-    `image`: 28x28, uint8 or normalised as in training."""
-    x = one_digit(image)
-    pool, linear = _gap_head(model)
-    seen = {}
-
-    def hook(m, inputs, out):  # returns None: the output stays the model's own
-        seen.setdefault(m, inputs[0][0].detach().float().cpu())
-
-    run_hooked(model, x, (nn.AdaptiveAvgPool2d,), hook)
-    maps = seen[pool]  # C x H x W
-    kept = maps.mean((1, 2))
-    weight, bias = linear.weight.detach().float().cpu(), linear.bias.detach().float().cpu()
-    scores = weight @ kept + bias
-    c, h, w = maps.shape
-    cols = min(c, 14)
-    rows = -(-c // cols)
-    fig = plt.figure(figsize=(11, 1.0 * rows + 3.4), dpi=DPI)
-    outer = fig.add_gridspec(2, 1, height_ratios=[rows, 2.6], hspace=0.45)
-    top = outer[0].subgridspec(rows, cols + 1, wspace=0.15, hspace=0.5)
-    digit = fig.add_subplot(top[0, 0])
-    digit.imshow(pixels(x)[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
-    digit.set_title("input", fontsize=8)
-    high = float(maps.max()) or 1.0
-    for k in range(c):
-        ax = fig.add_subplot(top[k // cols, 1 + k % cols])
-        ax.imshow(maps[k].numpy(), cmap="magma", vmin=min(0.0, float(maps.min())), vmax=high,
-                  interpolation="nearest")
-        ax.set_title(f"{float(kept[k]):.2f}", fontsize=7)
-    for ax in fig.axes:
-        ax.set(xticks=[], yticks=[])
-    bars, heat, out = (fig.add_subplot(s) for s in outer[1].subgridspec(1, 3, width_ratios=[3, 3, 1.4], wspace=0.3))
-    bars.bar(range(c), kept.numpy(), color="tab:purple")
-    bars.set(xlabel="channel", title=f"GAP keeps {c} numbers (each map's average)")
-    limit = float(weight.abs().max()) or 1.0
-    heat.imshow(weight.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
-    heat.set(xlabel="channel", ylabel="digit", yticks=range(len(weight)),
-             title=f"the head: {weight.numel() + bias.numel():,} parameters")
-    predicted = int(scores.argmax())
-    out.barh(range(len(scores)), scores.numpy(),
-             color=["tab:red" if d == predicted else "tab:grey" for d in range(len(scores))])
-    out.set(yticks=range(len(scores)), ylim=(len(scores) - 0.5, -0.5), xlabel="score", title="scores")
-    fig.suptitle((f"{title}: " if title else "") + f"{c} maps of {h}×{w} → {c} numbers → {len(scores)} scores; "
-                 f"predicted {predicted}")
     return fig
 
 
