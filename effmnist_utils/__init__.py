@@ -4,7 +4,7 @@ Three layers, as folders: `core` (what the notebooks import: data, loaders, mode
 runtime, the loop, recorded runs, plots), `studies` (plans of many runs, their tables and
 figures, the benchmark, the corruption suite) and `use` (your own digits, ONNX export, the
 draw-a-digit page). `import effmnist_utils` loads the core only; the command line
-(`__main__`, `parser`, `cli`), `report` and `lessons` (loaded on first use of its names) sit
+(`__main__`, `cli`), `report` and `lessons` (loaded on first use of its names) sit
 on top.
 """
 from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, VAL_SIZE, Augment, HParams, Optim,

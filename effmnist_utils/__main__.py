@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cli import run
-from .parser import build_parser
+from .cli import build_parser, run
 from .core.models import MODELS, build_model, count_params
 
 
