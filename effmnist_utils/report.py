@@ -1,12 +1,16 @@
 """The generated parts of the README and of the pages under docs/: each block between its markers,
-rendered by the module that owns its data (the front page's headlines by `headlines`), and the
-figures they show. `PAGES` says which file holds which blocks; `write_report` regenerates them all."""
+rendered by the module that owns its data (the front page's headlines by `headlines`, the
+searches' blocks by `search_blocks`) or, for the blocks no study owns (the draw-a-digit page's
+limits and runtime, the package page's table of modules), here; and the figures they show.
+`PAGES` says which file holds which blocks; `write_report` regenerates them all."""
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
-from . import blocks, headlines, verdicts
+from . import headlines, search_blocks, verdicts
 from .studies import budgets, robustness
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .core.models import ORIGINAL_ACC, build_model, count_params
@@ -74,6 +78,70 @@ def params_figure(runs: list[dict]):
                                    raised_goals=RAISED_GOALS)
 
 
+# --- the blocks no study owns: the draw-a-digit page's limits and runtime, the modules table --
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def page_limits(thresholds: dict) -> str:
+    """The draw-a-digit page's limits as recorded by `verdict.record`: the pen, the most ink, the
+    validation digits the rules refuse, and per run its confidence threshold and where it comes from."""
+    refused = thresholds["refused"]
+    lines = [f"The strokes are redrawn with a pen {thresholds['pen']:g} px wide in the 28×28 field. A drawing "
+             "whose centre-lines, so redrawn, carry more ink than those of any validation digit (a mean of "
+             f"{thresholds['max_ink']:.3f} over the field, 1 being all of it inked) is too much ink; of the "
+             f"validation digits, the rules before the model refuse {refused['small']:,} as too small and "
+             f"{refused['marks']:,} as two marks side by side."]
+    for name, c in thresholds["confidence"].items():
+        source = c.get("from", name)
+        images = f"{c['images']:,} " if "images" in c else ""
+        where = (f"its held-out twin [`{source}`](../results/{source}.json) (the same network, recipe and seed "
+                 f"trained without them) on the {images}validation images it never saw" if source != name else
+                 f"`{name}` itself on the {images}validation images"
+                 + (", which it trained on: its confidence on them is higher than on digits it never saw"
+                    if c.get("seen_in_training") else ""))
+        lines.append(f"`{name}` answers \"not sure\" below a top probability of {100 * c['threshold']:.1f} %: "
+                     f"the {_ordinal(thresholds['percentile'])} percentile of the top probability of {where}.")
+    return " ".join(lines)
+
+
+def page_runtime(package: dict) -> str:
+    """Which ONNX Runtime Web the page loads: the version web/package.json pins and its files (`use.web`)."""
+    from .use.web import RUNTIME_FILES
+
+    version = package["dependencies"]["onnxruntime-web"]
+    return (f"The page loads onnxruntime-web {version} (pinned in `web/package.json`): of it only "
+            + " and ".join(f"`{f}`" for f in RUNTIME_FILES) + ".")
+
+
+PACKAGE = Path(__file__).resolve().parent
+LAYERS = (("core", "`core/`"), ("studies", "`studies/`"), ("use", "`use/`"), ("", "top"))
+
+
+def _opening(path: Path) -> str:
+    """The first sentence of a module's opening comment (its docstring), on one line."""
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    if not doc:
+        raise ValueError(f"{path.relative_to(PACKAGE.parent)} has no opening comment: write one that says what "
+                         "the module owns (docs/package.md lists it)")
+    text = " ".join(doc.split())
+    return re.split(r"(?<!e\.g)(?<!i\.e)(?<=[A-Za-z0-9)`'])\. ", text, maxsplit=1)[0].rstrip(".")
+
+
+def module_table(package: Path = PACKAGE) -> str:
+    """docs/package.md's table of modules: every module of the package, layer by layer, with the
+    first sentence of its opening comment; a new module appears by itself."""
+    rows = ["| layer | module | owns |", "|---|---|---|"]
+    for folder, label in LAYERS:
+        root = package / folder if folder else package
+        paths = sorted(root.rglob("*.py") if folder else root.glob("*.py"))
+        for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent.name == "plans"):
+            name = path.relative_to(root).with_suffix("").as_posix().replace("/__init__", "/")
+            rows.append(f"| {label if i == 0 else ''} | `{name}` | {_opening(path).replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 def replace_block(text: str, marker: str, body: str, where: str) -> str:
     """`text` with the lines between `<!-- marker:start -->` and `<!-- marker:end -->` replaced."""
     start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
@@ -128,17 +196,17 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
         out["deploy-headline"] = headlines.deploy(deployed)
     limits = Path(results_dir) / "deploy" / "thresholds" / "validation.json"
     if limits.is_file():
-        out["page-limits"] = blocks.page_limits(json.loads(limits.read_text()))
+        out["page-limits"] = page_limits(json.loads(limits.read_text()))
     package = REPO_ROOT / "web" / "package.json"
     if package.is_file():
-        out["page-runtime"] = blocks.page_runtime(json.loads(package.read_text()))
-    searched = blocks.search_rows(results_dir)
+        out["page-runtime"] = page_runtime(json.loads(package.read_text()))
+    searched = search_blocks.search_rows(results_dir)
     if searched:
-        out["search-table"], out["search-headline"] = blocks.search_table(searched), blocks.search_headline(searched)
-    throughput = blocks.throughput_table(results_dir)
+        out["search-table"], out["search-headline"] = search_blocks.search_table(searched), search_blocks.search_headline(searched)
+    throughput = search_blocks.throughput_table(results_dir)
     if throughput:
         out["search-throughput"] = throughput
-    speedrun = blocks.speedrun_search(results_dir)
+    speedrun = search_blocks.speedrun_search(results_dir)
     if speedrun:
         out["speedrun-search"] = speedrun
     scores = robustness.summarise(robustness.load_scores(run_dir))
@@ -146,7 +214,7 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
         out["robustness-table"] = (robustness.render_table(scores) + "\n\n" + robustness.legend() + ".\n\n"
                                    + robustness.render_goal(robustness.goal(scores)))
         out["robustness-headline"] = headlines.robustness(scores)
-    out["modules-table"] = blocks.module_table()
+    out["modules-table"] = module_table()
     return out
 
 
@@ -187,9 +255,9 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
     if "search-table" in generated:
         written.append(figures / "searches" / "front.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
-        blocks.search_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
+        search_blocks.search_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
         written.append(figures / "searches" / "importances.png")
-        blocks.importance_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
+        search_blocks.importance_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "population-table" in generated:
         from .studies.population_bench import FOLDER, load_population_benches, plot_population_bench
 
@@ -199,7 +267,7 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
     if "speedrun-search" in generated:
         written.append(figures / "searches" / "speedrun-cpu.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
-        blocks.speedrun_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
+        search_blocks.speedrun_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "levers-table" in generated:
         from .studies.plans import frontier
         from .studies.figures import plot_levers

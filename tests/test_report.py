@@ -279,43 +279,41 @@ def test_search_block_changes_when_a_trial_record_changes(tmp_path):
     frontier-8k recorded at 99.90 % instead (journal and record both) becomes its search's best,
     beating the budget's model by name; doctored in the journal alone, the two disagree and the
     block is refused."""
-    from effmnist_utils import blocks
+    from effmnist_utils import search_blocks
 
     shutil.copytree(RESULTS_DIR / "searches", tmp_path / "searches", ignore=shutil.ignore_patterns("*.pt", "*.png"))
-    rows = blocks.search_rows(tmp_path)
-    table, headline = blocks.search_table(rows), blocks.search_headline(rows)
-    assert [r["search"] for r in rows] == blocks.FRONTIER_SEARCHES
+    rows = search_blocks.search_rows(tmp_path)
+    table, headline = search_blocks.search_table(rows), search_blocks.search_headline(rows)
+    assert [r["search"] for r in rows] == search_blocks.FRONTIER_SEARCHES
     folder = tmp_path / "searches" / "frontier-8k"
-    (trial,) = [t for t in blocks.search_results.front(blocks.SEARCHES["frontier-8k"], root=tmp_path) if t["trial"] == 4]
+    (trial,) = [t for t in search_blocks.search_results.front(search_blocks.SEARCHES["frontier-8k"], root=tmp_path) if t["trial"] == 4]
     _doctor(folder / "journal.log", f'"trial_id":4,"state":1,"values":[{trial["val_acc"]}]',
             '"trial_id":4,"state":1,"values":[0.999]')
     with pytest.raises(ValueError, match=f"{trial['run']}.json ends at validation accuracy .* the two disagree"):
-        blocks.search_rows(tmp_path)
+        search_blocks.search_rows(tmp_path)
     record = json.loads((folder / "trials" / f"{trial['run']}.json").read_text())
     record["history"][-1]["val_acc"] = 0.999
     (folder / "trials" / f"{trial['run']}.json").write_text(json.dumps(record))
-    rows = blocks.search_rows(tmp_path)
-    changed = blocks.search_table(rows)
-    assert changed != table and blocks.search_headline(rows) != headline
+    rows = search_blocks.search_rows(tmp_path)
+    changed = search_blocks.search_table(rows)
+    assert changed != table and search_blocks.search_headline(rows) != headline
     (row,) = [line for line in changed.splitlines() if line.startswith("| frontier-8k |")]
     assert f"[`{trial['model']}`](../results/searches/frontier-8k/trials/{trial['run']}.json)" in row
     assert f"| {trial['params']:,} | 99.90 % | trial 4: +" in row and "over the first trial" in row
-    assert "none has yet beaten" not in blocks.search_headline(rows)
-    assert f"frontier-8k's trial 4 (`{trial['model']}`" in blocks.search_headline(rows)
+    assert "none has yet beaten" not in search_blocks.search_headline(rows)
+    assert f"frontier-8k's trial 4 (`{trial['model']}`" in search_blocks.search_headline(rows)
 
 
 def test_page_limits_say_where_the_threshold_comes_from():
     """The threshold and its source as recorded: a held-out twin is named and linked; a run
     scored on digits it trained on is said to be so; a changed threshold changes the block."""
-    from effmnist_utils import blocks
-
     base = {"pen": 2.35, "max_ink": 0.2, "refused": {"small": 0, "marks": 3}, "percentile": 1}
-    twin = blocks.page_limits(dict(base, confidence={"f8a_seed1": {
+    twin = report.page_limits(dict(base, confidence={"f8a_seed1": {
         "threshold": 0.9, "from": "levers/f8a-v10k_seed1", "images": 10_000, "seen_in_training": False}}))
     assert "below a top probability of 90.0 %: the 1st percentile" in twin
     assert "[`levers/f8a-v10k_seed1`](../results/levers/f8a-v10k_seed1.json)" in twin
     assert "10,000 validation images it never saw" in twin and "trained on" not in twin
-    own = blocks.page_limits(dict(base, confidence={"f8a_seed1": {"threshold": 0.85, "seen_in_training": True}}))
+    own = report.page_limits(dict(base, confidence={"f8a_seed1": {"threshold": 0.85, "seen_in_training": True}}))
     assert "85.0 %" in own and "which it trained on" in own
 
 
@@ -323,15 +321,15 @@ def test_throughput_table_includes_the_calls_not_recorded():
     """The first session's GPU call left no line in calls.jsonl: rebuilt from the journal and the
     trial records, it completes every search's count of trials trained to the end, and the
     throughput table shows it, marked as not recorded."""
-    from effmnist_utils import blocks
+    from effmnist_utils import search_blocks
     from effmnist_utils.studies.search import results as search_results
     from effmnist_utils.studies.search.spaces import SEARCHES
 
-    for name in blocks.FRONTIER_SEARCHES:
+    for name in search_blocks.FRONTIER_SEARCHES:
         search = SEARCHES[name]
         calls = search_results.calls(search) + search_results.unrecorded_calls(search)
         assert sum(c["complete"] for c in calls) == search_results.counts(search)["complete"], name
     (gpu,) = search_results.unrecorded_calls(SEARCHES["frontier-20k"])
     assert gpu["machine"] == "cuda (NVIDIA H200)" and (gpu["complete"], gpu["pruned"], gpu["over_budget"]) == (3, 1, 1)
-    table = blocks.throughput_table()
-    assert table.count("(call not recorded: from the journal and trial records)") == len(blocks.FRONTIER_SEARCHES)
+    table = search_blocks.throughput_table()
+    assert table.count("(call not recorded: from the journal and trial records)") == len(search_blocks.FRONTIER_SEARCHES)

@@ -391,10 +391,10 @@ def test_a_population_search_trains_one_member_per_seed_and_is_judged_by_their_m
 def test_each_call_records_its_throughput(tmp_path):
     """A call of a search appends its machine, workers, threads and what it finished to the
     search's calls.jsonl; the frontier page's throughput table has one row per call."""
-    from effmnist_utils import blocks
+    from effmnist_utils import search_blocks
     from effmnist_utils.core.runtime import cpu_model
 
-    assert blocks.throughput_table(tmp_path) is None
+    assert search_blocks.throughput_table(tmp_path) is None
     for total in (2, 3):
         assert main(["search", "tiny-smoke", "--trials", str(total), "--device", "cpu", "--out-dir", str(tmp_path)]) == 0
     calls = search_results.calls(TINY, root=tmp_path)
@@ -402,7 +402,7 @@ def test_each_call_records_its_throughput(tmp_path):
     for c in calls:
         assert c["machine"] == cpu_model() and c["workers"] == 1 and c["threads_per_worker"] == engine.available_cores()
         assert c["epochs"] == c["complete"]  # one epoch per trained trial; none pruned after one
-    rows = [line for line in blocks.throughput_table(tmp_path).splitlines() if line.startswith("| tiny-smoke |")]
+    rows = [line for line in search_blocks.throughput_table(tmp_path).splitlines() if line.startswith("| tiny-smoke |")]
     assert len(rows) == 2 and all(f"| {cpu_model()} | 1 × {engine.available_cores()} |" in r for r in rows)
 
 
@@ -423,14 +423,14 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     """Step 1 of the rule keeps validation >= 99.45 % within 60 s (both bounds inside), fastest
     first; the speed page's paragraph names the candidates and step 2's outcome, or, with none,
     how far the goal is."""
-    from effmnist_utils import blocks
+    from effmnist_utils import search_blocks
 
     rows = [{"trial": k, "val_acc": a, "train_seconds": s} for k, (a, s) in
             enumerate([(0.9945, 60.0), (0.9960, 60.1), (0.9944, 10.0), (0.9950, 30.0)])]
     assert [r["trial"] for r in search_results.speedrun_candidates(rows)] == [3, 0]
-    assert blocks.speedrun_search(tmp_path) is None
+    assert search_blocks.speedrun_search(tmp_path) is None
     record_speedrun(tmp_path, [(0.9942, 35.7), (0.9946, 50.0), (0.9950, 70.0)])
-    text = blocks.speedrun_search(tmp_path)
+    text = search_blocks.speedrun_search(tmp_path)
     assert "has 3 timed trials" in text and "reached 99.42 % in 35.7 s" in text
     assert "1 trial is a candidate" in text and "trial 1 (fast, 16 epochs" in text and "99.46 % in 50.0 s" in text
     assert "Over seeds" not in text  # step 2 has not run
@@ -438,18 +438,18 @@ def test_the_speedrun_rule_and_its_paragraph(tmp_path, monkeypatch):
     seeds = [{"name": f"fast-t1_seed{k}", "seed": k, "hparams": hp, "train_seconds": 50.0 + k,
               "history": [{"val_acc": v}]} for k, v in enumerate([0.9948, 0.9936, 0.9944, 0.9932, 0.9938], 1)]
     monkeypatch.setattr("effmnist_utils.studies.plans.speedsearch.folder_records", lambda root, folder: seeds)
-    text = blocks.speedrun_search(tmp_path)
+    text = search_blocks.speedrun_search(tmp_path)
     assert "fast-t1 averages 99.40 % (lowest seed 99.32 %) in 53.0 s" in text and "chooses nothing" in text
     for r in seeds:
         r["history"][0]["val_acc"] += 0.0012
-    assert "The rule chooses fast-t1." in blocks.speedrun_search(tmp_path)
+    assert "The rule chooses fast-t1." in search_blocks.speedrun_search(tmp_path)
     monkeypatch.undo()
     (tmp_path / SPEEDRUN.folder / "journal.log").unlink()
     record_speedrun(tmp_path, [(0.9942, 35.7), (0.9944, 50.0), (0.9950, 70.0)])
-    text = blocks.speedrun_search(tmp_path)
+    text = search_blocks.speedrun_search(tmp_path)
     assert "No trial is a candidate" in text and "inside 60 s is 99.44 % (trial 1, 50.0 s" in text
     assert "the fastest trial to reach 99.45 % took 70.0 s (trial 2)" in text
-    fig = blocks.speedrun_figure(tmp_path)
+    fig = search_blocks.speedrun_figure(tmp_path)
     (dots,) = [c for c in fig.axes[0].collections if c.get_label().startswith("fast (")]
     assert dots.get_offsets().ravel().tolist() == pytest.approx([35.7, 99.42, 50.0, 99.44, 70.0, 99.5])
     assert not [c for c in fig.axes[0].collections if "again" in c.get_label()]

@@ -1,11 +1,10 @@
-"""Generated blocks beyond the tables: the package page's table of modules, the frontier searches as recorded (their table on the
-frontier page, a sentence on the front page, their front figure) and the draw-a-digit page's
-limits as `use.verdict` recorded them (results/deploy/thresholds/validation.json)."""
+"""The searches' generated blocks, read from their journals and trial records: the frontier
+searches as recorded (their table on the frontier page, a sentence on the front page, every call's
+throughput, their front and importance figures) and the speed page's paragraph and figure on the
+speedrun search. `report` writes them into the pages."""
 from __future__ import annotations
 
-import ast
 import json
-import re
 from pathlib import Path
 
 from . import verdicts
@@ -200,65 +199,3 @@ def search_figure(results_dir=RESULTS_DIR):
                               if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
                               for p in search_results.front(SEARCHES[name], root=results_dir)],
                              finalists.confirmed(Path(results_dir)))
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def page_limits(thresholds: dict) -> str:
-    """The draw-a-digit page's limits as recorded by `verdict.record`: the pen, the most ink, the
-    validation digits the rules refuse, and per run its confidence threshold and where it comes from."""
-    refused = thresholds["refused"]
-    lines = [f"The strokes are redrawn with a pen {thresholds['pen']:g} px wide in the 28×28 field. A drawing "
-             "whose centre-lines, so redrawn, carry more ink than those of any validation digit (a mean of "
-             f"{thresholds['max_ink']:.3f} over the field, 1 being all of it inked) is too much ink; of the "
-             f"validation digits, the rules before the model refuse {refused['small']:,} as too small and "
-             f"{refused['marks']:,} as two marks side by side."]
-    for name, c in thresholds["confidence"].items():
-        source = c.get("from", name)
-        images = f"{c['images']:,} " if "images" in c else ""
-        where = (f"its held-out twin [`{source}`](../results/{source}.json) (the same network, recipe and seed "
-                 f"trained without them) on the {images}validation images it never saw" if source != name else
-                 f"`{name}` itself on the {images}validation images"
-                 + (", which it trained on: its confidence on them is higher than on digits it never saw"
-                    if c.get("seen_in_training") else ""))
-        lines.append(f"`{name}` answers \"not sure\" below a top probability of {100 * c['threshold']:.1f} %: "
-                     f"the {_ordinal(thresholds['percentile'])} percentile of the top probability of {where}.")
-    return " ".join(lines)
-
-
-def page_runtime(package: dict) -> str:
-    """Which ONNX Runtime Web the page loads: the version web/package.json pins and its files (`use.web`)."""
-    from .use.web import RUNTIME_FILES
-
-    version = package["dependencies"]["onnxruntime-web"]
-    return (f"The page loads onnxruntime-web {version} (pinned in `web/package.json`): of it only "
-            + " and ".join(f"`{f}`" for f in RUNTIME_FILES) + ".")
-
-
-PACKAGE = Path(__file__).resolve().parent
-LAYERS = (("core", "`core/`"), ("studies", "`studies/`"), ("use", "`use/`"), ("", "top"))
-
-
-def _opening(path: Path) -> str:
-    """The first sentence of a module's opening comment (its docstring), on one line."""
-    doc = ast.get_docstring(ast.parse(path.read_text()))
-    if not doc:
-        raise ValueError(f"{path.relative_to(PACKAGE.parent)} has no opening comment: write one that says what "
-                         "the module owns (docs/package.md lists it)")
-    text = " ".join(doc.split())
-    return re.split(r"(?<!e\.g)(?<!i\.e)(?<=[A-Za-z0-9)`'])\. ", text, maxsplit=1)[0].rstrip(".")
-
-
-def module_table(package: Path = PACKAGE) -> str:
-    """docs/package.md's table of modules: every module of the package, layer by layer, with the
-    first sentence of its opening comment; a new module appears by itself."""
-    rows = ["| layer | module | owns |", "|---|---|---|"]
-    for folder, label in LAYERS:
-        root = package / folder if folder else package
-        paths = sorted(root.rglob("*.py") if folder else root.glob("*.py"))
-        for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent.name == "plans"):
-            name = path.relative_to(root).with_suffix("").as_posix().replace("/__init__", "/")
-            rows.append(f"| {label if i == 0 else ''} | `{name}` | {_opening(path).replace('|', '/')} |")
-    return "\n".join(rows)
