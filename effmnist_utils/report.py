@@ -136,7 +136,7 @@ def module_table(package: Path = PACKAGE) -> str:
     for folder, label in LAYERS:
         root = package / folder if folder else package
         paths = sorted(root.rglob("*.py") if folder else root.glob("*.py"))
-        for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent.name == "plans"):
+        for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent != root):
             name = path.relative_to(root).with_suffix("").as_posix().replace("/__init__", "/")
             rows.append(f"| {label if i == 0 else ''} | `{name}` | {_opening(path).replace('|', '/')} |")
     return "\n".join(rows)
