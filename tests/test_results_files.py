@@ -9,7 +9,8 @@ import torch
 
 from effmnist_utils.core.config import RESULTS_DIR, RUNS_DIR, HParams, run_name
 from effmnist_utils.core.models import build_model, count_params
-from effmnist_utils.studies import plans, searches
+from effmnist_utils.studies import plans
+from effmnist_utils.studies.search import spaces as searches
 
 # Every train_run record under results/, found by its shape (settings and a per-epoch history),
 # so that a new folder of runs is checked without being listed; other *_seed*.json files
