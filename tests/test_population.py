@@ -14,7 +14,7 @@ from effmnist_utils.core.population import fit_population
 from effmnist_utils.core.population_runs import build_population, train_population
 from effmnist_utils.core.record import load_run
 from effmnist_utils.core.runtime import seeded
-from effmnist_utils.core.state import TrainingError
+from effmnist_utils.core.checkpoint import TrainingError
 
 SEEDS = [1, 2, 3]
 # Float tolerance. The stacked convolutions add up in another order than a solo run's, so the
