@@ -67,23 +67,7 @@ def _notebook_output(name: str) -> str:
 
 def _space_range(name: str):
     """(low, high) or the choices of the speedrun search's space for one setting."""
-    seen = {}
-
-    class Probe:
-        def suggest_int(self, n, low, high, **_):
-            seen[n] = (low, high)
-            return low
-
-        def suggest_categorical(self, n, choices):
-            seen[n] = tuple(choices)
-            return choices[0]
-
-        def suggest_float(self, n, low, high, **_):
-            seen[n] = (low, high)
-            return low
-
-    searches.speedrun_cpu(Probe())
-    return seen[name]
+    return searches.space_ranges(searches.speedrun_cpu)[name]
 
 
 def _value(text: str) -> float | str:

@@ -122,7 +122,33 @@ def frontier_recipe(trial) -> dict:
             "ema": trial.suggest_categorical("ema", (0.0, 0.99, 0.995, 0.999))}
 
 
-RECIPE_PARAMS = ("lr", "batch_size", "degrees", "translate", "zoom_p", "label_smoothing", "weight_decay", "ema")
+class _Probe:
+    """A stand-in for an Optuna trial that notes what a space asks for: each setting's name and
+    its range (low, high) or its choices; it answers with the lowest value or the first choice."""
+
+    def __init__(self):
+        self.ranges: dict[str, tuple] = {}
+
+    def suggest_int(self, name, low, high, **_):
+        self.ranges[name] = (low, high)
+        return low
+
+    suggest_float = suggest_int
+
+    def suggest_categorical(self, name, choices):
+        self.ranges[name] = tuple(choices)
+        return choices[0]
+
+
+def space_ranges(space) -> dict[str, tuple]:
+    """setting -> (low, high) or its choices, as `space` (a function of a trial) draws them,
+    read without Optuna; a setting drawn only on some branches is missing."""
+    probe = _Probe()
+    space(probe)
+    return probe.ranges
+
+
+RECIPE_PARAMS = tuple(space_ranges(frontier_recipe))  # the recipe's settings, as the space names them
 
 
 @dataclass(frozen=True)
