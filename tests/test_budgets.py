@@ -10,7 +10,7 @@ from effmnist_utils.core.config import RESULTS_DIR
 from effmnist_utils.studies import budgets
 
 BUDGETS = [b for b, _ in report.FRONTIER_GOALS]
-FOLDERS = ("search", "tiny", "searches")  # every record the rule reads
+FOLDERS = budgets.READS  # every record the rule reads
 TWENTY_K = "L.c40.s14.t12.p.c22.s22.c14.p.S8.g"  # frontier-20k's best trial, confirmed over seeds 2-3
 
 

@@ -36,6 +36,8 @@ from .lever_sweeps import rank
 # budget -> the prefix of its architectures' names in plan frontier-search's stage 1
 FRONTIER_PREFIXES = {20_000: "f20", 8_000: "f8", 5_000: "f5"}
 TINY_BUDGETS = {2_000: "< 2,000", 1_000: "< 1,000"}  # tiny.finalists' keys
+# every folder of records the rule reads: the two plans', and the searches' (trials and confirmations)
+READS = (frontier.SEARCH.folder, tiny.SEARCH.folder, finalists.CONFIRM_FOLDER.split("/")[0])
 
 
 def _frontier_first(root: Path, budget: int) -> dict | None:
@@ -88,7 +90,7 @@ def _search_step(root: Path, search) -> dict | None:
     if finalists.is_first(best) or not first:
         return {**step, "verdict": "first", "val": [(r["name"], 100 * r["history"][-1]["val_acc"]) for r in runs]}
     wanted = sorted((*search.seeds, *finalists.confirm_seeds(search)))
-    confirm = [r for r in folder_records(root, "searches/confirm") if r["model"] == best["model"] and r.hp.val_size
+    confirm = [r for r in folder_records(root, finalists.CONFIRM_FOLDER) if r["model"] == best["model"] and r.hp.val_size
                and r.hp.seed in wanted]
     seen = sorted([*runs, *confirm], key=lambda r: r.hp.seed)
     step.update(val=[(r["name"], 100 * r["history"][-1]["val_acc"]) for r in seen], first=(first[0]["name"], _mean(first)),

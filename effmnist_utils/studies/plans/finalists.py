@@ -15,6 +15,7 @@ from ..search.spaces import SEARCHES
 from .base import Plan, folder_records
 
 FRONTIER = [s for s in SEARCHES.values() if s.name.startswith("frontier-")]
+CONFIRM_FOLDER = "searches/confirm"  # plan search-confirm's runs
 CONFIRM_SEEDS = (2, 3)  # after one-seed trials (seed 1 is the trial itself)
 FINAL_SEEDS = (1, 2, 3, 4, 5)
 
@@ -67,7 +68,7 @@ def confirmed(root: Path) -> list[dict]:
             continue
         model = best["model"]
         trial = trial_runs(root, search, best)
-        runs = [*trial, *(r for r in folder_records(root, "searches/confirm") if r["model"] == model and r.hp.val_size)]
+        runs = [*trial, *(r for r in folder_records(root, CONFIRM_FOLDER) if r["model"] == model and r.hp.val_size)]
         if len(runs) == len(trial):  # not confirmed yet: the trial is on the figure already
             continue
         accs = [100 * r["history"][-1]["val_acc"] for r in runs]
@@ -89,6 +90,6 @@ def _runs(final: bool):
 
 
 PLANS = [Plan("search-confirm", "each frontier search's best trial over two fresh seeds on its validation split",
-              "searches/confirm", {"seeds": _runs(final=False)}),
+              CONFIRM_FOLDER, {"seeds": _runs(final=False)}),
          Plan("search-finalists", "each frontier search's best trial, 5 seeds on all 60,000 images (the test "
               "set read only here)", "runs", {"seeds": _runs(final=True)})]
