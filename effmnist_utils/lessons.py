@@ -129,7 +129,7 @@ def winners_curse(results_dir=RESULTS_DIR, run_dir=RUNS_DIR) -> dict:
             break
     else:
         raise ValueError("no search found a best trial other than its first: nothing went on to fresh seeds")
-    confirm = [r for r in load_runs(Path(results_dir) / "searches" / "confirm") if r["model"] == best["model"]]
+    confirm = [r for r in load_runs(Path(results_dir) / finalists.CONFIRM_FOLDER) if r["model"] == best["model"]]
     first = min((r for r in search_front(results_dir) if r["search"] == search.name), key=lambda r: r["trial"])
     base = searches.FRONTIER[search.budget][0]  # the budget's model: the search's first trial
     runs = frontier_runs(run_dir)
