@@ -132,3 +132,20 @@ def test_a_smoke_plan_trains_each_run_once_into_its_folder(tmp_path):
     plans.run_plan("frontier-search", "2", out_root=tmp_path, device="cpu", smoke=True,
                    progress=False, log=lambda line: None)
     assert [p.stat().st_mtime_ns for p in (tmp_path / "search").glob("*.json")] == mtimes
+
+
+def test_every_plan_module_is_in_the_registry():
+    """A plan module's plans can be run by name only once the registry lists the module: a new
+    module in studies/plans/ left out of plans/__init__.py fails here, not silently."""
+    import importlib
+    from pathlib import Path
+
+    folder = Path(plans.__file__).parent
+    modules = sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "base"))
+    assert len(modules) >= 6
+    registered = plans.plans()
+    for name in modules:
+        module = importlib.import_module(f"{plans.__name__}.{name}")
+        assert module.PLANS, f"{name} defines no PLANS"
+        for plan in module.PLANS:
+            assert registered.get(plan.name) is plan, f"plan {plan.name} of {name}.py is not in the registry"
