@@ -105,7 +105,9 @@ def describe(trial, budget: int) -> str:
     a, state = trial.user_attrs, trial.state.name
     what = f"trial {trial.number}: {a.get('model', '?')}, {a.get('params', 0):,} parameters"
     if state == "COMPLETE":
-        return f"{what}: validation accuracy {trial.value:.2%} ({a['train_seconds']:.1f} s of training)"
+        seeds = a.get("seeds", [])
+        mean = f", the mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
+        return f"{what}: validation accuracy {trial.value:.2%}{mean} ({a['train_seconds']:.1f} s of training)"
     if state == "PRUNED" and a.get("over_budget"):
         return f"{what}: not under the budget of {budget:,}, pruned before training"
     if state == "PRUNED":
