@@ -117,7 +117,7 @@ def dead_pid() -> int:
 @pytest.mark.parametrize("database", [False, True], ids=["journal", "sqlite"])
 def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
     """A RUNNING trial whose worker process on this host is gone is failed and its parameters
-    enqueued again, its checkpoint deleted; a live worker's is left. Another host's trial is
+    enqueued again, its checkpoint (or its population's) deleted; a live worker's is left. Another host's trial is
     judged by its heartbeat: the journal's own, or a database's (Optuna's)."""
     folder, host = tmp_path / "s", socket.gethostname()
     storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}" if database else None, folder)
@@ -134,6 +134,8 @@ def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
         trials[what] = trial.number
     (folder / "trials").mkdir(parents=True)
     (folder / "trials" / f"r{trials['dead']}.ckpt").write_text("")
+    for what in ("dead", "alive"):  # a population trial's checkpoint (population_runs.checkpoint_path)
+        (folder / "trials" / f"r{trials[what]}_seeds1-2-3-4.ckpt").write_text("")
     expected = {"dead"} | (set() if database else {"elsewhere-silent"})
     assert sorted(fail_stale(study, storage, folder, log=lambda msg: None)) == sorted(trials[w] for w in expected)
     by_number = {t.number: t for t in study.get_trials()}
@@ -144,6 +146,8 @@ def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
     for t in retries:
         assert t.system_attrs["fixed_params"] == by_number[t.system_attrs["retry_history"][0]].params
     assert not (folder / "trials" / f"r{trials['dead']}.ckpt").exists()
+    assert not (folder / "trials" / f"r{trials['dead']}_seeds1-2-3-4.ckpt").exists()
+    assert (folder / "trials" / f"r{trials['alive']}_seeds1-2-3-4.ckpt").exists()
     assert fail_stale(study, storage, folder, log=lambda msg: None) == []  # once only
 
 

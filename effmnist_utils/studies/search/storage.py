@@ -120,8 +120,10 @@ class Retry:
     folder: Path
 
     def __call__(self, study, trial) -> None:
-        if run := trial.user_attrs.get("run"):
+        if run := trial.user_attrs.get("run"):  # a run's checkpoint, or its population's
             (self.folder / "trials" / f"{run}.ckpt").unlink(missing_ok=True)
+            for ckpt in (self.folder / "trials").glob(f"{run.rsplit('_seed', 1)[0]}_seeds*.ckpt"):
+                ckpt.unlink()
         history = [*trial.system_attrs.get("retry_history", []), trial.number]
         params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
         if len(history) > RETRIES or not params:
