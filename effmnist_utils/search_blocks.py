@@ -32,13 +32,16 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
                              f"{folder}: run the search on (`python -m effmnist_utils search {name} --record`)")
         best = max(front, key=lambda r: r["val_acc"])  # max keeps the first of equals
         record = folder / "trials" / f"{best['run']}.json"
-        if not record.is_file():
-            raise ValueError(f"{record} is missing: the best trial of {name} has no record to show; restore it "
-                             "(git checkout) or run the trial again")
-        recorded = json.loads(record.read_text())["history"][-1]["val_acc"]
+        members = [folder / "trials" / f"{best['run'].rsplit('_seed', 1)[0]}_seed{k}.json" for k in search.seeds]
+        for path in members:
+            if not path.is_file():
+                raise ValueError(f"{path} is missing: the best trial of {name} has no record to show; restore it "
+                                 "(git checkout) or run the trial again")
+        accs = [json.loads(path.read_text())["history"][-1]["val_acc"] for path in members]
+        recorded = sum(accs) / len(accs)  # a population trial's value is its members' mean
         if recorded != best["val_acc"]:
-            raise ValueError(f"{record} ends at validation accuracy {recorded}, its search's journal says "
-                             f"{best['val_acc']}: the two disagree; restore both from git")
+            raise ValueError(f"{', '.join(map(str, members))} end at validation accuracy {recorded} (their mean), "
+                             f"its search's journal says {best['val_acc']}: the two disagree; restore both from git")
         rows.append({"search": name, "budget": search.budget, "first": front[0], "best": best,
                      "ties": [r for r in front[1:] if r is not best and r["val_acc"] == front[0]["val_acc"]],
                      **search_results.counts(search, root=results_dir), "record": record.relative_to(Path(results_dir)).as_posix()})
@@ -65,8 +68,8 @@ def search_table(rows: list[dict]) -> str:
                      f"{_verdict(r)} |")
     other = sum(r["other"] for r in rows)
     if other:
-        lines.append(f"\n{other} more trial{'s' * (other > 1)} failed or {'are' if other > 1 else 'is'} still marked "
-                     "running (a stopped worker's).")
+        lines.append(f"\n{other} more trial{'s' * (other > 1)} failed, {'are' if other > 1 else 'is'} still marked "
+                     "running (a stopped worker's) or waiting to be tried again.")
     return "\n".join(lines)
 
 

@@ -77,10 +77,17 @@ def together(rows: list[dict]) -> str:
     from datetime import datetime, timedelta
 
     rebuilt = [c for c in rows if not c.get("recorded", True)]
-    spans = [(datetime.strptime(c["date"], "%Y-%m-%d %H:%M"), c) for c in rebuilt]
-    spans = [(a, a + timedelta(seconds=c["seconds"]), c) for a, c in spans]
-    if len(spans) < 2 or max(a for a, _, _ in spans) >= min(b for _, b, _ in spans):
-        return ""
-    names = [c["search"] for _, _, c in spans]
-    return (f"\n\nThe calls not recorded, of {', '.join(names[:-1])} and {names[-1]}, overlap in time (from "
-            f"{min(a for a, _, _ in spans):%Y-%m-%d %H:%M}, their journals' start times): they ran at once.")
+    spans = sorted(((a := datetime.strptime(c["date"], "%Y-%m-%d %H:%M"), a + timedelta(seconds=c["seconds"]), c)
+                    for c in rebuilt), key=lambda s: s[0])
+    groups: list[list] = []  # calls that ran at once: each starts before the group's last one ends
+    for span in spans:
+        if groups and span[0] < max(b for _, b, _ in groups[-1]):
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    out = []
+    for g in (g for g in groups if len(g) > 1):
+        names = [c["search"] for _, _, c in g]
+        out.append(f"The calls not recorded, of {', '.join(names[:-1])} and {names[-1]}, overlap in time (from "
+                   f"{g[0][0]:%Y-%m-%d %H:%M}, their journals' start times): they ran at once.")
+    return "\n\n" + " ".join(out) if out else ""

@@ -92,6 +92,11 @@ def trials(search: Search, root=None) -> list[dict]:
     return rows
 
 
+def _machine(record: dict) -> str:
+    """The machine a trial's record names: its CPU model for a CPU run (where recorded), else its device."""
+    return record["cpu"] if record["device"].startswith("cpu") and record.get("cpu") else record["device"]
+
+
 GAP_S = 1800  # trials outside every recorded call, further apart than this, belong to separate calls
 
 
@@ -117,7 +122,7 @@ def unrecorded_calls(search: Search, root=None) -> list[dict]:
     out = []
     for g in groups:
         done = [t for t in g if t.state.name == "COMPLETE"]
-        machines = sorted({json.loads((folder / "trials" / f"{t.user_attrs['run']}.json").read_text())["device"]
+        machines = sorted({_machine(json.loads((folder / "trials" / f"{t.user_attrs['run']}.json").read_text()))
                            for t in done})
         start, end = min(t.datetime_start for t in g), max(t.datetime_complete for t in g)
         over = sum(bool(t.user_attrs.get("over_budget")) for t in g)
