@@ -151,14 +151,14 @@ def test_a_step_model_without_len_takes_the_steps():
         def __len__(self):
             raise TypeError("no len()")
 
-    from effmnist_utils.core.loop import train_epoch
+    from effmnist_utils.core.loop import Stepper, train_epoch
     hp = HParams.for_model("iter6", epochs=1, train_subset=256)
     data = make_data("cpu", batch_size=hp.optim.batch_size, train_subset=256)
     model = build_model("iter6")
     wrapper = Wrapper(model)
     optimizer = make_optimizer(model, hp.optim)
-    train_epoch(model, optimizer, make_scheduler(optimizer, hp.optim, len(data.train)), data.train, hp, 1,
-                False, wrapper)
+    stepper = Stepper(model, optimizer, make_scheduler(optimizer, hp.optim, len(data.train)), step_model=wrapper)
+    train_epoch(stepper, data.train, hp, 1, False)
     assert wrapper.calls == len(data.train)
 
 
