@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from effmnist_utils.core.config import RUNS_DIR, SCRATCH_DIR, HParams, auto_tag, run_name
+from effmnist_utils.core.data import RAW_FILES, default_data_dir
 from effmnist_utils.core.loaders import ReferenceLoader, make_data
 from effmnist_utils.core.models import build_model, count_params
+from effmnist_utils.core.place import RunPlace
 from effmnist_utils.core.record import load_runs, variant
 from effmnist_utils.core.runs import compare_with_recorded, describe_run, summarise_history, train_run
 from helpers import LEARNED_ACC, LEARNED_LOSS, LEARNING, SHORT, quiet_cpu, without_timing
@@ -249,3 +251,27 @@ def test_a_run_that_must_not_read_the_test_set(tmp_path):
     assert summarise_history(rows) == {"seconds_per_epoch": (rows[0]["seconds"] + rows[1]["seconds"]) / 2,
                                        "seconds_total": rows[1]["elapsed"]}
 
+
+def test_a_run_runs_where_its_place_says(mnist, tmp_path, monkeypatch, capsys):
+    """train_run reads its `RunPlace`: the record lands in its out_dir, the data comes from its
+    data_dir, progress=False prints nothing; a plain device name stands for a place on that
+    device (the scratch folder, progress on) and trains the same run."""
+    hp = HParams.for_model("iter5", epochs=1, train_subset=128)
+    raw = tmp_path / "mnist" / "MNIST" / "raw"  # the default data folder's verified files, linked
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        (raw / name).symlink_to(default_data_dir() / "MNIST" / "raw" / name)
+    capsys.readouterr()
+    place = RunPlace("cpu", data_dir=tmp_path / "mnist", out_dir=tmp_path / "out", progress=False)
+    quiet = train_run(hp, place)[2]
+    shown = capsys.readouterr()
+    assert shown.out == "" and "epoch" not in shown.err
+    assert (tmp_path / "out" / f"{quiet['name']}.json").is_file() and str(raw) in quiet["data_source"]
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    plain = train_run(hp, "cpu")[2]
+    assert re.search(r"^epoch 1: test accuracy", capsys.readouterr().out, re.M)
+    assert (tmp_path / "cwd" / SCRATCH_DIR / f"{plain['name']}.json").is_file()
+    assert str(raw) not in plain["data_source"]
+    assert without_timing(plain["history"]) == without_timing(quiet["history"])
+    assert RunPlace.of("cpu") == RunPlace("cpu") and RunPlace.of(place) is place
