@@ -12,6 +12,7 @@ from .core.config import (RECIPES, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_AC
 from .core.data import DataError, default_data_dir, ensure_mnist, load_mnist
 from .core.loaders import DeviceLoader, MnistData, ReferenceLoader, make_data, normalise
 from .core.loop import TrainingError, evaluate, fit, predict, predict_probs
+from .core.place import RunPlace
 from .core.models import (FRONTIER_SPECS, ITER_SPECS, ITERATIONS, MODELS, ORIGINAL_ACC, IterNet, IterSpec,
                           LayerNet, build_model, count_params, layer_receptive_fields, receptive_field,
                           spec_diff)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cli import build_parser, run
+from .cli import build_parser, run, run_place
 from .core.models import MODELS, build_model, count_params
 
 
@@ -28,8 +28,7 @@ def cmd_plan(args) -> int:
             for file, path in plans.write_tables(args.name, root).items():
                 print(f"wrote {path}")
             return
-        plans.run_plan(args.name, args.stage, args.record, args.out_dir, args.device, args.data_dir,
-                       args.shard, args.smoke)
+        plans.run_plan(args.name, args.stage, args.record, run_place(args), args.shard, args.smoke)
     return run(action)
 
 
@@ -48,8 +47,8 @@ def cmd_search(args) -> int:
             return
         from .studies.search.engine import run_search
 
-        run_search(get(args.name), args.trials, args.workers, args.storage, args.device, args.data_dir,
-                   args.record, args.out_dir, seconds=args.seconds)
+        run_search(get(args.name), args.trials, args.workers, args.storage, run_place(args), args.record,
+                   seconds=args.seconds)
     return run(action)
 
 
@@ -128,7 +127,7 @@ def cmd_train(args) -> int:
         hp = HParams.for_model(args.model, seed=args.seed, val_size=args.val_size,
                                train_subset=args.train_subset, loader=args.loader, **given)
         tag = auto_tag(hp) if args.tag is None else args.tag
-        record = train_run(hp, args.device, args.data_dir, args.out_dir, resume=args.resume, tag=tag)[2]
+        record = train_run(hp, run_place(args), resume=args.resume, tag=tag)[2]
         print(f"final test accuracy after epoch {len(record['history'])}: "
               f"{record['final_test_acc']:.2%} (best {record['best_test_acc']:.2%} at epoch "
               f"{record['best_epoch']}); recorded in {Path(args.out_dir) / record['name']}.json")
@@ -143,8 +142,7 @@ def cmd_population(args) -> int:
         given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                    ("lr", args.lr)) if v is not None}
         hp = HParams.for_model(args.model, val_size=args.val_size, train_subset=args.train_subset, **given)
-        records = train_population(hp, args.seeds, args.device, args.data_dir, args.out_dir, tag=args.tag,
-                                   resume=args.resume)[2]
+        records = train_population(hp, args.seeds, run_place(args), tag=args.tag, resume=args.resume)[2]
         key = "final_test_acc" if "final_test_acc" in records[0] else None
         for record in records:
             acc = f"final test accuracy {record[key]:.2%}; " if key else ""

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .core.models import MODELS, build_model
+from .core.place import RunPlace
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,6 +83,12 @@ def writable_dir(text: str) -> Path:
     except OSError as exc:
         raise argparse.ArgumentTypeError(f"cannot write to output dir {text!r} ({exc.strerror})") from None
     return path
+
+
+def run_place(args) -> RunPlace:
+    """Where a verb's runs run, built once from its --device, --data-dir and --out-dir and handed
+    down (a plan's or a search's --out-dir is the root of their folders; none: the default)."""
+    return RunPlace(args.device, args.data_dir, args.out_dir)
 
 
 def _add_train(sub) -> None:

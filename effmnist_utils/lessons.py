@@ -9,6 +9,7 @@ from .core.config import RESULTS_DIR, RUNS_DIR
 from .core.diagrams import Markdown
 from .core.record import load_runs
 from .core.models import ORIGINAL_ACC, build_model, count_params
+from .core.place import RunPlace
 from .report import FRONTIER_GOALS, render_goals
 from .studies import figures, lever_sweeps, results_tables
 from .studies.search import figures as search_figures, results as search_results, spaces as searches
@@ -81,8 +82,12 @@ def run_live_search(search, folder) -> list[dict]:
     """Run `search` into `folder` (never results/), printing one line per finished trial, the
     best, and the minutes it took (not the engine's storage and throughput lines); its trials' rows."""
     shown = ("trial ", "best so far")
-    call = run_search(search, out_root=folder, progress=False,
-                      log=lambda line: print(line) if line.startswith(shown) and " started: " not in line else None)
+
+    def log(line: str) -> None:
+        if line.startswith(shown) and " started: " not in line:
+            print(line)
+
+    call = run_search(search, place=RunPlace(out_dir=folder, progress=False, log=log))
     rows = search_results.trials(search, root=folder)
     print(f"your search: {len(rows)} trials in {call['seconds'] / 60:.1f} min")
     return rows

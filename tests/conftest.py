@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 from effmnist_utils.core.config import HParams  # noqa: E402
 from effmnist_utils.core.data import load_mnist  # noqa: E402
 from effmnist_utils.core.runs import train_run  # noqa: E402
-from helpers import LEARNING, SHORT  # noqa: E402
+from helpers import LEARNING, SHORT, quiet_cpu  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +29,7 @@ def mnist():
 def learned_run(tmp_path_factory):
     """(hp, model, history, record) of the LEARNING run: seed 1, fast loader, fp32, on the CPU."""
     hp = HParams.for_model(**LEARNING)
-    model, history, record, _ = train_run(hp, "cpu", out_dir=tmp_path_factory.mktemp("learned"),
-                                          progress=False)
+    model, history, record, _ = train_run(hp, quiet_cpu(tmp_path_factory.mktemp("learned")))
     return hp, model, history, record
 
 
@@ -41,5 +40,5 @@ def short_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("cwd")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(cwd)
-        model, history, record, _ = train_run(SHORT, "cpu", progress=False)
+        model, history, record, _ = train_run(SHORT, quiet_cpu())
     return cwd, model, history, record

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from effmnist_utils.core.config import HParams
+from effmnist_utils.core.place import RunPlace
 
 ROOT = Path(__file__).resolve().parents[1]
 # For a subprocess: the package of this checkout, whichever clone the venv's editable install names
@@ -44,6 +45,12 @@ SHORT = HParams.for_model("iter6", epochs=2, train_subset=1024)
 LEARNING = dict(model="iter6", epochs=1, train_subset=8192, schedule="onecycle", lr=0.01)
 LEARNED_LOSS = 1.5  # train loss after the one epoch below this: far below chance (measured <= 0.95)
 LEARNED_ACC = 0.80  # test accuracy after the one epoch above this (measured >= 0.909)
+
+
+def quiet_cpu(out_dir=None) -> RunPlace:
+    """Where a test's run runs: the CPU, no progress lines, recorded in `out_dir` (None: the
+    scratch folder of the working folder)."""
+    return RunPlace("cpu", out_dir=out_dir, progress=False)
 
 
 def without_timing(history):

@@ -125,7 +125,7 @@ def test_train_gives_a_frontier_model_its_recipe_unless_a_flag_overrides_it(args
 
     asked = []
 
-    def fake_train_run(hp, device, data_dir, out_dir, resume, tag):
+    def fake_train_run(hp, place, resume, tag):
         asked.append((hp, tag))
         return None, None, {"name": f"{hp.model}_seed{hp.seed}", "history": [{}], "final_test_acc": 0.99,
                             "best_test_acc": 0.99, "best_epoch": 1}, None

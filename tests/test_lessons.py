@@ -16,6 +16,7 @@ from effmnist_utils.core.loaders import make_data
 from effmnist_utils.core.loop import fit
 from effmnist_utils.core.record import RecordError, load_run
 from effmnist_utils.core.runs import compare_with_recorded, describe_run, network_digest, train_run
+from helpers import quiet_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {p.name[:2]: p for p in (ROOT / "notebooks").glob("0[1-6]_*.ipynb")}
@@ -44,8 +45,7 @@ def test_the_plain_loop_of_notebook_01_trains_the_weights_fit_trains():
     nb = nbformat.read(NOTEBOOKS["01"], as_version=4)
     loop = _cell(nb, r"loss\.backward\(\)")
     hp = HParams.for_model("iter1").with_(epochs=1, train_subset=384)  # 3 steps of 128
-    data = make_data("cpu", batch_size=hp.optim.batch_size, seed=hp.seed, augment=hp.augment,
-                     train_subset=hp.train_subset)
+    data = make_data("cpu", hp)  # as the notebook's cell above the loop makes it
     data.train.set_epoch(1)  # the batches fit draws in its first epoch
     scope = {"torch": torch, "F": F, "Net": _net_class("01"), "hp": hp, "data": data, "device": "cpu"}
     exec(loop, scope)  # noqa: S102 - the notebook's own cell
@@ -122,7 +122,7 @@ def test_an_edited_net_is_recorded_as_the_learners_variant(tmp_path):
     variant", and loading it as the package's model is refused with a message that says how."""
     hp = HParams.for_model("iter1").with_(epochs=1, train_subset=256)
     edited = _net_class("01", EXERCISES[0][2])
-    _, _, record, _ = train_run(hp, "cpu", out_dir=tmp_path, net=edited, progress=False)
+    _, _, record, _ = train_run(hp, quiet_cpu(tmp_path), net=edited)
     digest = network_digest(edited())
     assert record["name"] == f"iter1-net{digest}-epochs1-train_subset256_seed1"
     assert record["model"] == f"iter1-net{digest}" and record["based_on"] == "iter1"
@@ -131,5 +131,5 @@ def test_an_edited_net_is_recorded_as_the_learners_variant(tmp_path):
     assert "your variant" in compare_with_recorded(record, label="your run")
     with pytest.raises(RecordError, match="network of your own.*load_state_dict"):
         load_run(tmp_path / f"{record['name']}.json")
-    _, _, same, _ = train_run(hp, "cpu", out_dir=tmp_path, net=_net_class("01"), progress=False)
+    _, _, same, _ = train_run(hp, quiet_cpu(tmp_path), net=_net_class("01"))
     assert same["name"] == "iter1-epochs1-train_subset256_seed1" and "based_on" not in same

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import effmnist_utils.core.augment as augment
+from effmnist_utils.core.config import HParams
 from effmnist_utils.core.data import MEAN, STD
 from effmnist_utils.core.loaders import (EVAL_BATCH_SIZE, Augment, DeviceLoader, ReferenceLoader,
                                     _TensorImages, make_data, normalise, reference_transform)
@@ -18,8 +19,8 @@ BLACK = -MEAN / STD  # a black pixel in normalised units
 
 def test_validation_split_is_the_same_for_every_seed():
     """val_size=5000 holds out 5000 images, the same ones whatever the run seed."""
-    a = make_data("cpu", seed=1, val_size=5000)
-    b = make_data("cpu", seed=2, val_size=5000)
+    a = make_data("cpu", HParams(val_size=5000), seed=1)
+    b = make_data("cpu", HParams(val_size=5000), seed=2)
     assert a.train.num_images == 55000 and a.val.num_images == 5000
     assert torch.equal(a.val.y, b.val.y)
     assert torch.equal(a.val.x, b.val.x)
@@ -34,23 +35,25 @@ def test_validation_split_is_the_same_for_every_seed():
 def test_train_subset_and_loader_choice():
     """train_subset keeps that many training images; loader picks the fast or the original
     pipeline; the test set is always all 10,000 images, unaugmented."""
-    fast = make_data("cpu", batch_size=64, train_subset=1000)
+    fast = make_data("cpu", HParams().with_(batch_size=64, train_subset=1000))
     assert isinstance(fast.train, DeviceLoader) and fast.train.num_images == 1000
     assert len(fast.train) == math.ceil(1000 / 64) and fast.val is None
     assert fast.train.augment == Augment() and fast.test.augment is None
-    reference = make_data("cpu", batch_size=64, train_subset=1000, loader="reference")
+    reference = make_data("cpu", HParams().with_(batch_size=64, train_subset=1000, loader="reference"))
     assert isinstance(reference.train, ReferenceLoader) and reference.train.num_images == 1000
     assert torch.equal(reference.test.x, fast.test.x)
 
 
-@pytest.mark.parametrize("kwargs, message", [
+@pytest.mark.parametrize("settings, message", [
     ({"loader": "slow"}, "loader must be 'fast' or 'reference', not 'slow'"),
-    ({"loader": "reference", "augment": Augment(translate=2)}, "need loader='fast'"),
+    ({"loader": "reference", "translate": 2}, "need loader='fast'"),
     ({"val_size": 60000}, "val_size must be between 0 and 59999, not 60000"),
 ])
-def test_make_data_refusals_name_the_setting(kwargs, message):
+def test_make_data_refusals_name_the_setting(settings, message):
+    """What make_data cannot serve (an unknown loader, the original's pipeline with other
+    augmentation: refused by the settings themselves; more held out than there are images)."""
     with pytest.raises(ValueError, match=re.escape(message)):
-        make_data("cpu", **kwargs)
+        make_data("cpu", HParams().with_(**settings))
 
 
 def _first_batch(loader, epoch):

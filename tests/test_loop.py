@@ -15,7 +15,7 @@ from effmnist_utils.core.loop import (TrainingError, WeightAverage, evaluate, fi
                                  make_scheduler, save_checkpoint, train_step)
 from effmnist_utils.core.models import build_model
 from effmnist_utils.core.runs import train_run
-from helpers import LEARNED_ACC, LEARNED_LOSS, SHORT, without_timing
+from helpers import LEARNED_ACC, LEARNED_LOSS, SHORT, quiet_cpu, without_timing
 
 
 def _assert_same_weights(a, b):
@@ -30,10 +30,10 @@ def test_same_seed_same_history(short_run, tmp_path):
     and another seed does not."""
     _, model, history, _ = short_run
     weights = model.state_dict()
-    again, history_again, _, _ = train_run(SHORT, "cpu", out_dir=tmp_path / "a", progress=False)
+    again, history_again, _, _ = train_run(SHORT, quiet_cpu(tmp_path / "a"))
     assert without_timing(history_again) == without_timing(history)
     _assert_same_weights(again.state_dict(), weights)
-    _, other, _, _ = train_run(SHORT.with_(seed=2), "cpu", out_dir=tmp_path / "b", progress=False)
+    _, other, _, _ = train_run(SHORT.with_(seed=2), quiet_cpu(tmp_path / "b"))
     assert without_timing(other) != without_timing(history)
 
 
@@ -43,9 +43,9 @@ def test_keeping_freed_memory_changes_no_number(short_run, tmp_path):
     accuracies and weights. In a child process: the setting lasts for the process's life."""
     _, model, history, _ = short_run
     code = ("import sys; sys.path.insert(0, 'tests'); from helpers import SHORT; "
-            "from effmnist_utils.core.runs import train_run; "
+            "from helpers import quiet_cpu; from effmnist_utils.core.runs import train_run; "
             "from effmnist_utils.core.runtime import keep_freed_memory; keep_freed_memory(); "
-            f"train_run(SHORT.with_(allocator='keep'), 'cpu', out_dir={str(tmp_path)!r}, progress=False, tag='k')")
+            f"train_run(SHORT.with_(allocator='keep'), quiet_cpu({str(tmp_path)!r}), tag='k')")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1], timeout=300)
     name = run_name(SHORT, "k")
     record = json.loads((tmp_path / f"{name}.json").read_text())
@@ -71,7 +71,7 @@ def test_resume_equals_uninterrupted(ema, tmp_path, monkeypatch):
     """A run interrupted after epoch 2 and resumed ends exactly as an uninterrupted one (the
     weights' moving average included)."""
     hp = SHORT.with_(epochs=3, ema=ema)
-    straight, history_a, _, _ = train_run(hp, "cpu", out_dir=tmp_path / "a", progress=False)
+    straight, history_a, _, _ = train_run(hp, quiet_cpu(tmp_path / "a"))
 
     set_epoch = DeviceLoader.set_epoch
 
@@ -83,7 +83,7 @@ def test_resume_equals_uninterrupted(ema, tmp_path, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(DeviceLoader, "set_epoch", interrupt_at_epoch_3)
         with pytest.raises(KeyboardInterrupt):
-            train_run(hp, "cpu", out_dir=tmp_path / "b", progress=False)
+            train_run(hp, quiet_cpu(tmp_path / "b"))
     ckpt = tmp_path / "b" / f"{run_name(hp, auto_tag(hp))}.ckpt"
     assert len(torch.load(ckpt, weights_only=False)["history"]) == 2
     assert not (tmp_path / "b" / f"{run_name(hp, auto_tag(hp))}.json").exists()  # not recorded as finished
@@ -96,8 +96,7 @@ def test_resume_equals_uninterrupted(ema, tmp_path, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(DeviceLoader, "set_epoch", record_epoch)
-        resumed, history_b, _, _ = train_run(hp, "cpu", out_dir=tmp_path / "b", resume=True,
-                                             progress=False)
+        resumed, history_b, _, _ = train_run(hp, quiet_cpu(tmp_path / "b"), resume=True)
     # it really continued (a run that ignored the checkpoint and started over would, being
     # deterministic, also end equal to run A)
     assert epochs_run == [3]
@@ -111,7 +110,7 @@ def test_existing_checkpoint_needs_resume(tmp_path):
     ckpt = tmp_path / f"{run_name(SHORT, auto_tag(SHORT))}.ckpt"
     ckpt.write_bytes(b"unfinished")
     with pytest.raises(TrainingError, match=f"{re.escape(ckpt.name)}.*resume"):
-        train_run(SHORT, "cpu", out_dir=tmp_path, progress=False)
+        train_run(SHORT, quiet_cpu(tmp_path))
     assert ckpt.read_bytes() == b"unfinished"  # and leaves it alone
 
 
@@ -129,7 +128,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
 
 def test_non_finite_loss_stops_the_run():
     """A NaN loss stops training with a TrainingError that suggests a lower learning rate."""
-    data = make_data("cpu", train_subset=256)
+    data = make_data("cpu", HParams(train_subset=256))
     model = build_model("iter6")
     model.register_forward_hook(lambda module, inputs, output: output * float("nan"))
     with pytest.raises(TrainingError, match="learning rate"):
@@ -151,14 +150,14 @@ def test_a_step_model_without_len_takes_the_steps():
         def __len__(self):
             raise TypeError("no len()")
 
-    from effmnist_utils.core.loop import train_epoch
+    from effmnist_utils.core.loop import Stepper, train_epoch
     hp = HParams.for_model("iter6", epochs=1, train_subset=256)
-    data = make_data("cpu", batch_size=hp.optim.batch_size, train_subset=256)
+    data = make_data("cpu", hp)
     model = build_model("iter6")
     wrapper = Wrapper(model)
     optimizer = make_optimizer(model, hp.optim)
-    train_epoch(model, optimizer, make_scheduler(optimizer, hp.optim, len(data.train)), data.train, hp, 1,
-                False, wrapper)
+    stepper = Stepper(model, optimizer, make_scheduler(optimizer, hp.optim, len(data.train)), step_model=wrapper)
+    train_epoch(stepper, data.train, hp, 1, False)
     assert wrapper.calls == len(data.train)
 
 
@@ -185,7 +184,7 @@ def test_an_averaged_run_ends_holding_the_weights_it_was_judged_by():
     """With ema the recorded test accuracy is the average's, and the model ends holding it: not
     the last trained weights (which a run without ema ends with)."""
     hp = HParams.for_model("iter5", epochs=1, train_subset=512, batch_size=64)
-    data = make_data("cpu", batch_size=64, train_subset=512)
+    data = make_data("cpu", hp)
     results = {}
     for ema in (0.0, 0.9):
         torch.manual_seed(0)
@@ -220,7 +219,7 @@ def test_distillation_weight_one_learns_from_the_teacher_alone():
 
 
 def test_fit_refuses_a_teacher_its_settings_do_not_name():
-    data = make_data("cpu", train_subset=256)
+    data = make_data("cpu", HParams(train_subset=256))
     hp = HParams.for_model("iter5", epochs=1, train_subset=256)
     with pytest.raises(ValueError, match="runs.load_teacher"):
         fit(build_model("iter5"), data, hp, progress=False, teacher=build_model("iter6"))
@@ -234,7 +233,7 @@ def test_fit_records_validation_every_epoch_and_test_once(tmp_path):
     row's `elapsed` is the wall-clock time since training started (what the time to the target
     is read from): it trails a clock read at the end of each epoch by the same set-up time."""
     hp = HParams.for_model("iter5", epochs=2, train_subset=256, val_size=500)
-    data = make_data("cpu", batch_size=hp.optim.batch_size, train_subset=256, val_size=500)
+    data = make_data("cpu", hp)
     ends = []
     start = time.perf_counter()
     history = fit(build_model("iter5"), data, hp, progress=False,
@@ -272,7 +271,7 @@ def test_bf16_run_learns_like_fp32_but_is_not_fp32(learned_run, tmp_path):
     test accuracy), reach about the same numbers, and are not bit-identical (autocast is on)."""
     hp, fp32_model, fp32, _ = learned_run
     bf16_hp = hp.with_(precision="bf16")
-    model, bf16, record, _ = train_run(bf16_hp, "cpu", out_dir=tmp_path, progress=False)
+    model, bf16, record, _ = train_run(bf16_hp, quiet_cpu(tmp_path))
     assert record["hparams"]["precision"] == "bf16"
     assert all(p.dtype == torch.float32 for p in model.parameters())
     for history in (fp32, bf16):
@@ -300,7 +299,7 @@ ONE_EPOCH_ACC = 0.985
 def test_one_epoch_reaches_real_accuracy(tmp_path):
     """iter6 trained one epoch on all 60k images with the fast loader actually learns MNIST."""
     hp = HParams.for_model("iter6", epochs=1, seed=1, loader="fast", schedule="onecycle", lr=0.01)
-    _, history, _, _ = train_run(hp, "cpu", out_dir=tmp_path, progress=False)
+    _, history, _, _ = train_run(hp, quiet_cpu(tmp_path))
     assert history[-1]["test_acc"] >= ONE_EPOCH_ACC, history[-1]
 
 
@@ -311,7 +310,7 @@ def test_fit_leaves_the_model_and_teacher_as_it_found_them(mode):
     own mode with its weights, memory format and requires_grad untouched."""
     hp = HParams.for_model("iter6", epochs=1, train_subset=128, batch_size=64, channels_last=True,
                            distill=0.5, teacher="runs/any")
-    data = make_data("cpu", batch_size=64, train_subset=128)
+    data = make_data("cpu", hp)
     data.test = None
     model, teacher = build_model("iter6").train(mode == "train"), build_model("f8a").train(mode == "train")
     before = {k: v.clone() for k, v in teacher.state_dict().items()}

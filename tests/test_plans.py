@@ -7,6 +7,7 @@ import pytest
 from effmnist_utils.studies import plans, runner
 from effmnist_utils.core.config import RESULTS_DIR, RUNS_DIR, HParams, Optim
 from effmnist_utils.core.layernet import FRONTIER_SPECS
+from effmnist_utils.core.place import RunPlace
 from effmnist_utils.studies.plans import base, frontier, speedsearch, tiny
 from effmnist_utils.core.record import RunConflict, check_name_free, load_runs
 
@@ -68,10 +69,10 @@ def test_tiny_plan_covers_every_tiny_candidate_and_its_finalists_train_with_thei
 
 
 def _fake_train(calls):
-    def train_run(hp, device, data_dir, out_dir, *, resume, progress, tag, timed, read_test):
+    def train_run(hp, place, *, resume, tag, timed, read_test):
         calls.append((hp.model, hp.seed, resume) + (() if read_test else ("no test",)))
         name = runner.run_name(hp, tag)
-        (out_dir / f"{name}.json").write_text(json.dumps({"name": name, "hparams": hp.to_dict()}))
+        (place.out() / f"{name}.json").write_text(json.dumps({"name": name, "hparams": hp.to_dict()}))
     return train_run
 
 
@@ -81,13 +82,13 @@ def test_runner_skips_recorded_runs_resumes_unfinished_ones_and_shards(tmp_path,
     runs = [runner.Planned(HParams.for_model(m, seed=s), read_test=s == 1) for s in (1, 2) for m in ("iter5", "f8a")]
     (tmp_path / "iter5_seed1.json").write_text(json.dumps({"hparams": runs[0].hp.to_dict()}))
     (tmp_path / "f8a_seed1.ckpt").write_text("")
-    done = runner.execute(runs, tmp_path, progress=False, shard=(0, 1), log=lambda line: None)
+    done = runner.execute(runs, RunPlace(out_dir=tmp_path, progress=False, log=lambda line: None), shard=(0, 1))
     assert calls == [("f8a", 1, True), ("iter5", 2, False, "no test"), ("f8a", 2, False, "no test")]
     assert len(done) == 4
     calls.clear()
     other = tmp_path / "other"
     other.mkdir()
-    runner.execute(runs, other, progress=False, shard=(1, 2), log=lambda line: None)
+    runner.execute(runs, RunPlace(out_dir=other, progress=False, log=lambda line: None), shard=(1, 2))
     assert calls == [("f8a", 1, False), ("f8a", 2, False, "no test")]  # runs 1 and 3 of 0..3
 
 
@@ -100,7 +101,7 @@ def test_runner_refuses_to_replace_a_run_with_other_settings(tmp_path, monkeypat
     path.write_text(json.dumps({"hparams": HParams(model="iter6", optim=Optim(epochs=1)).to_dict()}))
     before = path.read_text()
     with pytest.raises(RunConflict, match=r"epochs 1 there, 20 here.*another tag"):
-        runner.execute([runner.Planned(HParams(model="iter6"))], tmp_path, progress=False)
+        runner.execute([runner.Planned(HParams(model="iter6"))], RunPlace(out_dir=tmp_path, progress=False))
     assert calls == [] and path.read_text() == before
 
 
@@ -124,13 +125,12 @@ def test_a_plan_records_only_when_asked(tmp_path, monkeypatch):
 def test_a_smoke_plan_trains_each_run_once_into_its_folder(tmp_path):
     """`plan frontier-search --stage 2 --smoke`: three one-epoch runs recorded under the given
     root; a second call trains nothing."""
-    done = plans.run_plan("frontier-search", "2", out_root=tmp_path, device="cpu", smoke=True,
-                          progress=False, log=lambda line: None)
+    place = RunPlace("cpu", out_dir=tmp_path, progress=False, log=lambda line: None)
+    done = plans.run_plan("frontier-search", "2", place=place, smoke=True)
     names = sorted(p.name for p in (tmp_path / "search").glob("*.json"))
     assert names == sorted(f"{r['name']}.json" for r in done) and len(names) == 3
     mtimes = [p.stat().st_mtime_ns for p in (tmp_path / "search").glob("*.json")]
-    plans.run_plan("frontier-search", "2", out_root=tmp_path, device="cpu", smoke=True,
-                   progress=False, log=lambda line: None)
+    plans.run_plan("frontier-search", "2", place=place, smoke=True)
     assert [p.stat().st_mtime_ns for p in (tmp_path / "search").glob("*.json")] == mtimes
 
 

@@ -15,6 +15,7 @@ from effmnist_utils.core.population_runs import build_population, train_populati
 from effmnist_utils.core.record import load_run
 from effmnist_utils.core.runtime import seeded
 from effmnist_utils.core.checkpoint import TrainingError
+from helpers import quiet_cpu
 
 SEEDS = [1, 2, 3]
 # Float tolerance. The stacked convolutions add up in another order than a solo run's, so the
@@ -62,8 +63,7 @@ def test_each_member_trains_as_its_solo_run(case):
     (train loss, validation) agrees; matched with another seed's solo run it does not."""
     model, settings = CASES[case]
     hp = HParams.for_model(model, epochs=2, batch_size=64, train_subset=128, val_size=256, **settings)
-    data = make_data("cpu", None, 64, SEEDS[0], hp.val_size, hp.train_subset, hp.loader, hp.augment,
-                     read_test=False)
+    data = make_data("cpu", hp, seed=SEEDS[0], read_test=False)
     teacher = None
     if hp.optim.teacher:
         with seeded(0, torch.device("cpu")):
@@ -73,8 +73,7 @@ def test_each_member_trains_as_its_solo_run(case):
     histories = fit_population(pop, data, SEEDS, hp, teacher=teacher)
     solos = []
     for k, seed in enumerate(SEEDS):
-        solo_data = make_data("cpu", None, 64, seed, hp.val_size, hp.train_subset, hp.loader, hp.augment,
-                              read_test=False)
+        solo_data = make_data("cpu", hp, seed=seed, read_test=False)
         with seeded(seed, torch.device("cpu")):
             solo = build_model(model)
             history = fit(solo, solo_data, hp.with_(seed=seed), teacher=teacher, progress=False)
@@ -95,8 +94,7 @@ def test_members_are_recorded_as_ordinary_runs(tmp_path):
     """Each member is a recorded run of its seed: results file and weights that `load_run` reads
     into the ordinary network, the record marked with its population; the weights are the member's."""
     hp = HParams.for_model("t1b", epochs=1, train_subset=128, val_size=256)
-    members, histories, records, _ = train_population(hp, [4, 5], "cpu", out_dir=tmp_path, progress=False,
-                                                      read_test=False)
+    members, histories, records, _ = train_population(hp, [4, 5], quiet_cpu(tmp_path), read_test=False)
     for k, (seed, member, record) in enumerate(zip([4, 5], members, records)):
         model, loaded = load_run(tmp_path / f"{record['name']}.json")
         assert record["name"] == f"t1b-epochs1-val_size256-train_subset128_seed{seed}"
@@ -117,18 +115,18 @@ def test_an_interrupted_population_resumes_to_the_same_weights(tmp_path):
     from effmnist_utils.core.population_runs import checkpoint_path
 
     hp = HParams.for_model("t1b", epochs=2, train_subset=256, val_size=256, ema=0.9)
-    whole = train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "whole", progress=False, read_test=False)
+    whole = train_population(hp, [1, 2], quiet_cpu(tmp_path / "whole"), read_test=False)
 
     def stop(rows):
         if rows[0]["epoch"] == 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False, on_epoch=stop)
+        train_population(hp, [1, 2], quiet_cpu(tmp_path / "cut"), read_test=False, on_epoch=stop)
     ckpt = checkpoint_path(tmp_path / "cut", hp.with_(seed=1), [1, 2], auto_tag(hp))
     assert ckpt.is_file() and not list((tmp_path / "cut").glob("*.json"))
     trained = []
-    resumed = train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False,
+    resumed = train_population(hp, [1, 2], quiet_cpu(tmp_path / "cut"), read_test=False,
                                resume=True, on_epoch=lambda rows: trained.append(rows[0]["epoch"]))
     assert trained == [2] and not ckpt.exists()  # only the lost epoch trained again
     for a, b in zip(whole[0], resumed[0]):
@@ -138,11 +136,10 @@ def test_an_interrupted_population_resumes_to_the_same_weights(tmp_path):
     assert strip == [[{k: v for k, v in row.items() if "seconds" not in k and k != "elapsed"} for row in h]
                      for h in whole[1]]
     with pytest.raises(KeyboardInterrupt):  # a checkpoint of two members, read as three
-        train_population(hp, [1, 2], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False, on_epoch=stop)
+        train_population(hp, [1, 2], quiet_cpu(tmp_path / "cut"), read_test=False, on_epoch=stop)
     ckpt.rename(checkpoint_path(tmp_path / "cut", hp.with_(seed=1), [1, 2, 3], auto_tag(hp)))
     with pytest.raises(TrainingError, match="holds 2 members, not 3"):
-        train_population(hp, [1, 2, 3], "cpu", out_dir=tmp_path / "cut", progress=False, read_test=False,
-                         resume=True)
+        train_population(hp, [1, 2, 3], quiet_cpu(tmp_path / "cut"), read_test=False, resume=True)
 
 
 @pytest.mark.parametrize("settings, named", [
@@ -152,7 +149,7 @@ def test_an_interrupted_population_resumes_to_the_same_weights(tmp_path):
 ])
 def test_settings_a_population_cannot_train_are_refused_by_name(settings, named, tmp_path):
     with pytest.raises(ValueError, match=f"population cannot train these settings: .*{named}"):
-        train_population(HParams.for_model(**settings), [1, 2], "cpu", out_dir=tmp_path, progress=False)
+        train_population(HParams.for_model(**settings), [1, 2], quiet_cpu(tmp_path))
     assert not list(tmp_path.iterdir())
 
 

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from effmnist_utils.core.config import RUNS_DIR, SCRATCH_DIR, HParams, auto_tag, run_name
+from effmnist_utils.core.data import RAW_FILES, default_data_dir
 from effmnist_utils.core.loaders import ReferenceLoader, make_data
 from effmnist_utils.core.models import build_model, count_params
+from effmnist_utils.core.place import RunPlace
 from effmnist_utils.core.record import load_runs, variant
 from effmnist_utils.core.runs import compare_with_recorded, describe_run, summarise_history, train_run
-from helpers import LEARNED_ACC, LEARNED_LOSS, LEARNING, SHORT, without_timing
+from helpers import LEARNED_ACC, LEARNED_LOSS, LEARNING, SHORT, quiet_cpu, without_timing
 
 
 @pytest.mark.slow
@@ -56,7 +58,7 @@ def test_run_record_and_weights(short_run):
 def test_a_tag_names_the_run_and_its_files(tmp_path):
     """train_run(..., tag=) records `<model>-<tag>_seed<seed>` and keeps the tag in the record."""
     hp = HParams.for_model("iter5", epochs=1, train_subset=128, seed=2)
-    record = train_run(hp, "cpu", out_dir=tmp_path, progress=False, tag="smoke")[2]
+    record = train_run(hp, quiet_cpu(tmp_path), tag="smoke")[2]
     assert record["name"] == "iter5-smoke_seed2" and record["tag"] == "smoke"
     assert variant(record) == "iter5-smoke"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iter5-smoke_seed2.json",
@@ -76,8 +78,7 @@ def reference_runs(tmp_path_factory):
     for key, hp in (("a", REFERENCE), ("b", REFERENCE), ("seed2", REFERENCE.with_(seed=2))):
         torch.manual_seed(12345)
         torch.rand(1000)
-        model, history, record, data = train_run(hp, "cpu", out_dir=tmp_path_factory.mktemp(key),
-                                                 progress=False)
+        model, history, record, data = train_run(hp, quiet_cpu(tmp_path_factory.mktemp(key)))
         runs[key] = (model.state_dict(), history, record, data)
     return runs
 
@@ -218,8 +219,8 @@ def test_the_same_network_from_a_class_of_ones_own_trains_as_the_model(tmp_path)
     learner's variant)."""
     from effmnist_utils.core.models import build_model
     hp = HParams.for_model("t1b", epochs=1, train_subset=256)
-    own = train_run(hp, "cpu", out_dir=tmp_path / "own", progress=False, net=lambda: build_model("t1b"))[2]
-    registry = train_run(hp, "cpu", out_dir=tmp_path / "registry", progress=False)[2]
+    own = train_run(hp, quiet_cpu(tmp_path / "own"), net=lambda: build_model("t1b"))[2]
+    registry = train_run(hp, quiet_cpu(tmp_path / "registry"))[2]
     assert own["name"] == registry["name"] == "t1b-epochs1-train_subset256_seed1"
     assert without_timing(own["history"]) == without_timing(registry["history"])
 
@@ -230,9 +231,9 @@ def test_a_run_that_must_not_read_the_test_set(tmp_path):
     split. An exception from `on_epoch` stops the run, the epochs before it checkpointed."""
     with pytest.raises(ValueError, match="val_size > 0"):
         make_data("cpu", read_test=False)
-    assert make_data("cpu", val_size=100, train_subset=64, read_test=False).test is None
+    assert make_data("cpu", HParams(val_size=100, train_subset=64), read_test=False).test is None
     rows, hp = [], HParams.for_model("iter5", epochs=2, train_subset=256, val_size=500)
-    record = train_run(hp, "cpu", out_dir=tmp_path, progress=False, on_epoch=rows.append, read_test=False)[2]
+    record = train_run(hp, quiet_cpu(tmp_path), on_epoch=rows.append, read_test=False)[2]
     assert rows == record["history"] and [r["epoch"] for r in rows] == [1, 2]
     assert all("val_acc" in r and "test_acc" not in r and "test_loss" not in r for r in rows)
     assert not {"final_test_acc", "best_test_acc", "best_epoch", "seconds_to_target"} & set(record)
@@ -245,7 +246,32 @@ def test_a_run_that_must_not_read_the_test_set(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        train_run(hp, "cpu", out_dir=tmp_path / "stopped", progress=False, on_epoch=stop_at_2, read_test=False)
+        train_run(hp, quiet_cpu(tmp_path / "stopped"), on_epoch=stop_at_2, read_test=False)
     assert [p.name for p in (tmp_path / "stopped").iterdir()] == [f"{run_name(hp, auto_tag(hp))}.ckpt"]
     assert summarise_history(rows) == {"seconds_per_epoch": (rows[0]["seconds"] + rows[1]["seconds"]) / 2,
                                        "seconds_total": rows[1]["elapsed"]}
+
+
+def test_a_run_runs_where_its_place_says(mnist, tmp_path, monkeypatch, capsys):
+    """train_run reads its `RunPlace`: the record lands in its out_dir, the data comes from its
+    data_dir, progress=False prints nothing; a plain device name stands for a place on that
+    device (the scratch folder, progress on) and trains the same run."""
+    hp = HParams.for_model("iter5", epochs=1, train_subset=128)
+    raw = tmp_path / "mnist" / "MNIST" / "raw"  # the default data folder's verified files, linked
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        (raw / name).symlink_to(default_data_dir() / "MNIST" / "raw" / name)
+    capsys.readouterr()
+    place = RunPlace("cpu", data_dir=tmp_path / "mnist", out_dir=tmp_path / "out", progress=False)
+    quiet = train_run(hp, place)[2]
+    shown = capsys.readouterr()
+    assert shown.out == "" and "epoch" not in shown.err
+    assert (tmp_path / "out" / f"{quiet['name']}.json").is_file() and str(raw) in quiet["data_source"]
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    plain = train_run(hp, "cpu")[2]
+    assert re.search(r"^epoch 1: test accuracy", capsys.readouterr().out, re.M)
+    assert (tmp_path / "cwd" / SCRATCH_DIR / f"{plain['name']}.json").is_file()
+    assert str(raw) not in plain["data_source"]
+    assert without_timing(plain["history"]) == without_timing(quiet["history"])
+    assert RunPlace.of("cpu") == RunPlace("cpu") and RunPlace.of(place) is place

@@ -15,6 +15,7 @@ import pytest
 from effmnist_utils.__main__ import main
 from effmnist_utils.core.config import HParams
 from effmnist_utils.core.layernet import FRONTIER_SPECS
+from effmnist_utils.core.place import RunPlace
 from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name
 from effmnist_utils.core.record import read_record
 from effmnist_utils.studies.search import engine, results as search_results, spaces as searches
@@ -100,7 +101,7 @@ def test_a_model_over_budget_is_pruned_before_any_training(tmp_path, monkeypatch
     folder = tmp_path / TINY.folder
     study = load_study(TINY, open_storage(None, folder), create=True)
     study.enqueue_trial({"model": OVER})
-    engine.work(TINY, None, folder, total=1, device="cpu", log=lambda msg: None)
+    engine.work(TINY, None, 1, RunPlace("cpu", out_dir=folder, progress=False, log=lambda msg: None))
     (trial,) = study.get_trials()
     assert trial.state.name == "PRUNED" and trial.user_attrs["over_budget"]
     assert trial.user_attrs["params"] == count_params(build_model(OVER)) >= TINY.budget
@@ -288,7 +289,7 @@ def test_a_pruned_trial_leaves_no_files(tmp_path, monkeypatch):
     folder = tmp_path / TINY.folder
     study = load_study(three, open_storage(None, folder), create=True)
     study.enqueue_trial({"model": "L.c4.p.s8.g"})
-    engine.work(three, None, folder, total=1, device="cpu", log=lambda msg: None)
+    engine.work(three, None, 1, RunPlace("cpu", out_dir=folder, progress=False, log=lambda msg: None))
     (trial,) = study.get_trials()
     assert trial.state.name == "PRUNED" and sorted(trial.intermediate_values) == [1, 2]
     assert 0 < trial.intermediate_values[2] <= 1 and "over_budget" not in trial.user_attrs
@@ -306,7 +307,7 @@ def test_a_trial_still_at_chance_after_two_epochs_is_pruned(tmp_path, monkeypatc
         folder = tmp_path / str(lr) / TINY.folder
         study = load_study(four, open_storage(None, folder), create=True)
         study.enqueue_trial({"model": "L.c4.p.s8.g"})
-        engine.work(four, None, folder, total=1, device="cpu", log=lambda msg: None)
+        engine.work(four, None, 1, RunPlace("cpu", out_dir=folder, progress=False, log=lambda msg: None))
         (trial,) = study.get_trials()
         assert trial.state.name == state, (lr, trial.intermediate_values)
         if state == "PRUNED":
@@ -370,7 +371,7 @@ def test_a_population_search_trains_one_member_per_seed_and_is_judged_by_their_m
     folder = tmp_path / pop.folder
     study = load_study(pop, open_storage(None, folder), create=True)
     study.enqueue_trial({"model": "L.c4.p.s8.g"})
-    engine.work(pop, None, folder, total=1, device="cpu", log=lambda msg: None)
+    engine.work(pop, None, 1, RunPlace("cpu", out_dir=folder, progress=False, log=lambda msg: None))
     (trial,) = study.get_trials()
     accs = [read_record(folder / "trials" / f"L.c4.p.s8.g-t0_seed{k}.json")["history"][-1]["val_acc"] for k in (1, 2, 3)]
     assert trial.state.name == "COMPLETE" and trial.user_attrs["member_val_accs"] == accs

@@ -10,6 +10,7 @@ from effmnist_utils.core.loaders import Augment, make_data
 from effmnist_utils.core.models import build_model
 from effmnist_utils.studies.plans import speed
 from effmnist_utils.core.runs import train_run
+from helpers import quiet_cpu
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_a_timed_run_reads_the_test_set_once_and_keeps_its_seconds(monkeypatch, 
     monkeypatch.setattr(loop, "evaluate", lambda m, loader: calls.append(loader.num_images) or real(m, loader))
     hp = T.timed("fast", epochs=2, batch_size=200, val_size=500, augment=Augment(),
                      channels_last=True).with_(train_subset=512)
-    rec = train_run(hp, "cpu", out_dir=tmp_path, progress=False, tag="t", timed=2)[2]
+    rec = train_run(hp, quiet_cpu(tmp_path), tag="t", timed=2)[2]
     assert calls == [500, 10_000]
     assert ["test_acc" in r for r in rec["history"]] == [False, True]
     assert rec["train_seconds"] == pytest.approx(sum(r["train_seconds"] for r in rec["history"]))
@@ -35,7 +36,7 @@ def test_warm_up_leaves_the_model_and_random_state_as_they_were():
     model = build_model("f8d")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    data = make_data("cpu", batch_size=200, train_subset=512)
+    data = make_data("cpu", hp.with_(train_subset=512))
     loop.warm_up(model, model, data.train, hp, steps=2)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert torch.equal(torch.get_rng_state(), rng)

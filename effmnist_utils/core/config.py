@@ -4,8 +4,9 @@ and scratch runs go.
 
 `HParams` holds everything that can change a result, training speed levers included (precision,
 memory format, compile mode, cuDNN autotuning); what changes only bookkeeping or when numbers are
-read (the evaluation batch size, the device, a run's tag, its output folder, evaluating every
-epoch or only at the end) is passed where it is used.
+read (the evaluation batch size, a run's tag, evaluating every epoch or only at the end) is
+passed where it is used, and where a run runs (its device, data and output folders) travels as
+one `place.RunPlace`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .augment import Augment
-from .loaders import check_loader
 
 TARGET_ACC = 0.994  # the study's bar: >= 99.4 % test accuracy ...
 MAX_PARAMS = 20_000  # ... with fewer than this many parameters, in at most MAX_EPOCHS epochs
@@ -82,6 +82,16 @@ class Optim:
             raise ValueError("distill and teacher go together: a weight in (0, 1] needs a teacher run "
                              f"(teacher='runs/f20b_seed1'), and a teacher a weight (got distill={self.distill}, "
                              f"teacher={self.teacher!r})")
+
+
+def check_loader(loader: str, augment: Augment) -> None:
+    """A ValueError unless `loader` is "fast" or "reference", and "reference" only with the
+    original's augmentation (its per-sample pipeline knows only its own)."""
+    if loader not in ("fast", "reference"):
+        raise ValueError(f"loader must be 'fast' or 'reference', not {loader!r}")
+    if loader == "reference" and augment != Augment():
+        raise ValueError("augmentation settings other than the original's need loader='fast' "
+                         "(the original's per-sample pipeline knows only its own)")
 
 
 def _one_of(name, value, allowed):

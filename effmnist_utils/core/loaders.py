@@ -2,7 +2,7 @@
 
 `DeviceLoader` keeps a split as one normalised tensor on the device and augments a whole batch at
 once; `ReferenceLoader` is the original study's per-sample torchvision pipeline, kept for parity
-checks and the speed comparison. `make_data` builds the loaders of one run.
+checks and the speed comparison. `make_data` builds the loaders of one run as its `HParams` say.
 """
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import torch
 
 from .augment import Augment
+from .config import HParams
 from .data import MEAN, STD, load_mnist
+from .place import RunPlace
+from .runtime import as_device
 
 VAL_SPLIT_SEED = 20_000  # fixed, so the validation images are the same for every run seed
 EVAL_BATCH_SIZE = 256  # changes no result; on a 2-core CPU 128-256 beat 1000 (`bench`)
@@ -124,16 +127,6 @@ class ReferenceLoader:
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
 
 
-def check_loader(loader: str, augment: Augment) -> None:
-    """A ValueError unless `loader` is "fast" or "reference", and "reference" only with the
-    original's augmentation (its per-sample pipeline knows only its own)."""
-    if loader not in ("fast", "reference"):
-        raise ValueError(f"loader must be 'fast' or 'reference', not {loader!r}")
-    if loader == "reference" and augment != Augment():
-        raise ValueError("augmentation settings other than the original's need loader='fast' "
-                         "(the original's per-sample pipeline knows only its own)")
-
-
 def validation_split(images, labels, val_size: int):
     """((held-out images, labels), (the rest)): a fixed random choice of `val_size` of the training
     images (the same for every run seed; seeded by VAL_SPLIT_SEED)."""
@@ -153,36 +146,39 @@ class MnistData:
     source: str
 
 
-def make_data(device="cpu", data_dir=None, batch_size: int = 128, seed: int = 1,
-              val_size: int = 0, train_subset: int = 0, loader: str = "fast",
-              augment: Augment = Augment(), eval_batch_size: int = EVAL_BATCH_SIZE,
+def make_data(place="cpu", hp: HParams | None = None, *, seed: int | None = None,
               read_test: bool = True) -> MnistData:
-    """Load MNIST once and build the loaders of a run.
+    """Load MNIST once and build the loaders of a run as `hp` says (default: the original
+    study's recipe), on `place`'s device from its data folder (`place`: a `RunPlace`, or a
+    device); the shuffle and augmentation draw from `seed` (default `hp.seed`).
 
-    `val_size` images (a fixed random choice, the same for every seed) are held out of the 60k
-    training images for validation; `train_subset` > 0 trains on that many of the rest (smoke
-    runs). `loader` is "fast" (DeviceLoader, augmented by `augment`) or "reference" (the original
-    study's per-sample pipeline, which only knows the original augmentation). `read_test=False`:
-    no test loader (`test` is None), so nothing the run does can read the test set; such a run
-    is judged on its validation split, which it then needs.
+    `hp.val_size` images (a fixed random choice, the same for every seed) are held out of the
+    60k training images for validation; `hp.train_subset` > 0 trains on that many of the rest
+    (smoke runs); batches of `hp.optim.batch_size`. `hp.loader` is "fast" (DeviceLoader,
+    augmented by `hp.augment`) or "reference" (the original study's per-sample pipeline, which
+    only knows the original augmentation). `read_test=False`: no test loader (`test` is None), so
+    nothing the run does can read the test set; such a run is judged on its validation split,
+    which it then needs.
     """
-    check_loader(loader, augment)
+    place, hp = RunPlace.of(place), HParams() if hp is None else hp
+    device, seed, val_size = as_device(place.device), hp.seed if seed is None else seed, hp.val_size
     if not read_test and not val_size:
         raise ValueError("a run that does not read the test set is judged on a validation split: "
                          "give it val_size > 0")
-    (x_train, y_train), (x_test, y_test), source = load_mnist(data_dir)
+    (x_train, y_train), (x_test, y_test), source = load_mnist(place.data_dir)
     if not 0 <= val_size < len(y_train):
         raise ValueError(f"val_size must be between 0 and {len(y_train) - 1}, not {val_size}")
     val = None
     if val_size:
         (x_val, y_val), (x_train, y_train) = validation_split(x_train, y_train, val_size)
-        val = DeviceLoader(x_val, y_val, eval_batch_size, device)
-    if train_subset:
-        x_train, y_train = x_train[:train_subset], y_train[:train_subset]
-    if loader == "fast":
-        train = DeviceLoader(x_train, y_train, batch_size, device, shuffle=True, augment=augment,
+        val = DeviceLoader(x_val, y_val, EVAL_BATCH_SIZE, device)
+    if hp.train_subset:
+        x_train, y_train = x_train[:hp.train_subset], y_train[:hp.train_subset]
+    batch_size = hp.optim.batch_size
+    if hp.loader == "fast":
+        train = DeviceLoader(x_train, y_train, batch_size, device, shuffle=True, augment=hp.augment,
                              seed=seed)
     else:
         train = ReferenceLoader(x_train, y_train, batch_size, device, seed=seed)
-    test = DeviceLoader(x_test, y_test, eval_batch_size, device) if read_test else None
+    test = DeviceLoader(x_test, y_test, EVAL_BATCH_SIZE, device) if read_test else None
     return MnistData(train, test, val, source)

@@ -15,6 +15,7 @@ import copy
 import math
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -127,12 +128,28 @@ def _layout(x: torch.Tensor, hp: HParams) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if hp.channels_last else x
 
 
-def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, progress: bool,
-                step_model=None, lean: bool = False, teacher=None, ema: WeightAverage | None = None) -> dict:
+@dataclass(frozen=True)
+class Stepper:
+    """What takes a run's training steps, built once by `fit` and handed to every epoch: the
+    model, the module that steps it (`step_model`: a compiled wrapper of `model`; None: the
+    model itself), its optimizer and learning-rate schedule, the teacher it distils from and the
+    weights' moving average it updates (None where the run has none)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    step_model: torch.nn.Module | None = None
+    teacher: torch.nn.Module | None = None
+    ema: WeightAverage | None = None
+
+
+def train_epoch(stepper: Stepper, loader, hp: HParams, epoch: int, progress: bool, lean: bool = False) -> dict:
     """One epoch over `loader`; returns its learning rate (at the start), loss and accuracy and
-    the seconds from its first step to its last. `step_model` (default `model`) takes the steps:
-    a compiled wrapper of `model`. `lean` (a timed run): no progress bar, no running accuracy and
-    no read-back during the epoch, only the loss summed on the device and checked at its end."""
+    the seconds from its first step to its last. `lean` (a timed run): no progress bar, no
+    running accuracy and no read-back during the epoch, only the loss summed on the device and
+    checked at its end."""
+    model, optimizer, scheduler, ema = stepper.model, stepper.optimizer, stepper.scheduler, stepper.ema
+    step_model = model if stepper.step_model is None else stepper.step_model
     model.train()
     loader.set_epoch(epoch)
     lr = optimizer.param_groups[0]["lr"]
@@ -142,8 +159,8 @@ def train_epoch(model, optimizer, scheduler, loader, hp: HParams, epoch: int, pr
     synchronize(device)
     start = time.perf_counter()
     for i, (x, y) in enumerate(bar):
-        loss, out = train_step(model if step_model is None else step_model, optimizer, _layout(x, hp), y,
-                               hp.precision, hp.optim.label_smoothing, teacher, hp.optim.distill)
+        loss, out = train_step(step_model, optimizer, _layout(x, hp), y, hp.precision,
+                               hp.optim.label_smoothing, stepper.teacher, hp.optim.distill)
         if ema is not None:
             ema.update()
         if steps_every_batch(hp.optim):
@@ -231,10 +248,10 @@ def fit(model, data, hp: HParams, *, teacher=None, checkpoint: str | Path | None
             checkpoint = Path(checkpoint) if checkpoint else None
             history = load_checkpoint(checkpoint, hp, model, optimizer, scheduler, ema) if (
                 resume and checkpoint and checkpoint.exists()) else []
+            stepper = Stepper(model, optimizer, scheduler, step_model, teacher, ema)
             for epoch in range(len(history) + 1, hp.optim.epochs + 1):
                 start, last = time.perf_counter(), epoch == hp.optim.epochs
-                row = train_epoch(model, optimizer, scheduler, data.train, hp, epoch, progress and not timed,
-                                  step_model, lean=bool(timed), teacher=teacher, ema=ema)
+                row = train_epoch(stepper, data.train, hp, epoch, progress and not timed, lean=bool(timed))
                 if warm_seconds is not None and epoch == 1:
                     row["warm_up_seconds"] = warm_seconds
                 with ema.swapped_into(model) if ema is not None else nullcontext(model) as judged:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import SCRATCH_DIR, HParams, auto_tag, run_name
+from .config import HParams, auto_tag, run_name
 from .models import build_model
+from .place import RunPlace
 from .population import Population, check_population, fit_population
 from .record import Record, check_name_free, write_run
 from .runs import load_data, load_teacher, run_record
@@ -39,32 +40,34 @@ def checkpoint_path(out_dir: Path, hp: HParams, seeds: list[int], tag: str) -> P
     return Path(out_dir) / f"{run_name(hp, tag).rsplit('_seed', 1)[0]}_seeds{'-'.join(map(str, seeds))}.ckpt"
 
 
-def train_population(hp: HParams, seeds, device="auto", data_dir=None, out_dir=SCRATCH_DIR,
-                     progress: bool = True, tag: str | None = None, read_test: bool = True, on_epoch=None,
-                     resume: bool = False):
-    """Train `hp` (its seed ignored) for every seed in `seeds` as one population and record each
-    member in `out_dir` as a solo run of its seed is recorded (`<name>.json` and `<name>.pt`,
-    `<name>` = `run_name(hp with that seed, tag)`; `tag` defaults to `auto_tag`), its record
-    marked `"population": {"size": N, "member": k, "seeds": seeds}`; its `train_seconds` and
+def train_population(hp: HParams, seeds, place="auto", tag: str | None = None, read_test: bool = True,
+                     on_epoch=None, resume: bool = False):
+    """Train `hp` (its seed ignored) for every seed in `seeds` as one population on `place` (a
+    `RunPlace`, or a plain device as for `runs.train_run`) and record each member in
+    `place.out_dir` (default: the scratch folder `effmnist-runs/`) as a solo run of its seed is
+    recorded (`<name>.json` and `<name>.pt`, `<name>` = `run_name(hp with that seed, tag)`;
+    `tag` defaults to `auto_tag`), its record marked
+    `"population": {"size": N, "member": k, "seeds": seeds}`; its `train_seconds` and
     per-epoch seconds are the whole population's. Returns (members, histories, records, data):
     members as ordinary networks in eval mode. A checkpoint (`checkpoint_path`) is kept while
     the population is under way; after an interruption, `resume=True` continues from the last
-    finished epoch. `on_epoch(rows)` gets each finished epoch's rows, one per member (after the printed
-    line); an exception it raises (a search pruning its trial) stops the population, and
-    nothing is recorded. `read_test=False`: the test set is never loaded or read (a search's
-    trial). Refuses what `check_population` and `Population` refuse."""
+    finished epoch. `on_epoch(rows)` gets each finished epoch's rows, one per member (after the
+    line printed where `place.progress`); an exception it raises (a search pruning its trial)
+    stops the population, and nothing is recorded. `read_test=False`: the test set is never
+    loaded or read (a search's trial). Refuses what `check_population` and `Population` refuse."""
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"a population needs distinct seeds, one per member (got {seeds})")
     check_population(hp)
     hps = [hp.with_(seed=s) for s in seeds]
     tag = auto_tag(hps[0]) if tag is None else tag
-    device, out_dir = as_device(device), Path(out_dir)
+    place = RunPlace.of(place)
+    device, out_dir, progress = as_device(place.device), place.out(), place.progress
     out_dir.mkdir(parents=True, exist_ok=True)
     for h in hps:
         check_name_free(out_dir / f"{run_name(h, tag)}.json", h)
     pop = build_population(hp.model, seeds, device)
-    data, load_seconds = load_data(hp, device, data_dir, read_test, seed=seeds[0])
+    data, load_seconds = load_data(hp, place.with_(device=device), read_test, seed=seeds[0])
     if progress:
         print(f"{hp.model} x {len(seeds)} (seeds {', '.join(map(str, seeds))}) on {device}; {data.source}",
               flush=True)

@@ -12,11 +12,11 @@ from typing import Callable
 
 import torch
 
-from .config import (GPU_RUNS_DIR, RESULTS_DIR, RUNS_DIR, SCRATCH_DIR, TARGET_ACC, HParams, auto_tag,
-                     run_name)
+from .config import GPU_RUNS_DIR, RESULTS_DIR, RUNS_DIR, TARGET_ACC, HParams, auto_tag, run_name
 from .loaders import make_data
 from .loop import TrainingError, fit
 from .models import build_model, count_params
+from .place import RunPlace
 from .record import (Record, check_name_free, group_runs, load_run, load_runs, mean_std, recipe_diff, same_settings,
                      write_run)
 from .runtime import as_device, cpu_model, device_name, git_commit, seeded, synchronize
@@ -41,12 +41,14 @@ def _print_epoch(row: dict) -> None:
     print(f"epoch {row['epoch']}: {accs} ({row['seconds']:.1f} s)", flush=True)
 
 
-def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, resume: bool = False,
-              progress: bool = True, tag: str | None = None, timed: int = 0, net=None,
+def train_run(hp: HParams, place: RunPlace | str | torch.device = "auto", resume: bool = False,
+              tag: str | None = None, timed: int = 0, net=None,
               on_epoch: Callable[[dict], None] | None = None, read_test: bool = True):
-    """Train `hp.model` as `hp` says and record it in `out_dir` (default: the git-ignored scratch
-    folder `effmnist-runs/` of the working folder) as `<name>.json` (the results) and `<name>.pt`
-    (the final state_dict), where `<name>` is `run_name(hp, tag)`; `tag` defaults to
+    """Train `hp.model` as `hp` says on `place` (a `RunPlace`: its device, data folder, output
+    folder and progress switch; or a plain device, e.g. "auto" or a torch.device) and record it
+    in `place.out_dir` (default: the git-ignored scratch folder `effmnist-runs/` of the working
+    folder) as `<name>.json` (the results) and `<name>.pt` (the final state_dict), where
+    `<name>` is `run_name(hp, tag)`; `tag` defaults to
     `auto_tag(hp)` (what differs from the model's recipe). `net`: a class (or any callable
     without arguments) that builds the network instead of the registry, e.g. a notebook's own
     `Net`. Where it builds `hp.model`'s network (the same layers, shapes and outputs,
@@ -66,7 +68,8 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
     no test fields, and the run is judged on its validation split (`hp.val_size` > 0).
     """
     tag = auto_tag(hp) if tag is None else tag
-    device, out_dir = as_device(device), Path(out_dir)
+    place = RunPlace.of(place)
+    device, out_dir = as_device(place.device), place.out()
     with seeded(hp.seed, device):
         model, own = _build(hp, net)
         name = run_name(hp, tag) if own is None else f"{own}{'-' + tag if tag else ''}_seed{hp.seed}"
@@ -76,8 +79,8 @@ def train_run(hp: HParams, device="auto", data_dir=None, out_dir=SCRATCH_DIR, re
         if ckpt.exists() and not resume:
             raise TrainingError(f"{ckpt} holds an unfinished run; resume it (--resume) "
                                 "or delete the file to start over.")
-        history, data, load_seconds = _train(model.to(device), hp, device, data_dir, ckpt, resume, progress, name,
-                                             timed, on_epoch, read_test)
+        history, data, load_seconds = _train(model.to(device), hp, place.with_(device=device), ckpt, resume, name, timed, on_epoch,
+                                             read_test)
     record = run_record(hp, tag, model, history, data, device, load_seconds)
     if own is not None:  # a network of the caller's own, not hp.model's
         record = {**record, "name": name, "model": own, "based_on": hp.model}
@@ -135,19 +138,19 @@ def _build(hp: HParams, net) -> tuple[torch.nn.Module, str | None]:
     return own, f"{hp.model}-net{digest}"
 
 
-def load_data(hp: HParams, device, data_dir, read_test: bool, seed: int | None = None):
-    """(`make_data` as `hp` says, its shuffle drawn from `seed` (default `hp.seed`), the seconds
-    loading took): a run's and a population's data, timed alike."""
+def load_data(hp: HParams, place: RunPlace, read_test: bool, seed: int | None = None):
+    """(`make_data` as `hp` says on `place`, its shuffle drawn from `seed` (default `hp.seed`),
+    the seconds loading took): a run's and a population's data, timed alike."""
     start = time.perf_counter()
-    data = make_data(device, data_dir, hp.optim.batch_size, hp.seed if seed is None else seed, hp.val_size,
-                     hp.train_subset, hp.loader, hp.augment, read_test=read_test)
-    synchronize(device)
+    data = make_data(place, hp, seed=seed, read_test=read_test)
+    synchronize(as_device(place.device))
     return data, time.perf_counter() - start
 
 
-def _train(model, hp: HParams, device, data_dir, ckpt: Path, resume: bool, progress: bool, name: str,
-           timed: int, on_epoch, read_test: bool):
-    data, load_seconds = load_data(hp, device, data_dir, read_test)
+def _train(model, hp: HParams, place: RunPlace, ckpt: Path, resume: bool, name: str, timed: int, on_epoch,
+           read_test: bool):
+    data, load_seconds = load_data(hp, place, read_test)
+    device, progress = place.device, place.progress
     if progress:
         print(f"{name}: {count_params(model):,} parameters on {device_name(device)}; {data.source}",
               flush=True)

@@ -23,6 +23,7 @@ from ..core.data import load_mnist
 from ..core.loaders import DeviceLoader, make_data
 from ..core.loop import evaluate, fit
 from ..core.models import build_model
+from ..core.place import RunPlace
 from ..core.record import Record
 from ..core.runtime import as_device, cpu_model, device_name, keep_freed_memory, seeded, synchronize
 
@@ -39,7 +40,7 @@ def train_rate(hp: HParams, warmup: int, device="cpu", data_dir=None) -> float:
     """Images per second of one epoch of `hp`'s training data, after `warmup` untimed steps:
     fit's own clock, evaluation apart. In this process (`_train_rate_apart`: in a fresh one)."""
     device = as_device(device)
-    data = make_data(device, data_dir, hp.optim.batch_size, 1, 0, hp.train_subset, hp.loader, hp.augment)
+    data = make_data(RunPlace(device, data_dir), hp, seed=1)
     if hp.allocator == "keep":
         keep_freed_memory()  # for the rest of the process: each variant is timed in a fresh one
     with seeded(hp.seed, device):

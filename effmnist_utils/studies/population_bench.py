@@ -22,6 +22,7 @@ from ..core.config import HParams, record_dir
 from ..core.loaders import make_data
 from ..core.loop import fit
 from ..core.models import build_model
+from ..core.place import RunPlace
 from ..core.population import fit_population
 from ..core.population_runs import build_population
 from ..core.runtime import as_device, cpu_model, device_name, keep_freed_memory, seeded
@@ -57,7 +58,7 @@ def population_bench(models=MODELS, sizes=SIZES, steps: int = 10, rounds: int = 
         torch.set_num_threads(threads)
     keep_freed_memory()
     hps = {m: HParams.for_model(m, epochs=1, train_subset=steps * 128, batch_size=128) for m in models}
-    data = make_data(device, data_dir, 128, 1, 0, steps * 128)
+    data = make_data(RunPlace(device, data_dir), HParams(train_subset=steps * 128))  # batches of 128, seed 1
     data.test = None  # a timed epoch reads nothing else; the members' loaders share these images
     seconds = {m: {"solo": [], **{str(n): [] for n in sizes}} for m in models}
     for r in range(rounds):

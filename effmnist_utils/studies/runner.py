@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 
 from ..core.config import HParams, run_name
+from ..core.place import RunPlace
 from ..core.record import check_name_free
 from ..core.runs import train_run
 from ..core.runtime import keep_freed_memory
@@ -53,14 +53,16 @@ def take_shard(runs: list[Planned], shard: tuple[int, int] = (0, 1)) -> list[Pla
     return runs[k::n]
 
 
-def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0, 1),
-            progress: bool = True, keep_going: bool = False, log=print) -> list[dict]:
-    """Run what is missing of `runs` (its `shard`) in `out_dir`; returns the records of the shard's
-    runs, recorded before or now. `keep_going`: a run that fails (e.g. a compile mode this
-    machine lacks) is logged and the rest go on; otherwise the failure stops the runner."""
+def execute(runs: list[Planned], place: RunPlace, shard=(0, 1), keep_going: bool = False) -> list[dict]:
+    """Run what is missing of `runs` (its `shard`) on `place` (its device and data folder),
+    recording them in `place.out_dir` (default: the scratch folder) and logging to `place.log`;
+    returns the records of the shard's runs, recorded before or now. `keep_going`: a run that
+    fails (e.g. a compile mode this machine lacks) is logged and the rest go on; otherwise the
+    failure stops the runner."""
     from tqdm import tqdm
 
-    out_dir, todo = Path(out_dir), take_shard(runs, shard)
+    place = RunPlace.of(place)
+    out_dir, todo, progress, log = place.out(), take_shard(runs, shard), place.progress, place.log
     names = [r.name for r in todo]
     if len(set(names)) < len(names):
         raise ValueError(f"the plan names two runs alike: {sorted({n for n in names if names.count(n) > 1})}")
@@ -75,8 +77,8 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
             if run.hp.allocator == "keep":
                 keep_freed_memory()  # for the rest of this process: the runner owns it
             torch._dynamo.reset()  # each run compiles afresh (and never hits the recompile limit)
-            train_run(run.hp, device, data_dir, out_dir, resume=(out_dir / f"{run.name}.ckpt").exists(),
-                      progress=progress, tag=run.tag, timed=run.timed, read_test=run.read_test)
+            train_run(run.hp, place, resume=(out_dir / f"{run.name}.ckpt").exists(), tag=run.tag,
+                      timed=run.timed, read_test=run.read_test)
         except Exception as exc:  # noqa: BLE001 - logged, and with keep_going the plan goes on
             if not keep_going:
                 raise
@@ -85,20 +87,21 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
             continue
         bar.update()
         log(f"{run.name}: finished in {time.perf_counter() - start:.0f} s")
-        _score([run], out_dir, device, data_dir, log)
+        _score([run], place)
     bar.close()
-    _score(todo, out_dir, device, data_dir, log)
+    _score(todo, place)
     return [json.loads(p.read_text()) for p in (out_dir / f"{n}.json" for n in names) if p.exists()]
 
 
-def _score(runs: list[Planned], out_dir: Path, device, data_dir, log) -> None:
-    """Score the finished runs that ask for it on the corruption suite, where not done yet."""
+def _score(runs: list[Planned], place: RunPlace) -> None:
+    """Score the finished runs in `place.out_dir` that ask for it on the corruption suite, where
+    not done yet."""
     from . import robustness
     from ..core.runtime import as_device
 
     for run in runs:
-        path = out_dir / f"{run.name}.json"
+        path = place.out() / f"{run.name}.json"
         if run.robustness and path.exists() and not robustness.is_current(path):
-            score = robustness.record_run(path, as_device(device), data_dir)
-            log(f"{run.name}: corruption suite ({score['split']}) mean {score['mean']:.2%}, "
-                f"clean {score['clean']:.2%}")
+            score = robustness.record_run(path, as_device(place.device), place.data_dir)
+            place.log(f"{run.name}: corruption suite ({score['split']}) mean {score['mean']:.2%}, "
+                      f"clean {score['clean']:.2%}")

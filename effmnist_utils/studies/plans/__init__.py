@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...core.place import RunPlace
 from .. import runner
 from . import finalists, frontier, robust, speed, speedsearch, tiny
 from .base import Plan, root_for
@@ -30,21 +31,22 @@ def get(name: str) -> Plan:
     return known[name]
 
 
-def run_plan(name: str, stage: str | None = None, record: bool = False, out_root=None,
-             device="auto", data_dir=None, shard=(0, 1), smoke: bool = False,
-             progress: bool = True, log=print) -> list[dict]:
-    """Run plan `name` (one stage, or all in order; one shard of each), then write its tables
-    if every run of the plan is recorded (other shards may still be at work; `--table` writes
-    them from what is recorded). Returns the records of the runs it covered."""
+def run_plan(name: str, stage: str | None = None, record: bool = False, place="auto", shard=(0, 1),
+             smoke: bool = False) -> list[dict]:
+    """Run plan `name` (one stage, or all in order; one shard of each) on `place` (a `RunPlace`,
+    whose `out_dir` is the root of the plans' folders, as --out-dir; or a plain device), then
+    write its tables if every run of the plan is recorded (other shards may still be at work;
+    `--table` writes them from what is recorded). Returns the records of the runs it covered."""
     if smoke and record:
         raise ValueError("a smoke run is not a result: drop --record (it goes to the scratch folder)")
-    plan, root = get(name), root_for(record, out_root)
+    place = RunPlace.of(place)
+    plan, root, log = get(name), root_for(record, place.out_dir), place.log
     out, done = root / plan.folder, []
     for s in [stage] if stage else list(plan.stages):
         runs = plan.runs(root, s)
         runs = [runner.smoke(r) for r in runs] if smoke else runs
         log(f"plan {name}, stage {s}: {len(runs)} runs in {out}")
-        done += runner.execute(runs, out, device, data_dir, shard, progress, plan.keep_going, log)
+        done += runner.execute(runs, place.with_(out_dir=out), shard, plan.keep_going)
     if not smoke and plan.tables:
         try:
             missing = [r.name for r in plan.runs(root) if not (out / f"{r.name}.json").exists()]

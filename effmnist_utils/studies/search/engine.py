@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ...core.config import SCRATCH_DIR, run_name
 from ...core.models import build_model, count_params
+from ...core.place import RunPlace
 from ...core.population_runs import checkpoint_path, train_population
 from ...core.runs import train_run
 from ...core.runtime import cpu_model, keep_freed_memory, pick_device
@@ -44,9 +45,12 @@ def search_dir(search: Search, record: bool = False, out_root=None) -> Path:
     return root_for(record, out_root, scratch=SCRATCH_DIR) / search.folder
 
 
-def objective(search: Search, folder: Path, device, data_dir, progress: bool, log):
-    """The function of a trial that trains it and returns its final validation accuracy."""
+def objective(search: Search, place: RunPlace):
+    """The function of a trial that trains it on `place` (its `out_dir`: the search's folder)
+    and returns its final validation accuracy."""
     optuna = optuna_module()
+    folder, log = Path(place.out_dir), place.log
+    trial_place = place.with_(out_dir=folder / "trials")
 
     def report(trial, epochs: int):
         def on_epoch(rows) -> None:  # one run's row, or a population's rows (one per member)
@@ -63,10 +67,8 @@ def objective(search: Search, folder: Path, device, data_dir, progress: bool, lo
         """The trial's records: one run, or one per member of its population."""
         hook = report(trial, hp.optim.epochs)
         if len(search.seeds) == 1:
-            return [train_run(hp, device, data_dir, folder / "trials", progress=progress, tag=tag,
-                              timed=search.timed, on_epoch=hook, read_test=False)[2]]
-        return train_population(hp, search.seeds, device, data_dir, folder / "trials", progress=progress,
-                                tag=tag, read_test=False, on_epoch=hook)[2]
+            return [train_run(hp, trial_place, tag=tag, timed=search.timed, on_epoch=hook, read_test=False)[2]]
+        return train_population(hp, search.seeds, trial_place, tag=tag, read_test=False, on_epoch=hook)[2]
 
     def run(trial) -> float:
         trial.set_user_attr("worker", worker_id())
@@ -116,14 +118,16 @@ def describe(trial, budget: int) -> str:
     return f"{what}: FAILED ({a.get('error', 'see the messages above')})"
 
 
-def work(search: Search, url: str | None, folder: Path, total: int, device="auto", data_dir=None,
-         progress: bool = False, log=print, barrier=None, deadline: float | None = None) -> None:
-    """One worker: start trials until the search has `total` finished ones (complete or pruned)
-    or the clock passes `deadline` (time.time(); the trial under way then finishes); when the
-    missing ones are under way elsewhere, wait for them (they may fail)."""
+def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=None,
+         deadline: float | None = None) -> None:
+    """One worker on `place` (its `out_dir`: the search's folder): start trials until the search
+    has `total` finished ones (complete or pruned) or the clock passes `deadline` (time.time();
+    the trial under way then finishes); when the missing ones are under way elsewhere, wait for
+    them (they may fail)."""
     optuna = optuna_module()
+    folder, log = Path(place.out_dir), place.log
     storage = open_storage(url, folder)
-    study, run, fails = load_study(search, storage), objective(search, folder, device, data_dir, progress, log), 0
+    study, run, fails = load_study(search, storage), objective(search, place), 0
     if barrier is not None:
         barrier.wait()  # the workers start together
     states = optuna.trial.TrialState
@@ -145,14 +149,14 @@ def work(search: Search, url: str | None, folder: Path, total: int, device="auto
                              f"{done[0].user_attrs.get('error', 'an error shown above')}")
 
 
-def _worker_main(name, url, folder, total, device, data_dir, threads, k, barrier, deadline) -> None:
+def _worker_main(name, url, total, place, threads, k, barrier, deadline) -> None:
     import torch
 
     torch.set_num_threads(threads)
     prefix = f"[worker {k}] "
     try:
-        work(get(name), url, Path(folder), total, device, data_dir, False,
-             lambda msg: print(prefix + msg, flush=True), barrier, deadline)
+        work(get(name), url, total, place.with_(progress=False, log=lambda msg: print(prefix + msg, flush=True)),
+             barrier, deadline)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - one line for the parent's report
@@ -164,11 +168,12 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, workers: int, deadline) -> set[str]:
+def _spawn(search: Search, url, total: int, place: RunPlace, workers: int, deadline) -> set[str]:
     """`workers` processes on this machine, torch's threads split between them; their ids."""
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(workers)
-    procs = [ctx.Process(target=_worker_main, args=(search.name, url, str(folder), total, device, data_dir,
+    sent = place.with_(log=print)  # each worker logs with its own prefix; a caller's log may not pickle
+    procs = [ctx.Process(target=_worker_main, args=(search.name, url, total, sent,
                                                     max(1, available_cores() // workers), k, barrier, deadline))
              for k in range(workers)]
     for p in procs:
@@ -188,18 +193,21 @@ def _spawn(search: Search, url, folder: Path, total: int, device, data_dir, work
 
 
 def run_search(search: Search, trials: int | None = None, workers: int = 1, storage: str | None = None,
-               device="auto", data_dir=None, record: bool = False, out_root=None, log=print,
-               seconds: float | None = None, progress: bool = True) -> dict:
+               place="auto", record: bool = False, seconds: float | None = None) -> dict:
     """Run `search` until it has `trials` (default: its own number) finished trials, or for about
-    `seconds` (no trial starts after them), with `workers` processes; print, and return, what
-    this call did and its trials per hour. `progress`: one worker prints every epoch too."""
-    total, folder = trials or search.trials, search_dir(search, record, out_root)
+    `seconds` (no trial starts after them), with `workers` processes on `place` (a `RunPlace`,
+    whose `out_dir` is the root of the searches' folders, as --out-dir; or a plain device); log,
+    and return, what this call did and its trials per hour. `place.progress`: one worker prints
+    every epoch too."""
+    place = RunPlace.of(place)
+    total, folder, log = trials or search.trials, search_dir(search, record, place.out_dir), place.log
     if search.timed and workers > 1:
         raise ValueError(f"{search.name} times its trials: run it with --workers 1 (workers sharing the "
                          "machine would slow each other's clock)")
-    if search.device and device not in ("auto", search.device):
-        raise ValueError(f"{search.name} runs on {search.device}: drop --device {device}")
-    device = search.device or device
+    if search.device and place.device not in ("auto", search.device):
+        raise ValueError(f"{search.name} runs on {search.device}: drop --device {place.device}")
+    device = search.device or place.device
+    place = place.with_(device=device, out_dir=folder)
     study = load_study(search, open_storage(storage, folder), create=True)
     if not study.get_trials(deepcopy=False):
         old = sorted((folder / "trials").glob("*.json"))
@@ -213,10 +221,10 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
     start = time.time()
     deadline = start + seconds if seconds else None
     if workers == 1:
-        work(search, storage, folder, total, device, data_dir, progress=progress, log=log, deadline=deadline)
+        work(search, storage, total, place, deadline=deadline)
         ids = {worker_id()}
     else:
-        ids = _spawn(search, storage, folder, total, device, data_dir, workers, deadline)
+        ids = _spawn(search, storage, total, place, workers, deadline)
     call = summarise_call(search, study, ids, start, workers, log)
     if storage is None:  # the journal's folder keeps each call's throughput beside it
         note_call(folder, call, device)
