@@ -11,11 +11,20 @@ import re
 from pathlib import Path
 
 from . import headlines, search_blocks, verdicts
-from .studies import budgets, robustness
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
 from .core.models import ORIGINAL_ACC, build_model, count_params
 from .core.record import load_runs, variant
+from .studies import budgets, robustness
+from .studies.bench import load_benches, render_bench
+from .studies.figures import plot_levers, plot_params_vs_accuracy
+from .studies.plans import frontier
+from .studies.population_bench import (FOLDER as POPULATION_FOLDER, load_population_benches, plot_population_bench,
+                                       render_population_bench)
 from .studies.results_tables import check_params, render_table, summarise_runs
+from .studies.robustness_figures import plot_robustness
+from .studies.speedrun import render_speed_table, summarise as summarise_speed
+from .use.deploy_bench import load_benchmarks, render_deploy_table
+from .use.web import RUNTIME_FILES
 
 # (parameter budget, mean %): the frontier's five goals, < 20K to < 5K, then the tiny networks' two,
 # each judged over at least 3 seeds ...
@@ -69,8 +78,6 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3, cho
 def params_figure(runs: list[dict]):
     """Every recorded run's final accuracy against its parameters, beside the original study's
     single runs and the frontier's goals."""
-    from .studies.figures import plot_params_vs_accuracy
-
     points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": variant(r)}
               for r in runs]
     reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in ORIGINAL_ACC.items()]
@@ -108,8 +115,6 @@ def page_limits(thresholds: dict) -> str:
 
 def page_runtime(package: dict) -> str:
     """Which ONNX Runtime Web the page loads: the version web/package.json pins and its files (`use.web`)."""
-    from .use.web import RUNTIME_FILES
-
     version = package["dependencies"]["onnxruntime-web"]
     return (f"The page loads onnxruntime-web {version} (pinned in `web/package.json`): of it only "
             + " and ".join(f"`{f}`" for f in RUNTIME_FILES) + ".")
@@ -153,12 +158,6 @@ def replace_block(text: str, marker: str, body: str, where: str) -> str:
 
 def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated block whose results exist."""
-    from .studies.bench import load_benches, render_bench
-    from .studies.population_bench import load_population_benches, render_population_bench
-    from .use.deploy_bench import load_benchmarks, render_deploy_table
-    from .studies.plans import frontier
-    from .studies.speedrun import render_speed_table, summarise as summarise_speed
-
     runs = load_runs(run_dir)
     if not runs:
         raise ValueError(f"no recorded runs in {run_dir}; train some first")
@@ -247,8 +246,6 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
     params_figure(load_runs(run_dir)).savefig(written[-1], dpi=110)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
-        from .studies.robustness_figures import plot_robustness
-
         written.append(figures / "robustness.png")
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
             written[-1], dpi=110)
@@ -259,9 +256,7 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         written.append(figures / "searches" / "importances.png")
         search_blocks.importance_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "population-table" in generated:
-        from .studies.population_bench import FOLDER, load_population_benches, plot_population_bench
-
-        written.append(figures / FOLDER / "population_bench.png")
+        written.append(figures / POPULATION_FOLDER / "population_bench.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         plot_population_bench(load_population_benches(results_dir)).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "speedrun-search" in generated:
@@ -269,9 +264,6 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         search_blocks.speedrun_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "levers-table" in generated:
-        from .studies.plans import frontier
-        from .studies.figures import plot_levers
-
         written.append(figures / frontier.LEVERS_PLAN.folder / "levers.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         plot_levers(frontier.lever_rows(Path(results_dir)), spread=True, title=LEVERS_TITLE).savefig(

@@ -9,8 +9,11 @@ from pathlib import Path
 
 from . import verdicts
 from .core.config import RESULTS_DIR
+from .studies.plans import finalists, speedsearch
 from .studies.search import results as search_results
+from .studies.search.figures import plot_importances, plot_search_front, plot_speedrun_front
 from .studies.search.spaces import SEARCHES
+from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS, describe
 
 FRONTIER_SEARCHES = [name for name in SEARCHES if name.startswith("frontier-")]
 
@@ -115,16 +118,12 @@ SPEEDRUN = SEARCHES["speedrun-cpu"]
 
 
 def _recipe(row: dict) -> str:
-    from .studies.speedrun import describe
-
     return describe(SPEEDRUN.hparams(row["model"], row["settings"]))
 
 
 def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
     """The speed page's paragraph on the recorded speedrun search: its trials and what its rule
     of choice makes of them (`search_results.speedrun_candidates`), or how far the goal is."""
-    from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS
-
     if not (Path(results_dir) / SPEEDRUN.folder / "journal.log").is_file():
         return None
     rows, n = search_results.front(SPEEDRUN, root=results_dir), search_results.counts(SPEEDRUN, root=results_dir)
@@ -156,8 +155,6 @@ def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
 
 def _confirmed(results_dir) -> str:
     """Step 2's outcome over the recorded confirmation runs (plan speedrun-cpu-confirm), or ""."""
-    from .studies.plans import speedsearch
-
     rows = speedsearch.confirmed(Path(results_dir))
     if not rows:
         return ""
@@ -172,18 +169,12 @@ def _confirmed(results_dir) -> str:
 
 
 def speedrun_figure(results_dir=RESULTS_DIR):
-    from .studies.plans import speedsearch
-    from .studies.search.figures import plot_speedrun_front
-    from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS
-
     return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL,
                                speedsearch.confirmed(Path(results_dir)))
 
 
 def importance_figure(results_dir=RESULTS_DIR):
     """Which settings mattered, per recorded frontier search with two complete trials or more."""
-    from .studies.search.figures import plot_importances
-
     return plot_importances({name: search_results.importances(SEARCHES[name], root=results_dir) for name in FRONTIER_SEARCHES
                              if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
                              and search_results.counts(SEARCHES[name], root=results_dir)["complete"] >= 2})
@@ -191,10 +182,6 @@ def importance_figure(results_dir=RESULTS_DIR):
 
 def search_figure(results_dir=RESULTS_DIR):
     """Every complete trial of the recorded frontier searches (`search_figures.plot_search_front`)."""
-    from .studies.search.figures import plot_search_front
-
-    from .studies.plans import finalists
-
     return plot_search_front([p for name in FRONTIER_SEARCHES
                               if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
                               for p in search_results.front(SEARCHES[name], root=results_dir)],

@@ -16,12 +16,14 @@ import json
 import statistics
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 
 from ..core.config import HParams, record_dir
 from ..core.loaders import make_data
 from ..core.loop import fit
 from ..core.models import build_model
+from ..core.plots import DPI
 from ..core.population import fit_population
 from ..core.population_runs import build_population
 from ..core.runtime import as_device, cpu_model, device_name, keep_freed_memory, seeded
@@ -121,10 +123,6 @@ def _where(result: dict) -> str:
 def plot_population_bench(results: list[dict]):
     """Each model's population throughput as a multiple of its solo runs', against N (log scale),
     one panel per recorded device."""
-    import matplotlib.pyplot as plt
-
-    from ..core.plots import DPI
-
     fig, axes = plt.subplots(1, len(results), figsize=(6.4 * len(results), 3.8), dpi=DPI, squeeze=False)
     for ax, result in zip(axes[0], results):
         sizes = result["sizes"]

@@ -28,8 +28,8 @@ from .corrupt import CHUNK, FAMILIES, corrupt_u8
 from ..core.data import load_mnist
 from ..core.loaders import EVAL_BATCH_SIZE, DeviceLoader, validation_split
 from ..core.loop import evaluate as evaluate_loader
-from ..core.record import Record, group_runs
-from ..core.runtime import cpu_model
+from ..core.record import Record, group_runs, load_run
+from ..core.runtime import cpu_model, device_name
 
 # Fixed before any model was scored: one of each related pair is held out.
 CHOSEN = ("shot_noise", "glass_blur", "shear", "scale", "brightness", "spatter", "dotted_line")
@@ -125,9 +125,6 @@ def robustness_path(run_json) -> Path:
 def score_run(run_json, device="cpu", data_dir=None) -> dict:
     """A recorded run scored on the suite its training left unseen (`split_of`): its robustness
     record (not written)."""
-    from ..core.record import load_run
-    from ..core.runtime import device_name
-
     model, record = load_run(run_json)
     start = time.perf_counter()
     split = split_of(record)

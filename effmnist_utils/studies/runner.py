@@ -14,11 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
+from . import robustness
 from ..core.config import HParams, run_name
 from ..core.record import check_name_free
 from ..core.runs import train_run
-from ..core.runtime import keep_freed_memory
+from ..core.runtime import as_device, keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,6 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
     """Run what is missing of `runs` (its `shard`) in `out_dir`; returns the records of the shard's
     runs, recorded before or now. `keep_going`: a run that fails (e.g. a compile mode this
     machine lacks) is logged and the rest go on; otherwise the failure stops the runner."""
-    from tqdm import tqdm
-
     out_dir, todo = Path(out_dir), take_shard(runs, shard)
     names = [r.name for r in todo]
     if len(set(names)) < len(names):
@@ -93,9 +93,6 @@ def execute(runs: list[Planned], out_dir, device="auto", data_dir=None, shard=(0
 
 def _score(runs: list[Planned], out_dir: Path, device, data_dir, log) -> None:
     """Score the finished runs that ask for it on the corruption suite, where not done yet."""
-    from . import robustness
-    from ..core.runtime import as_device
-
     for run in runs:
         path = out_dir / f"{run.name}.json"
         if run.robustness and path.exists() and not robustness.is_current(path):

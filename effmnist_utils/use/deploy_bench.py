@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from .deploy import (INT8_GOAL_BYTES, INT8_GOAL_POINTS, onnx_modules, export_run, load_run)
+from ..core.data import load_mnist
+from ..core.loaders import normalise
 
 
 def _median_us(call, images, n: int) -> float:
@@ -60,9 +62,6 @@ def benchmark(run: str | Path, out_dir: str | Path | None = None, images: int | 
               latency_images: int = 1000, calibration: int = 1000, data_dir=None) -> dict:
     """Export the run (fp32 and int8, in a temporary folder), then measure all three on the first
     `images` test images (default: all 10,000). Saves `<out_dir>/<name>.json` only if `out_dir` is given."""
-    from ..core.data import load_mnist
-    from ..core.loaders import normalise
-
     model, record = load_run(run)
     _, (test_x, test_y), _ = load_mnist(data_dir)
     test_x, test_y = test_x[:images], test_y[:images]
