@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import headlines, search_blocks, verdicts
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
+from .core.markdown import table
 from .core.models import ORIGINAL_ACC, build_model, count_params
 from .core.record import load_runs, variant
 from .studies import budgets, robustness
@@ -56,23 +57,23 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3, cho
     over at least `min_seeds` seeds, meets the goal."""
     if chosen is None:
         chosen = budgets.choose(RESULTS_DIR, [b for b, _ in goals])
-    lines = ["| budget | goal: mean final-epoch accuracy | model chosen on validation | params | "
-             f"test accuracy, mean ± std (≥ {min_seeds} seeds to judge) | met? |", "|---|---:|---|---:|---:|---|"]
+    lines = []
     by_model = {r["model"]: r for r in rows}
     for budget, target in goals:
         model = (chosen.get(budget) or {}).get("model")
         row = by_model.get(model)
         if model is None or row is None:
             what = "none chosen on validation" if model is None else f"{model}: no run on all 60,000 images"
-            lines.append(f"| < {budget:,} | ≥ {target:.2f} % | {what} | | | no |")
+            lines.append([f"< {budget:,}", f"≥ {target:.2f} %", what, "", "", "no"])
             continue
         if row["n"] < min_seeds:
             met = f"not judged: {row['n']} of {min_seeds} seeds"
         else:
             met = "yes" if row["final_mean"] >= target - 1e-9 else "no"  # unrounded: 99.597 is not 99.60
-        lines.append(f"| < {budget:,} | ≥ {target:.2f} % | {model} | {row['params']:,} | "
-                     f"{row['final_mean']:.2f} ± {row['final_std']:.2f} % ({row['n']} seeds) | {met} |")
-    return "\n".join(lines)
+        lines.append([f"< {budget:,}", f"≥ {target:.2f} %", model, f"{row['params']:,}",
+                      f"{row['final_mean']:.2f} ± {row['final_std']:.2f} % ({row['n']} seeds)", met])
+    return table(["budget", "goal: mean final-epoch accuracy", "model chosen on validation", "params",
+                  f"test accuracy, mean ± std (≥ {min_seeds} seeds to judge)", "met?"], "lrlrrl", lines)
 
 
 def params_figure(runs: list[dict]):
@@ -137,14 +138,14 @@ def _opening(path: Path) -> str:
 def module_table(package: Path = PACKAGE) -> str:
     """docs/package.md's table of modules: every module of the package, layer by layer, with the
     first sentence of its opening comment; a new module appears by itself."""
-    rows = ["| layer | module | owns |", "|---|---|---|"]
+    rows = []
     for folder, label in LAYERS:
         root = package / folder if folder else package
         paths = sorted(root.rglob("*.py") if folder else root.glob("*.py"))
         for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent != root):
             name = path.relative_to(root).with_suffix("").as_posix().replace("/__init__", "/")
-            rows.append(f"| {label if i == 0 else ''} | `{name}` | {_opening(path).replace('|', '/')} |")
-    return "\n".join(rows)
+            rows.append([label if i == 0 else "", f"`{name}`", _opening(path).replace("|", "/")])
+    return table(["layer", "module", "owns"], "lll", rows)
 
 
 def replace_block(text: str, marker: str, body: str, where: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import verdicts
 from .core.config import RESULTS_DIR
+from .core.markdown import table
 from .studies.plans import finalists, speedsearch
 from .studies.search import results as search_results
 from .studies.search.figures import plot_importances, plot_search_front, plot_speedrun_front
@@ -59,13 +60,11 @@ def _verdict(row: dict) -> str:
 
 def search_table(rows: list[dict]) -> str:
     """The frontier page's table: per search, its trials and its best trial, linked to its record."""
-    lines = ["| search | budget | trained to the end | stopped early | over the budget | best trial's model "
-             "| params | final validation accuracy | best trial |", "|---|---:|---:|---:|---:|---|---:|---:|---|"]
-    for r in rows:
-        b = r["best"]
-        lines.append(f"| {r['search']} | < {r['budget']:,} | {r['complete']} | {r['pruned']} | {r['over']} | "
-                     f"[`{b['model']}`](../results/{r['record']}) | {b['params']:,} | {100 * b['val_acc']:.2f} % | "
-                     f"{_verdict(r)} |")
+    lines = [table(["search", "budget", "trained to the end", "stopped early", "over the budget", "best trial's model",
+                    "params", "final validation accuracy", "best trial"], "lrrrrlrrl",
+                   [[r["search"], f"< {r['budget']:,}", r["complete"], r["pruned"], r["over"],
+                     f"[`{r['best']['model']}`](../results/{r['record']})", f"{r['best']['params']:,}",
+                     f"{100 * r['best']['val_acc']:.2f} %", _verdict(r)] for r in rows])]
     other = sum(r["other"] for r in rows)
     if other:
         lines.append(f"\n{other} more trial{'s' * (other > 1)} failed or {'are' if other > 1 else 'is'} still marked "
@@ -100,18 +99,19 @@ def throughput_table(results_dir=RESULTS_DIR) -> str | None:
                             key=lambda c: c["date"])]
     if not rows:
         return None
-    lines = ["| search | date | machine | workers × threads | minutes | trained to the end | stopped early | over the "
-             "budget | trained trials per hour | epochs per hour |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = []
     for c in rows:
         hours, trained = max(c["seconds"], 1e-3) / 3600, c["complete"] + c["pruned"] - c["over_budget"]
         c["per_hour"] = c["epochs"] / hours
         how = (f"{c['workers']} × {c['threads_per_worker']}" if c.get("recorded", True) else
                f"{c['workers']} at once × not recorded")
         machine = c["machine"] if c.get("recorded", True) else f"{c['machine']} (call not recorded: from the journal and trial records)"
-        lines.append(f"| {c['search']} | {c['date'][:10]} | {machine} | {how} | "
-                     f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
-                     f"{c['over_budget']} | {trained / hours:.1f} | {c['per_hour']:.0f} |")
-    return "\n".join(lines) + verdicts.workers(rows) + verdicts.together(rows)
+        lines.append([c["search"], c["date"][:10], machine, how, f"{c['seconds'] / 60:.0f}", c["complete"],
+                      c["pruned"] - c["over_budget"], c["over_budget"], f"{trained / hours:.1f}",
+                      f"{c['per_hour']:.0f}"])
+    return (table(["search", "date", "machine", "workers × threads", "minutes", "trained to the end", "stopped early",
+                   "over the budget", "trained trials per hour", "epochs per hour"], "llllrrrrrr", lines)
+            + verdicts.workers(rows) + verdicts.together(rows))
 
 
 SPEEDRUN = SEARCHES["speedrun-cpu"]
