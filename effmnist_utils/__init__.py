@@ -40,6 +40,7 @@ LESSONS = ("GOAL_MODELS", "frontier_runs", "plot_frontier", "budgets_table", "go
 
 def __getattr__(name: str):
     if name in LESSONS:
+        # heavy/optional: lessons loads the studies and report; `import effmnist_utils` loads the core only
         from . import lessons
 
         return getattr(lessons, name)

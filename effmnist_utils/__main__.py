@@ -5,13 +5,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .cli import build_parser, run, run_place
-from .core.models import MODELS, build_model, count_params
+from .core.config import RECIPES, RUNS_DIR, HParams, auto_tag, describe_levers, record_dir
+from .core.models import ITER_SPECS, MODELS, build_model, count_params
+from .core.population_runs import train_population
+from .core.runs import train_run
+from .core.runtime import as_device
+from .report import write_report
+from .studies import plans, robustness
+from .studies.bench import bench, format_bench, save_bench
+from .studies.population_bench import population_bench, render_population_bench, save_population_bench
+from .studies.robustness import predict_default
+from .studies.search.engine import run_search
+from .studies.search.spaces import SEARCHES, get
+from .use import web
+from .use.deploy import export_run, predict_files
+from .use.deploy_bench import benchmark, render_deploy_table
 
 
 def cmd_plan(args) -> int:
-    from .studies import plans
-
     def action():
         ignored = [flag for flag, given in (("--stage", args.stage), ("--shard", args.shard != (0, 1)),
                                             ("--smoke", args.smoke)) if given]
@@ -34,8 +48,6 @@ def cmd_plan(args) -> int:
 
 def cmd_search(args) -> int:
     def action():
-        from .studies.search.spaces import SEARCHES, get
-
         if args.name is None:
             given = [f for f, v in (("--trials", args.trials), ("--workers", args.workers != 1),
                                     ("--storage", args.storage), ("--record", args.record)) if v]
@@ -45,22 +57,16 @@ def cmd_search(args) -> int:
                 print(f"{s.name:<14} {s.about} (budget {s.budget:,} parameters, {s.trials} trials, "
                       f"folder {s.folder})")
             return
-        from .studies.search.engine import run_search
-
         run_search(get(args.name), args.trials, args.workers, args.storage, run_place(args), args.record,
                    seconds=args.seconds)
     return run(action)
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
-
     return run(lambda: print("\n".join(f"wrote {p}" for p in write_report())))
 
 
 def cmd_bench(args) -> int:
-    from .studies.bench import bench, format_bench, save_bench
-
     def action():
         if args.population:
             return _population_bench(args)
@@ -73,8 +79,6 @@ def cmd_bench(args) -> int:
 
 
 def _population_bench(args) -> None:
-    from .studies.population_bench import population_bench, render_population_bench, save_population_bench
-
     result = population_bench(steps=args.batches, rounds=args.rounds, threads=args.threads, device=args.device,
                               data_dir=args.data_dir)
     print(render_population_bench([result]))
@@ -83,12 +87,6 @@ def _population_bench(args) -> None:
 
 
 def cmd_robustness(args) -> int:
-    from tqdm import tqdm
-
-    from .studies import robustness
-    from .core.config import RUNS_DIR
-    from .core.runtime import as_device
-
     def action():
         paths = [Path(p) for p in args.runs] or sorted(RUNS_DIR.glob("*_seed*.json"))
         bad = [str(p) for p in paths if not p.is_file()]
@@ -106,9 +104,6 @@ def cmd_robustness(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .core.config import RECIPES, describe_levers
-    from .core.models import ITER_SPECS
-
     for name in MODELS:
         trains = ("original recipe" if name in ITER_SPECS else
                   f"recipe: {describe_levers(RECIPES[name])}" if name in RECIPES else
@@ -118,9 +113,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .core.config import HParams, auto_tag
-    from .core.runs import train_run
-
     def action():
         given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                    ("lr", args.lr)) if v is not None}
@@ -135,9 +127,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_population(args) -> int:
-    from .core.config import HParams
-    from .core.population_runs import train_population
-
     def action():
         given = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                    ("lr", args.lr)) if v is not None}
@@ -151,20 +140,15 @@ def cmd_population(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .use.deploy import predict_files
-
     def action():
         model, why = args.model, ""
         if args.run is None and model is None:  # the CLI, not `use`, knows the studies' verdict
-            from .studies.robustness import predict_default
             model, why = predict_default()
         print(predict_files(args.images, model=model or "f8a", run=args.run, why=why))
     return run(action)
 
 
 def cmd_export(args) -> int:
-    from .use.deploy import export_run
-
     def action():
         if args.record and not args.bench:
             raise ValueError("--record keeps a --bench measurement; add --bench")
@@ -172,9 +156,6 @@ def cmd_export(args) -> int:
                                      args.data_dir).items():
             print(f"{kind:<5} {path}  {path.stat().st_size:,} bytes")
         if args.bench:
-            from .core.config import record_dir
-            from .use.deploy_bench import benchmark, render_deploy_table
-
             out = record_dir("deploy") if args.record else None
             print(render_deploy_table(benchmark(args.run, out, calibration=args.calibration,
                                                 data_dir=args.data_dir)))
@@ -184,8 +165,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .use import web
-
     def action():
         server = web.make_server(web.check(web.WEB_DIR), args.host, args.port, verbose=True)
         print(f"serving the draw-a-digit page at {web.url(server)} (Ctrl-C stops it)", flush=True)

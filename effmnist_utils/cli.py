@@ -8,6 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from .core.config import RUNS_DIR, SCRATCH_DIR, HParams
+from .core.data import DataError
+from .core.loop import TrainingError
 from .core.models import MODELS, build_model
 from .core.place import RunPlace
 
@@ -92,8 +95,6 @@ def run_place(args) -> RunPlace:
 
 
 def _add_train(sub) -> None:
-    from .core.config import HParams
-
     d = HParams()
     t = sub.add_parser("train", help="train one model with its recipe and record the run",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -113,8 +114,6 @@ def _add_train(sub) -> None:
 def _add_run(t) -> None:
     """What `train` and `population` share: the model, its recipe's main settings, where it runs
     and where its records go."""
-    from .core.config import RUNS_DIR, SCRATCH_DIR, HParams
-
     d = HParams()
     t.add_argument("model", type=model_name, help=f"one of: {', '.join(MODELS)}")
     t.add_argument("--epochs", type=positive_int, default=None,
@@ -251,9 +250,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(action) -> int:
     """Run `action`, turning the expected failures into one line on stderr."""
-    from .core.data import DataError
-    from .core.loop import TrainingError
-
     try:
         action()
     except (ValueError, DataError, TrainingError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .core.config import RESULTS_DIR, RUNS_DIR
-from .core.diagrams import Markdown
+from .core.markdown import Markdown, table
 from .core.record import load_runs
 from .core.models import ORIGINAL_ACC, build_model, count_params
 from .core.place import RunPlace
@@ -108,12 +108,10 @@ def frontier_searches() -> list:
 
 def search_counts(results_dir=RESULTS_DIR) -> Markdown:
     """How the recorded frontier searches' trials ended, one row per search."""
-    lines = []
-    for s in ONE_SEED:
-        n = search_results.counts(s, root=results_dir)
-        lines.append(f"| {s.name} | < {s.budget:,} | {n['complete']} | {n['pruned']} | {n['over']} |")
-    return Markdown(results_tables.markdown("| search | budget (parameters) | trained to the end | stopped early | "
-                                    "over the budget |", "lrrrr", lines))
+    counts = [(s, search_results.counts(s, root=results_dir)) for s in ONE_SEED]
+    return Markdown(table(["search", "budget (parameters)", "trained to the end", "stopped early", "over the budget"],
+                          "lrrrr", [[s.name, f"< {s.budget:,}", n["complete"], n["pruned"], n["over"]]
+                                    for s, n in counts]))
 
 
 def search_front(results_dir=RESULTS_DIR) -> list[dict]:

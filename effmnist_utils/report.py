@@ -11,11 +11,21 @@ import re
 from pathlib import Path
 
 from . import headlines, search_blocks, verdicts
-from .studies import budgets, robustness
 from .core.config import GPU_RUNS_DIR, MAX_PARAMS, REPO_ROOT, RESULTS_DIR, RUNS_DIR, TARGET_ACC, record_dir
+from .core.markdown import table
 from .core.models import ORIGINAL_ACC, build_model, count_params
 from .core.record import load_runs, variant
+from .studies import budgets, robustness
+from .studies.bench import load_benches, render_bench
+from .studies.figures import plot_levers, plot_params_vs_accuracy
+from .studies.plans import frontier
+from .studies.population_bench import (FOLDER as POPULATION_FOLDER, load_population_benches, plot_population_bench,
+                                       render_population_bench)
 from .studies.results_tables import check_params, render_table, summarise_runs
+from .studies.robustness_figures import plot_robustness
+from .studies.speedrun import render_speed_table, summarise as summarise_speed
+from .use.deploy_bench import load_benchmarks, render_deploy_table
+from .use.web import RUNTIME_FILES
 
 # (parameter budget, mean %): the frontier's five goals, < 20K to < 5K, then the tiny networks' two,
 # each judged over at least 3 seeds ...
@@ -47,30 +57,28 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3, cho
     over at least `min_seeds` seeds, meets the goal."""
     if chosen is None:
         chosen = budgets.choose(RESULTS_DIR, [b for b, _ in goals])
-    lines = ["| budget | goal: mean final-epoch accuracy | model chosen on validation | params | "
-             f"test accuracy, mean ± std (≥ {min_seeds} seeds to judge) | met? |", "|---|---:|---|---:|---:|---|"]
+    lines = []
     by_model = {r["model"]: r for r in rows}
     for budget, target in goals:
         model = (chosen.get(budget) or {}).get("model")
         row = by_model.get(model)
         if model is None or row is None:
             what = "none chosen on validation" if model is None else f"{model}: no run on all 60,000 images"
-            lines.append(f"| < {budget:,} | ≥ {target:.2f} % | {what} | | | no |")
+            lines.append([f"< {budget:,}", f"≥ {target:.2f} %", what, "", "", "no"])
             continue
         if row["n"] < min_seeds:
             met = f"not judged: {row['n']} of {min_seeds} seeds"
         else:
             met = "yes" if row["final_mean"] >= target - 1e-9 else "no"  # unrounded: 99.597 is not 99.60
-        lines.append(f"| < {budget:,} | ≥ {target:.2f} % | {model} | {row['params']:,} | "
-                     f"{row['final_mean']:.2f} ± {row['final_std']:.2f} % ({row['n']} seeds) | {met} |")
-    return "\n".join(lines)
+        lines.append([f"< {budget:,}", f"≥ {target:.2f} %", model, f"{row['params']:,}",
+                      f"{row['final_mean']:.2f} ± {row['final_std']:.2f} % ({row['n']} seeds)", met])
+    return table(["budget", "goal: mean final-epoch accuracy", "model chosen on validation", "params",
+                  f"test accuracy, mean ± std (≥ {min_seeds} seeds to judge)", "met?"], "lrlrrl", lines)
 
 
 def params_figure(runs: list[dict]):
     """Every recorded run's final accuracy against its parameters, beside the original study's
     single runs and the frontier's goals."""
-    from .studies.figures import plot_params_vs_accuracy
-
     points = [{"params": r["params"], "acc": 100 * r["final_test_acc"], "label": variant(r)}
               for r in runs]
     reference = [{"params": count_params(build_model(m)), "acc": a} for m, a in ORIGINAL_ACC.items()]
@@ -108,8 +116,6 @@ def page_limits(thresholds: dict) -> str:
 
 def page_runtime(package: dict) -> str:
     """Which ONNX Runtime Web the page loads: the version web/package.json pins and its files (`use.web`)."""
-    from .use.web import RUNTIME_FILES
-
     version = package["dependencies"]["onnxruntime-web"]
     return (f"The page loads onnxruntime-web {version} (pinned in `web/package.json`): of it only "
             + " and ".join(f"`{f}`" for f in RUNTIME_FILES) + ".")
@@ -132,14 +138,14 @@ def _opening(path: Path) -> str:
 def module_table(package: Path = PACKAGE) -> str:
     """docs/package.md's table of modules: every module of the package, layer by layer, with the
     first sentence of its opening comment; a new module appears by itself."""
-    rows = ["| layer | module | owns |", "|---|---|---|"]
+    rows = []
     for folder, label in LAYERS:
         root = package / folder if folder else package
         paths = sorted(root.rglob("*.py") if folder else root.glob("*.py"))
         for i, path in enumerate(p for p in paths if p.name != "__init__.py" or p.parent != root):
             name = path.relative_to(root).with_suffix("").as_posix().replace("/__init__", "/")
-            rows.append(f"| {label if i == 0 else ''} | `{name}` | {_opening(path).replace('|', '/')} |")
-    return "\n".join(rows)
+            rows.append([label if i == 0 else "", f"`{name}`", _opening(path).replace("|", "/")])
+    return table(["layer", "module", "owns"], "lll", rows)
 
 
 def replace_block(text: str, marker: str, body: str, where: str) -> str:
@@ -153,12 +159,6 @@ def replace_block(text: str, marker: str, body: str, where: str) -> str:
 
 def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     """marker -> markdown for every generated block whose results exist."""
-    from .studies.bench import load_benches, render_bench
-    from .studies.population_bench import load_population_benches, render_population_bench
-    from .use.deploy_bench import load_benchmarks, render_deploy_table
-    from .studies.plans import frontier
-    from .studies.speedrun import render_speed_table, summarise as summarise_speed
-
     runs = load_runs(run_dir)
     if not runs:
         raise ValueError(f"no recorded runs in {run_dir}; train some first")
@@ -247,8 +247,6 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
     params_figure(load_runs(run_dir)).savefig(written[-1], dpi=110)
     scores = robustness.summarise(robustness.load_scores(run_dir))
     if scores:
-        from .studies.robustness_figures import plot_robustness
-
         written.append(figures / "robustness.png")
         plot_robustness(scores, highlight=(robustness.REFERENCE, robustness.robust_variant(scores))).savefig(
             written[-1], dpi=110)
@@ -259,9 +257,7 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         written.append(figures / "searches" / "importances.png")
         search_blocks.importance_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "population-table" in generated:
-        from .studies.population_bench import FOLDER, load_population_benches, plot_population_bench
-
-        written.append(figures / FOLDER / "population_bench.png")
+        written.append(figures / POPULATION_FOLDER / "population_bench.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         plot_population_bench(load_population_benches(results_dir)).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "speedrun-search" in generated:
@@ -269,9 +265,6 @@ def write_report(root=REPO_ROOT, run_dir=RUNS_DIR, results_dir=RESULTS_DIR, figu
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         search_blocks.speedrun_figure(results_dir).savefig(written[-1], dpi=110, bbox_inches="tight")
     if "levers-table" in generated:
-        from .studies.plans import frontier
-        from .studies.figures import plot_levers
-
         written.append(figures / frontier.LEVERS_PLAN.folder / "levers.png")
         written[-1].parent.mkdir(parents=True, exist_ok=True)
         plot_levers(frontier.lever_rows(Path(results_dir)), spread=True, title=LEVERS_TITLE).savefig(

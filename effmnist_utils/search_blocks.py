@@ -9,8 +9,12 @@ from pathlib import Path
 
 from . import verdicts
 from .core.config import RESULTS_DIR
+from .core.markdown import table
+from .studies.plans import finalists, speedsearch
 from .studies.search import results as search_results
+from .studies.search.figures import plot_importances, plot_search_front, plot_speedrun_front
 from .studies.search.spaces import SEARCHES
+from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS, describe
 
 FRONTIER_SEARCHES = [name for name in SEARCHES if name.startswith("frontier-")]
 
@@ -59,13 +63,11 @@ def _verdict(row: dict) -> str:
 
 def search_table(rows: list[dict]) -> str:
     """The frontier page's table: per search, its trials and its best trial, linked to its record."""
-    lines = ["| search | budget | trained to the end | stopped early | over the budget | best trial's model "
-             "| params | final validation accuracy | best trial |", "|---|---:|---:|---:|---:|---|---:|---:|---|"]
-    for r in rows:
-        b = r["best"]
-        lines.append(f"| {r['search']} | < {r['budget']:,} | {r['complete']} | {r['pruned']} | {r['over']} | "
-                     f"[`{b['model']}`](../results/{r['record']}) | {b['params']:,} | {100 * b['val_acc']:.2f} % | "
-                     f"{_verdict(r)} |")
+    lines = [table(["search", "budget", "trained to the end", "stopped early", "over the budget", "best trial's model",
+                    "params", "final validation accuracy", "best trial"], "lrrrrlrrl",
+                   [[r["search"], f"< {r['budget']:,}", r["complete"], r["pruned"], r["over"],
+                     f"[`{r['best']['model']}`](../results/{r['record']})", f"{r['best']['params']:,}",
+                     f"{100 * r['best']['val_acc']:.2f} %", _verdict(r)] for r in rows])]
     other = sum(r["other"] for r in rows)
     if other:
         lines.append(f"\n{other} more trial{'s' * (other > 1)} failed, {'are' if other > 1 else 'is'} still marked "
@@ -100,34 +102,31 @@ def throughput_table(results_dir=RESULTS_DIR) -> str | None:
                             key=lambda c: c["date"])]
     if not rows:
         return None
-    lines = ["| search | date | machine | workers × threads | minutes | trained to the end | stopped early | over the "
-             "budget | trained trials per hour | epochs per hour |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = []
     for c in rows:
         hours, trained = max(c["seconds"], 1e-3) / 3600, c["complete"] + c["pruned"] - c["over_budget"]
         c["per_hour"] = c["epochs"] / hours
         how = (f"{c['workers']} × {c['threads_per_worker']}" if c.get("recorded", True) else
                f"{c['workers']} at once × not recorded")
         machine = c["machine"] if c.get("recorded", True) else f"{c['machine']} (call not recorded: from the journal and trial records)"
-        lines.append(f"| {c['search']} | {c['date'][:10]} | {machine} | {how} | "
-                     f"{c['seconds'] / 60:.0f} | {c['complete']} | {c['pruned'] - c['over_budget']} | "
-                     f"{c['over_budget']} | {trained / hours:.1f} | {c['per_hour']:.0f} |")
-    return "\n".join(lines) + verdicts.workers(rows) + verdicts.together(rows)
+        lines.append([c["search"], c["date"][:10], machine, how, f"{c['seconds'] / 60:.0f}", c["complete"],
+                      c["pruned"] - c["over_budget"], c["over_budget"], f"{trained / hours:.1f}",
+                      f"{c['per_hour']:.0f}"])
+    return (table(["search", "date", "machine", "workers × threads", "minutes", "trained to the end", "stopped early",
+                   "over the budget", "trained trials per hour", "epochs per hour"], "llllrrrrrr", lines)
+            + verdicts.workers(rows) + verdicts.together(rows))
 
 
 SPEEDRUN = SEARCHES["speedrun-cpu"]
 
 
 def _recipe(row: dict) -> str:
-    from .studies.speedrun import describe
-
     return describe(SPEEDRUN.hparams(row["model"], row["settings"]))
 
 
 def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
     """The speed page's paragraph on the recorded speedrun search: its trials and what its rule
     of choice makes of them (`search_results.speedrun_candidates`), or how far the goal is."""
-    from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS
-
     if not (Path(results_dir) / SPEEDRUN.folder / "journal.log").is_file():
         return None
     rows, n = search_results.front(SPEEDRUN, root=results_dir), search_results.counts(SPEEDRUN, root=results_dir)
@@ -159,8 +158,6 @@ def speedrun_search(results_dir=RESULTS_DIR) -> str | None:
 
 def _confirmed(results_dir) -> str:
     """Step 2's outcome over the recorded confirmation runs (plan speedrun-cpu-confirm), or ""."""
-    from .studies.plans import speedsearch
-
     rows = speedsearch.confirmed(Path(results_dir))
     if not rows:
         return ""
@@ -175,18 +172,12 @@ def _confirmed(results_dir) -> str:
 
 
 def speedrun_figure(results_dir=RESULTS_DIR):
-    from .studies.plans import speedsearch
-    from .studies.search.figures import plot_speedrun_front
-    from .studies.speedrun import CHOICE_VAL, GOAL_SECONDS
-
     return plot_speedrun_front(search_results.front(SPEEDRUN, root=results_dir), GOAL_SECONDS["cpu"], CHOICE_VAL,
                                speedsearch.confirmed(Path(results_dir)))
 
 
 def importance_figure(results_dir=RESULTS_DIR):
     """Which settings mattered, per recorded frontier search with two complete trials or more."""
-    from .studies.search.figures import plot_importances
-
     return plot_importances({name: search_results.importances(SEARCHES[name], root=results_dir) for name in FRONTIER_SEARCHES
                              if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
                              and search_results.counts(SEARCHES[name], root=results_dir)["complete"] >= 2})
@@ -194,10 +185,6 @@ def importance_figure(results_dir=RESULTS_DIR):
 
 def search_figure(results_dir=RESULTS_DIR):
     """Every complete trial of the recorded frontier searches (`search_figures.plot_search_front`)."""
-    from .studies.search.figures import plot_search_front
-
-    from .studies.plans import finalists
-
     return plot_search_front([p for name in FRONTIER_SEARCHES
                               if (Path(results_dir) / SEARCHES[name].folder / "journal.log").is_file()
                               for p in search_results.front(SEARCHES[name], root=results_dir)],

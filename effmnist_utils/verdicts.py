@@ -2,6 +2,8 @@
 printed beside them, so that a new run changes both or neither."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 
 def levers(rows: list[dict]) -> str:
     """What the lever table (`frontier.lever_rows`) says, by its own test: a Δ counts only beyond
@@ -74,8 +76,6 @@ def workers(rows: list[dict]) -> str:
 def together(rows: list[dict]) -> str:
     """The calls rebuilt from journals (`search.results.unrecorded_calls`) of several searches
     whose spans overlap: they ran at the same time, on the machines their rows name."""
-    from datetime import datetime, timedelta
-
     rebuilt = [c for c in rows if not c.get("recorded", True)]
     spans = sorted(((a := datetime.strptime(c["date"], "%Y-%m-%d %H:%M"), a + timedelta(seconds=c["seconds"]), c)
                     for c in rebuilt), key=lambda s: s[0])

@@ -120,8 +120,7 @@ def test_train_gives_a_frontier_model_its_recipe_unless_a_flag_overrides_it(args
     """`train <model>` hands train_run the model's own recipe (the one-cycle schedule at its peak
     lr; an iteration the original's); a flag changes only its setting, and the tag then says what
     differs from the recipe. (train_run faked: this checks what the command asks for.)"""
-    from effmnist_utils.__main__ import main
-    from effmnist_utils.core import runs
+    from effmnist_utils import __main__ as command_line
 
     asked = []
 
@@ -131,8 +130,8 @@ def test_train_gives_a_frontier_model_its_recipe_unless_a_flag_overrides_it(args
                             "best_test_acc": 0.99, "best_epoch": 1}, None
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(runs, "train_run", fake_train_run)
-    assert main(["train", *args]) == 0
+    monkeypatch.setattr(command_line, "train_run", fake_train_run)  # the name the command calls
+    assert command_line.main(["train", *args]) == 0
     ((hp, given_tag),) = asked
     assert hp.model == args[0] and hp.levers() == levers and given_tag == tag
     assert hp.seed == (2 if "--seed" in args else 1)

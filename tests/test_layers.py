@@ -180,3 +180,36 @@ def test_no_module_imports_another_modules_private_name(tmp_path):
     (pkg / "a.py").write_text("def _helper():\n    return 1\n")
     (pkg / "b.py").write_text("from .a import _helper\n")
     assert private_imports(pkg) == ["pkg.b: _helper"]
+
+
+REASONS = ("# circle:", "# heavy/optional:")  # why an import stays inside a function (issue 39)
+
+
+def unexplained_inner_imports(root: Path = PACKAGE) -> list[str]:
+    """`module:line` for every import inside a function that gives no reason for staying there: a
+    comment `# circle: X imports this module` or `# heavy/optional: ...` on its line, or on the line
+    above it or above the run of imports it belongs to. Every other import sits at the module's top."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and node.col_offset > 0:
+                i = node.lineno - 1
+                while i > 0 and not any(r in lines[i] for r in REASONS) and \
+                        lines[i - 1].strip().startswith(("import ", "from ")):
+                    i -= 1  # up the run of imports to its first line
+                if not any(r in line for line in lines[max(0, i - 1):node.lineno] for r in REASONS):
+                    found.append(f"{module_name(path, root)}:{node.lineno}")
+    return found
+
+
+def test_an_import_inside_a_function_says_why(tmp_path):
+    """Imports sit at the top of their module unless they would close a circle or load a heavy or
+    optional package that the module's main use does not need; those say so. The check catches an
+    unexplained one and accepts one comment above a run of imports."""
+    assert unexplained_inner_imports() == []
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("def f():\n    import json\n\n\ndef g():\n    # heavy/optional: why\n"
+                              "    import onnx\n    from onnx import helper\n")
+    assert unexplained_inner_imports(pkg) == ["pkg.a:2"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -20,6 +21,7 @@ from .data import load_mnist
 from .loaders import DeviceLoader
 from .loop import make_optimizer
 from .models import build_model, describe_layer
+from .plots import DPI
 from .runtime import autocast, seeded, synchronize, use_allocator
 
 PHASES = ("data", "forward", "backward", "optimizer")
@@ -172,10 +174,6 @@ def plot_macs(counts: dict[str, list[dict]]):
     """Two bar charts side by side, one bar per network (`counts`: name -> `count_macs` rows):
     its multiply-adds per image, in millions, and the values its convolutions write per image
     (their output feature maps), in thousands; each bar labelled with its number."""
-    import matplotlib.pyplot as plt
-
-    from .plots import DPI
-
     names = list(counts)
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(names) + 1.3), dpi=DPI)
     for ax, key, scale, unit, colour in ((axes[0], "macs", 1e6, "multiply-adds per image (millions)", "tab:blue"),
@@ -197,10 +195,6 @@ def plot_step_profile(profiles: dict[str, dict], images: int = 60_000):
     """One horizontal bar per profile (`profiles`: name -> `profile_step` or `compare_recipes`
     row): the seconds an epoch of `images` images would take at that pace, split into the
     step's phases, the total at the bar's end; the legend above the bars."""
-    import matplotlib.pyplot as plt
-
-    from .plots import DPI
-
     names = list(profiles)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.4), dpi=DPI)
     left = [0.0] * len(names)

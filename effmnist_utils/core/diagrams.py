@@ -11,24 +11,13 @@ from torch import nn
 
 from .config import MAX_PARAMS, RUNS_DIR, TARGET_ACC
 from .inside import run_hooked
+from .markdown import Markdown, table
 from .models import ITERATIONS, build_model, count_params, describe_layer
 from .plots import DPI
 from .record import RecordError, group_runs, load_runs, mean_std
 
 HIGHLIGHT, PLAIN = "#f6b26b", "#cfe2f3"
 _BOXED = (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
-
-
-class Markdown(str):
-    """A markdown table that a notebook shows rendered (and `print` shows as text)."""
-
-    def _repr_markdown_(self) -> str:
-        return str(self)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> Markdown:
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
-    return Markdown("\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]))
 
 
 def layer_boxes(model: nn.Module) -> list[dict]:
@@ -136,9 +125,10 @@ def _part_order(rows: list[dict]) -> list[str]:
 def render_param_shares(rows: list[dict]) -> Markdown:
     """`param_shares` rows as a markdown table: parameters per part and the head's share."""
     parts = _part_order(rows)
-    return _table(["model", "params", *parts, "head share"],
-                  [[r["model"], f"{r['params']:,}", *(f"{r['parts'].get(p, 0):,}" for p in parts),
-                    f"{r['head_share']:.0%}"] for r in rows])
+    header = ["model", "params", *parts, "head share"]
+    return Markdown(table(header, "l" + "r" * (len(header) - 1),
+                          [[r["model"], f"{r['params']:,}", *(f"{r['parts'].get(p, 0):,}" for p in parts),
+                            f"{r['head_share']:.0%}"] for r in rows]))
 
 
 def plot_param_shares(rows: list[dict], title: str = "Where the parameters go"):
@@ -216,12 +206,12 @@ def recap(run_dir=RUNS_DIR, models=ITERATIONS) -> list[dict]:
 def render_recap(rows: list[dict]) -> Markdown:
     """`recap` rows as a markdown table (accuracies at the final epoch; training accuracy is the
     running one of that epoch, on augmented digits)."""
-    return _table(["model", "params", "head share", "test accuracy, mean ± std", "each seed's, %", "train accuracy, mean",
-                   "seeds", "s / epoch (median)", "trained on"],
-                  [[r["model"], f"{r['params']:,}", f"{r['head_share']:.0%}",
-                    f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", ", ".join(f"{a:.2f}" for a in r["finals"]),
-                    f"{r['train_mean']:.2f} %", ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}",
-                    r["device"]] for r in rows])
+    return Markdown(table(["model", "params", "head share", "test accuracy, mean ± std", "each seed's, %",
+                           "train accuracy, mean", "seeds", "s / epoch (median)", "trained on"], "lrrrrrrrr",
+                          [[r["model"], f"{r['params']:,}", f"{r['head_share']:.0%}",
+                            f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %",
+                            ", ".join(f"{a:.2f}" for a in r["finals"]), f"{r['train_mean']:.2f} %",
+                            ", ".join(map(str, r["seeds"])), f"{r['sec_per_epoch']:.1f}", r["device"]] for r in rows]))
 
 
 def plot_recap(rows: list[dict], title: str = "The iterations side by side"):

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 
 from .augment import Augment
 from .config import HParams
@@ -70,6 +71,7 @@ class DeviceLoader:
 
 def reference_transform(aug: Augment = Augment()):
     """The original study's per-sample train transform (PIL image in, normalised tensor out)."""
+    # heavy/optional: torchvision takes seconds to import; only the original's per-sample pipeline needs it
     from torchvision import transforms as T
 
     return T.Compose([
@@ -93,8 +95,6 @@ class _TensorImages(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, i):
-        from PIL import Image
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed * len(self.labels) + i)
             image = self.transform(Image.fromarray(self.images[i].numpy(), mode="L"))

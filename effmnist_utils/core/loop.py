@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .config import HParams, Optim
 from .runtime import as_found, autocast, cudnn_benchmark, synchronize
@@ -119,8 +120,6 @@ def _bar(iterable, total, desc, enabled):
         return iterable
     # a text bar: it renders live in Colab, Jupyter and a terminal, and TQDM_DISABLE=1 (set when
     # notebooks are executed for storage) turns it off so that a stored notebook holds no refreshes
-    from tqdm import tqdm
-
     return tqdm(iterable, total=total, desc=desc, leave=False, mininterval=1.0)
 
 

@@ -22,6 +22,7 @@ from ..core.config import HParams, record_dir
 from ..core.data import load_mnist
 from ..core.loaders import DeviceLoader, make_data
 from ..core.loop import evaluate, fit
+from ..core.markdown import table
 from ..core.models import build_model
 from ..core.place import RunPlace
 from ..core.record import Record
@@ -133,14 +134,13 @@ def render_bench(benches: list[dict]) -> str:
     """The README's speed table: training images/s of each variant and its ratio to the original's
     per-sample pipeline, measured side by side in one run ("reference" is named "original")."""
     shown = [v for v in VARIANTS if v != "reference"]
-    lines = ["| device | model | original pipeline (img/s) | "
-             + " | ".join(f"{v.replace('reference', 'original')} (img/s, × original)" for v in shown)
-             + " | evaluation, batch " + " / ".join(map(str, EVAL_BATCHES)) + " (img/s) |",
-             "|---|---|" + "---:|" * (len(shown) + 2)]
+    lines = []
     for b in benches:
         rate, ev, ref = b["train_img_per_s"], b["eval_img_per_s"], b["train_img_per_s"]["reference"]
         cells = [f"{rate[v]:,.0f} ({rate[v] / ref:.2f}×)" if v in rate else "—" for v in shown]
         where = b["device"] + (f", {Record(b).cpu}" if b["device"].startswith("cpu") else "")
-        lines.append(f"| {where} | {b['model']} | {ref:,.0f} | " + " | ".join(cells) + " | "
-                     + " / ".join(f"{ev[str(k)]:,.0f}" for k in EVAL_BATCHES) + " |")
-    return "\n".join(lines)
+        lines.append([where, b["model"], f"{ref:,.0f}", *cells, " / ".join(f"{ev[str(k)]:,.0f}" for k in EVAL_BATCHES)])
+    return table(["device", "model", "original pipeline (img/s)",
+                  *(f"{v.replace('reference', 'original')} (img/s, × original)" for v in shown),
+                  "evaluation, batch " + " / ".join(map(str, EVAL_BATCHES)) + " (img/s)"],
+                 "ll" + "r" * (len(shown) + 2), lines)

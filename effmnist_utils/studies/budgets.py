@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.markdown import table
 from .search import spaces as searches_
 from .plans import finalists, frontier, tiny
 from .plans.base import folder_records
@@ -132,10 +133,10 @@ def _trial(s: dict) -> str:
 def render(chosen: dict[int, dict]) -> str:
     """The record as the frontier page shows it: per budget, each step, its validation numbers
     and the model it leaves."""
-    lines = ["| budget | step | validation accuracy it read (final epoch) | outcome |", "|---|---|---|---|"]
+    lines = []
     for budget, c in chosen.items():
         if not c["steps"]:
-            lines.append(f"| < {budget:,} | none recorded | | no model chosen on validation |")
+            lines.append([f"< {budget:,}", "none recorded", "", "no model chosen on validation"])
         for s in c["steps"]:
             if "verdict" not in s:
                 outcome = f"chooses {s['model']}"
@@ -152,6 +153,6 @@ def render(chosen: dict[int, dict]) -> str:
                            "replaces": f"its mean {s.get('mean', 0):.2f} % ≥ {s['first'][1]:.2f} %: {s['trial']} replaces it",
                            "holds no lead": f"its mean {s.get('mean', 0):.2f} % < {s['first'][1]:.2f} %: "
                                             "replaces nothing"}[s["verdict"]]
-            lines.append(f"| < {budget:,} | {s['by']} | {seen} | {outcome} |")
-        lines.append(f"| < {budget:,} | **the budget's model** | | **{c['model'] or 'none'}** |")
-    return "\n".join(lines)
+            lines.append([f"< {budget:,}", s["by"], seen, outcome])
+        lines.append([f"< {budget:,}", "**the budget's model**", "", f"**{c['model'] or 'none'}**"])
+    return table(["budget", "step", "validation accuracy it read (final epoch)", "outcome"], "llll", lines)

@@ -1,5 +1,5 @@
 """Lever sweeps, many runs compared: proxy runs ranked by validation accuracy (never the test
-set), what each lever measured between two variants, and the markdown of both. The plans
+set), what each lever measured between two variants, and the tables of both. The plans
 (`plans`) produce the runs; this module only reads records."""
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import statistics
 
 from ..core.config import SEEDS, VAL_SIZE, HParams, describe_levers
 from ..core.layernet import FRONTIER_SPECS
+from ..core.markdown import table
 from .runner import Planned
 from ..core.record import Record, group_runs
 
@@ -43,18 +44,12 @@ def rank(records: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["val_acc"], r["params"]))
 
 
-def markdown(header: str, aligns: str, rows: list[str]) -> str:
-    """A markdown table: `aligns` has one letter per column, "r" right-aligned, else left."""
-    return "\n".join([header, "|" + "|".join("---:" if a == "r" else "---" for a in aligns) + "|", *rows])
-
-
 def render_ranking(rows: list[dict]) -> str:
     """The ranking as markdown; each run's layer string (`layernet.LayerNet`) stands beside its
     name, so that a tag such as f8b is never read without the network it names."""
-    return markdown("| run | layers | params | levers (not the original's) | val acc (final epoch) | val loss |",
-                    "llrlrr",
-                    [f"| {r['name']} | `{r['layers']}` | {r['params']:,} | {describe_levers(r['levers'])} | "
-                     f"{r['val_acc']:.2f} % | {r['val_loss']:.4f} |" for r in rows])
+    return table(["run", "layers", "params", "levers (not the original's)", "val acc (final epoch)", "val loss"],
+                 "llrlrr", [[r["name"], f"`{r['layers']}`", f"{r['params']:,}", describe_levers(r["levers"]),
+                             f"{r['val_acc']:.2f} %", f"{r['val_loss']:.4f}"] for r in rows])
 
 
 def by_variant(records: list[dict]) -> dict[str, dict]:
@@ -104,22 +99,21 @@ def render_lever_steps(rows: list[dict], seconds: bool = False, spread: bool = F
     """The lever table; `seconds` adds both training times and the speed-up; `spread` the seeds,
     the standard error of Δ (from each side's spread over its seeds) and whether Δ is beyond
     noise: more than twice that error."""
-    head = "| lever | from → to | val acc before | val acc after | Δ (points) |"
-    aligns, lines = "llrrr", []
+    head, aligns, lines = ["lever", "from → to", "val acc before", "val acc after", "Δ (points)"], "llrrr", []
     if seconds:
-        head, aligns = head + " training s | × faster |", aligns + "rr"
+        head, aligns = head + ["training s", "× faster"], aligns + "rr"
     if spread:
-        head, aligns = head + " seeds | standard error of Δ | beyond noise (Δ over twice it)? |", aligns + "lrl"
+        head, aligns = head + ["seeds", "standard error of Δ", "beyond noise (Δ over twice it)?"], aligns + "lrl"
     for r in rows:
-        line = (f"| {r['lever']} | {r['before']} → {r['after']} | {r['val_before']:.2f} % | "
-                f"{r['val_after']:.2f} % | {r['delta']:+.2f} |")
-        if spread:
-            seeds = (f"{', '.join(map(str, r['seeds_before']))} → {', '.join(map(str, r['seeds_after']))}")
-            line += (f" {seeds} | {r['se']:.2f} | {'yes' if abs(r['delta']) > 2 * r['se'] else 'no: within noise'} |"
-                     if r["se"] is not None else f" {seeds} | — | unknown: one seed |")
+        line = [r["lever"], f"{r['before']} → {r['after']}", f"{r['val_before']:.2f} %", f"{r['val_after']:.2f} %",
+                f"{r['delta']:+.2f}"]
         if seconds:
             a, b = r["seconds_before"], r["seconds_after"]
-            line += (f" {a:.1f} → {b:.1f} | {a / b:.2f}× |" if a and b else
-                     " not comparable: timed on different CPUs | — |")
+            line += ([f"{a:.1f} → {b:.1f}", f"{a / b:.2f}×"] if a and b else
+                     ["not comparable: timed on different CPUs", "—"])
+        if spread:
+            seeds = f"{', '.join(map(str, r['seeds_before']))} → {', '.join(map(str, r['seeds_after']))}"
+            line += ([seeds, f"{r['se']:.2f}", "yes" if abs(r["delta"]) > 2 * r["se"] else "no: within noise"]
+                     if r["se"] is not None else [seeds, "—", "unknown: one seed"])
         lines.append(line)
-    return markdown(head, aligns, lines)
+    return table(head, aligns, lines)

@@ -16,17 +16,19 @@ import json
 import statistics
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 
 from ..core.config import HParams, record_dir
 from ..core.loaders import make_data
 from ..core.loop import fit
+from ..core.markdown import table
 from ..core.models import build_model
 from ..core.place import RunPlace
+from ..core.plots import DPI
 from ..core.population import fit_population
 from ..core.population_runs import build_population
 from ..core.runtime import as_device, cpu_model, device_name, keep_freed_memory, seeded
-from .lever_sweeps import markdown
 
 MODELS = ("iter6", "f8a", "t1b")
 SIZES = (1, 2, 4, 8, 16, 32)
@@ -102,17 +104,16 @@ def render_population_bench(results: list[dict]) -> str:
 
 def _render_one(result: dict) -> str:
     sizes = result["sizes"]
-    rows = [f"| {m} | {rates['solo']:.3f} | "
-            + " | ".join(f"{rates[str(n)]:.3f} ({result['ratio_vs_solo'][m][str(n)]:.2f}×)" for n in sizes) + " |"
+    rows = [[m, f"{rates['solo']:.3f}",
+             *(f"{rates[str(n)]:.3f} ({result['ratio_vs_solo'][m][str(n)]:.2f}×)" for n in sizes)]
             for m, rates in result["member_epochs_per_s"].items()]
-    table = markdown("| model | solo run | " + " | ".join(f"N = {n}" for n in sizes) + " |",
-                     "lr" + "r" * len(sizes), rows)
+    text = table(["model", "solo run", *(f"N = {n}" for n in sizes)], "lr" + "r" * len(sizes), rows)
     best = {m: max(sizes, key=lambda n: r[str(n)]) for m, r in result["ratio_vs_solo"].items()}
     where = (f"Member-epochs per second (× a solo run's), {_where(result)}, torch {result['torch']}: "
              f"{result['steps']} batches of {result['batch_size']} after {result['warm_up_steps']} untimed, "
              f"median of {result['rounds']} rounds. Best: "
              + "; ".join(f"{m} {result['ratio_vs_solo'][m][str(n)]:.2f}× at N = {n}" for m, n in best.items()) + ".")
-    return where + "\n\n" + table
+    return where + "\n\n" + text
 
 
 def _where(result: dict) -> str:
@@ -122,10 +123,6 @@ def _where(result: dict) -> str:
 def plot_population_bench(results: list[dict]):
     """Each model's population throughput as a multiple of its solo runs', against N (log scale),
     one panel per recorded device."""
-    import matplotlib.pyplot as plt
-
-    from ..core.plots import DPI
-
     fig, axes = plt.subplots(1, len(results), figsize=(6.4 * len(results), 3.8), dpi=DPI, squeeze=False)
     for ax, result in zip(axes[0], results):
         sizes = result["sizes"]

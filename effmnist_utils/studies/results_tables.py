@@ -1,18 +1,14 @@
 """The results tables: the README's table of recorded runs (per model and recipe variant, over
-seeds), its short form for a lesson, and the markdown they are written in. The speedrun's tables
-are in `speedrun`, what a lever sweep measured in `lever_sweeps`."""
+seeds) and its short form for a lesson. The speedrun's tables are in `speedrun`, what a lever
+sweep measured in `lever_sweeps`."""
 from __future__ import annotations
 
 import statistics
 
 from ..core.config import TARGET_ACC, describe_levers
+from ..core.markdown import table
 from ..core.models import MODELS, ORIGINAL_ACC, build_model, count_params
 from ..core.record import Record, group_runs, mean_std
-
-
-def markdown(header: str, aligns: str, rows: list[str]) -> str:
-    """A markdown table: `aligns` has one letter per column, "r" right-aligned, else left."""
-    return "\n".join([header, "|" + "|".join("---:" if a == "r" else "---" for a in aligns) + "|", *rows])
 
 
 def _summarise_group(name: str, rs: list[dict]) -> dict:
@@ -50,21 +46,20 @@ def render_table(rows: list[dict], gpu_rows: list[dict] = ()) -> str:
     """The README's results table (markdown), generated from `summarise_runs` rows; `gpu_rows`
     (the same, of runs on a GPU) add each model's GPU seconds per epoch."""
     gpu = {r["model"]: r["sec_per_epoch"] for r in gpu_rows}
-    lines = ["| model | params | recipe | original study (1 run) | ours: final epoch, mean ± std | seeds "
-             f"| best epoch, mean (comparison only) | s / epoch (median) "
-             f"| time to {100 * TARGET_ACC:g} % (comparison only; runs reaching it) | device "
-             "| s / epoch on a GPU (1 run) |",
-             "|---|---:|---|---:|---:|---|---:|---:|---:|---|---:|"]
+    cells = []
     for r in rows:
         original = f"{r['original_acc']:.2f} %" if r["original_acc"] is not None else "—"
         to_target = (f"{r['sec_to_target']:.0f} s ({r['n_reached']}/{r['n']})" if r["sec_to_target"]
                      else f"not reached (0/{r['n']})")
         spread = f" ± {r['final_std']:.2f} %" if r["n"] > 1 else " % (1 run)"
-        lines.append(f"| {r['model']} | {r['params']:,} | {describe_levers(r['recipe'])} | {original} | "
-                     f"{r['final_mean']:.2f}{spread} | {', '.join(map(str, r['seeds']))} | "
-                     f"{r['best_mean']:.2f} % | {r['sec_per_epoch']:.1f} | {to_target} | "
-                     f"{'; '.join(r['devices'])} | {_gpu_cell(gpu.get(r['model']))} |")
-    return "\n".join(lines)
+        cells.append([r["model"], f"{r['params']:,}", describe_levers(r["recipe"]), original,
+                      f"{r['final_mean']:.2f}{spread}", ", ".join(map(str, r["seeds"])), f"{r['best_mean']:.2f} %",
+                      f"{r['sec_per_epoch']:.1f}", to_target, "; ".join(r["devices"]),
+                      _gpu_cell(gpu.get(r["model"]))])
+    return table(["model", "params", "recipe", "original study (1 run)", "ours: final epoch, mean ± std", "seeds",
+                  "best epoch, mean (comparison only)", "s / epoch (median)",
+                  f"time to {100 * TARGET_ACC:g} % (comparison only; runs reaching it)", "device",
+                  "s / epoch on a GPU (1 run)"], "lrlrrlrrrlr", cells)
 
 
 def _gpu_cell(seconds):
@@ -91,7 +86,6 @@ def render_compact(rows: list[dict]) -> str:
     """`summarise_runs` rows as a short table for a lesson: model, parameters, recipe, the
     original study's single run, and ours over seeds (mean ± std, how many seeds)."""
     original = ["—" if r["original_acc"] is None else f"{r['original_acc']:.2f} %" for r in rows]
-    lines = [f"| {r['model']} | {r['params']:,} | {recipe_words(r['recipe'])} | {o} | "
-             f"{r['final_mean']:.2f} ± {r['final_std']:.2f} % | {r['n']} |" for r, o in zip(rows, original)]
-    return markdown("| model | parameters | recipe | original study (1 run) | ours: mean ± std | seeds |",
-                    "lrlrrr", lines)
+    return table(["model", "parameters", "recipe", "original study (1 run)", "ours: mean ± std", "seeds"], "lrlrrr",
+                 [[r["model"], f"{r['params']:,}", recipe_words(r["recipe"]), o,
+                   f"{r['final_mean']:.2f} ± {r['final_std']:.2f} %", r["n"]] for r, o in zip(rows, original)])

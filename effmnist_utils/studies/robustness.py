@@ -28,8 +28,9 @@ from .corrupt import CHUNK, FAMILIES, corrupt_u8
 from ..core.data import load_mnist
 from ..core.loaders import EVAL_BATCH_SIZE, DeviceLoader, validation_split
 from ..core.loop import evaluate as evaluate_loader
-from ..core.record import Record, group_runs
-from ..core.runtime import cpu_model
+from ..core.markdown import table
+from ..core.record import Record, group_runs, load_run
+from ..core.runtime import cpu_model, device_name
 
 # Fixed before any model was scored: one of each related pair is held out.
 CHOSEN = ("shot_noise", "glass_blur", "shear", "scale", "brightness", "spatter", "dotted_line")
@@ -125,9 +126,6 @@ def robustness_path(run_json) -> Path:
 def score_run(run_json, device="cpu", data_dir=None) -> dict:
     """A recorded run scored on the suite its training left unseen (`split_of`): its robustness
     record (not written)."""
-    from ..core.record import load_run
-    from ..core.runtime import device_name
-
     model, record = load_run(run_json)
     start = time.perf_counter()
     split = split_of(record)
@@ -180,15 +178,11 @@ def summarise(scores: list[dict]) -> list[dict]:
 
 def render_table(rows: list[dict]) -> str:
     """Clean accuracy, every family and the means (%), one row per variant."""
-    head = ("| model | params | seeds | clean | " + " | ".join(SHORT[f] for f in FAMILIES)
-            + " | mean | chosen | held out |")
-    lines = [head, "|---|" + "---:|" * (len(FAMILIES) + 6)]
-    for r in rows:
-        cells = [f"{r['families'][f]:.1f}" for f in FAMILIES]
-        lines.append(f"| {r['variant']} | {r['params']:,} | {len(r['seeds'])} | {r['clean']:.2f} | "
-                     + " | ".join(cells)
-                     + f" | **{r['mean']:.1f}** | {r['mean_chosen']:.1f} | {r['mean_held_out']:.1f} |")
-    return "\n".join(lines)
+    return table(["model", "params", "seeds", "clean", *(SHORT[f] for f in FAMILIES), "mean", "chosen", "held out"],
+                 "l" + "r" * (len(FAMILIES) + 6),
+                 [[r["variant"], f"{r['params']:,}", len(r["seeds"]), f"{r['clean']:.2f}",
+                   *(f"{r['families'][f]:.1f}" for f in FAMILIES), f"**{r['mean']:.1f}**", f"{r['mean_chosen']:.1f}",
+                   f"{r['mean_held_out']:.1f}"] for r in rows])
 
 
 def legend() -> str:

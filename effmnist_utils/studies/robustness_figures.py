@@ -4,6 +4,7 @@ against a shift, and how the robust recipe was chosen."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from ..core.plots import DPI
@@ -59,8 +60,6 @@ def plot_family_heatmap(rows: list[dict], families: list[str], chosen: tuple[str
     """Models (rows, `robustness.summarise`) against corruption families (columns, then their
     mean): each cell the model's accuracy in %, written in it and coloured from red (low) to
     green (high); families in `chosen` are marked with a star."""
-    import numpy as np
-
     short = short or {}
     names = [short.get(f, f.replace("_", " ")) + (" *" if f in chosen else "") for f in families] + ["mean"]
     values = np.array([[r["families"][f] for f in families] + [r["mean"]] for r in rows])

@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, replace
 
 import torch
+from tqdm import tqdm
 
+from . import robustness
 from ..core.config import HParams, run_name
 from ..core.place import RunPlace
 from ..core.record import check_name_free
 from ..core.runs import train_run
-from ..core.runtime import keep_freed_memory
+from ..core.runtime import as_device, keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,6 @@ def execute(runs: list[Planned], place: RunPlace, shard=(0, 1), keep_going: bool
     returns the records of the shard's runs, recorded before or now. `keep_going`: a run that
     fails (e.g. a compile mode this machine lacks) is logged and the rest go on; otherwise the
     failure stops the runner."""
-    from tqdm import tqdm
-
     place = RunPlace.of(place)
     out_dir, todo, progress, log = place.out(), take_shard(runs, shard), place.progress, place.log
     names = [r.name for r in todo]
@@ -96,9 +96,6 @@ def execute(runs: list[Planned], place: RunPlace, shard=(0, 1), keep_going: bool
 def _score(runs: list[Planned], place: RunPlace) -> None:
     """Score the finished runs in `place.out_dir` that ask for it on the corruption suite, where
     not done yet."""
-    from . import robustness
-    from ..core.runtime import as_device
-
     for run in runs:
         path = place.out() / f"{run.name}.json"
         if run.robustness and path.exists() and not robustness.is_current(path):

@@ -8,8 +8,8 @@ import statistics
 
 from ..core.config import MAX_PARAMS, TARGET_ACC, VAL_SIZE, HParams
 from ..core.augment import Augment
+from ..core.markdown import table
 from ..core.record import group_runs, variant
-from .lever_sweeps import markdown
 
 GOAL_SECONDS = {"cpu": 60.0, "cuda": 2.0}  # the wall-clock goals (training only), per device kind
 GOAL_MEAN, GOAL_MIN, MIN_SEEDS = 100 * TARGET_ACC, 99.30, 5
@@ -101,22 +101,21 @@ def render_speed_table(summaries: list[dict]) -> str:
         goal = (f"mean ≥ {GOAL_MEAN:.2f} %, every seed ≥ {GOAL_MIN:.2f} %, ≤ {s['goal_seconds']:g} s"
                 if s["goal_seconds"] else "no goal for this device")
         met = f"yes ({goal})" if s["met"] else f"no: {'; '.join(s['misses'])} ({goal})"
-        rows.append(f"| {_where(s)} | {_recipe(s)} | {s['params']:,} | {', '.join(map(str, s['seeds']))} "
-                    f"| {accs} | {s['test_mean']:.2f} % | {s['test_min']:.2f} % | {seconds_text(s['train_seconds'])} "
-                    f"| {s['load_seconds']:.1f} / {s['warm_up_seconds']:.1f} | {met} |")
-    return markdown("| device | recipe | params | seeds | test accuracy per seed | mean | min | training s "
-                    "(mean) | load / warm-up s | goal met? |", "llrllrrrrl", rows)
+        rows.append([_where(s), _recipe(s), f"{s['params']:,}", ", ".join(map(str, s["seeds"])), accs,
+                     f"{s['test_mean']:.2f} %", f"{s['test_min']:.2f} %", seconds_text(s["train_seconds"]),
+                     f"{s['load_seconds']:.1f} / {s['warm_up_seconds']:.1f}", met])
+    return table(["device", "recipe", "params", "seeds", "test accuracy per seed", "mean", "min", "training s (mean)",
+                  "load / warm-up s", "goal met?"], "llrllrrrrl", rows)
 
 
 def render_search(summaries: list[dict]) -> str:
     """A search on the validation split: each candidate's recipe, validation accuracy (mean over
     its seeds), mean training seconds and the CPU model they were timed on, in the order given."""
-    return markdown("| run | recipe | params | seeds | val acc (mean) | training s (mean) | warm-up s | timed on |",
-                    "llrlrrrl",
-                    [f"| {s['variant']} | {_recipe(s)} | {s['params']:,} | {', '.join(map(str, s['seeds']))} "
-                     f"| {s['val_mean']:.2f} % | {s['train_seconds']:.1f} | {s['warm_up_seconds']:.1f} "
-                     f"| {_where(s)} |"
-                     for s in summaries])
+    return table(["run", "recipe", "params", "seeds", "val acc (mean)", "training s (mean)", "warm-up s", "timed on"],
+                 "llrlrrrl",
+                 [[s["variant"], _recipe(s), f"{s['params']:,}", ", ".join(map(str, s["seeds"])),
+                   f"{s['val_mean']:.2f} %", f"{s['train_seconds']:.1f}", f"{s['warm_up_seconds']:.1f}", _where(s)]
+                  for s in summaries])
 
 
 def choose(summaries: list[dict], goal_seconds: float) -> tuple[dict, str]:

@@ -18,6 +18,7 @@ import shutil
 import time
 
 import numpy as np
+from PIL import Image
 
 
 class BrowserMissing(RuntimeError):
@@ -91,6 +92,7 @@ def find_chromium() -> tuple[str, str]:
         raise BrowserMissing(f"{'chromium' if browser is None else 'chromium-driver'} is not installed: "
                              "apt-get install chromium chromium-driver")
     try:
+        # heavy/optional: selenium is the dev extra's; this checks that it is installed
         import selenium  # noqa: F401
     except ImportError:
         raise BrowserMissing("selenium is not installed: pip install -e \".[dev]\"") from None
@@ -101,6 +103,7 @@ class Chromium:
     """One headless Chromium window (`with Chromium() as b: b.open(url)`)."""
 
     def __init__(self, width: int = 900, height: int = 620, phone: bool = False):
+        # heavy/optional: selenium, the dev extra's
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -149,9 +152,11 @@ class Chromium:
     def draw(self, strokes, box=(40, 40, 200, 200), pointer: str = "mouse", canvas: str = ".pad") -> None:
         """Draw `strokes` (unit-square paths, e.g. DIGIT_STROKES[7]) scaled into `box` = (left, top,
         width, height) in the pad's pixels, with pointer events of a mouse or a finger."""
+        # heavy/optional: selenium, the dev extra's
         from selenium.webdriver.common.actions import interaction
         from selenium.webdriver.common.actions.action_builder import ActionBuilder
         from selenium.webdriver.common.actions.pointer_input import PointerInput
+        # heavy/optional: selenium, the dev extra's
         from selenium.webdriver.common.by import By
 
         pad = self.driver.find_element(By.CSS_SELECTOR, canvas)
@@ -173,6 +178,7 @@ class Chromium:
         actions.perform()
 
     def click(self, selector: str) -> None:
+        # heavy/optional: selenium, the dev extra's
         from selenium.webdriver.common.by import By
 
         self.driver.find_element(By.CSS_SELECTOR, selector).click()
@@ -198,8 +204,6 @@ class Chromium:
 
     def pad_pixels(self, canvas: str = ".pad") -> np.ndarray:
         """The drawing as the page holds it: H x W x 4 uint8 (RGBA), losslessly via PNG."""
-        from PIL import Image
-
         url = self.driver.execute_script(f"return document.querySelector('{canvas}').toDataURL('image/png')")
         return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from .verdict import PERCENTILE, limits, read_image, top_k  # noqa: F401 (top_k: deploy's name for it too)
+from ..core.data import load_mnist
+from ..core.loaders import normalise
 from ..core.models import count_params
 from ..core.record import RecordError, find_run, load_run
 
@@ -55,6 +57,7 @@ def onnx_modules():
     """(onnx, onnxruntime), imported here (a heavy optional dependency: the deploy extra), or a
     DeployError that says how to install them."""
     try:
+        # heavy/optional: onnx and onnxruntime are the deploy extra's; `predict` and the core run without them
         import onnx
         import onnxruntime
     except ImportError as exc:
@@ -104,9 +107,6 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
 
 def calibration_images(n: int = 1000, data_dir=None) -> torch.Tensor:
     """`n` training images (normalised, N x 1 x 28 x 28), a fixed random draw from the 60,000."""
-    from ..core.data import load_mnist
-    from ..core.loaders import normalise
-
     (train_x, _), _, _ = load_mnist(data_dir)
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:n]
     return normalise(train_x[pick])
@@ -116,6 +116,7 @@ def quantize_int8(fp32_path: str | Path, path: str | Path, calibration: torch.Te
     """Statically quantise an fp32 ONNX model to int8 (QOperator, per-tensor, uint8 activations,
     int8 weights), with activation ranges from the `calibration` images (MinMax)."""
     onnx_modules()
+    # heavy/optional: onnxruntime, the deploy extra's (onnx_modules above says how to install it)
     from onnxruntime import quantization as q
 
     batches = iter([{"image": b.numpy()} for b in calibration.split(250)])
@@ -138,6 +139,7 @@ def quantised_conv(fp32_path: str | Path, int8_path: str | Path, index: int = 0)
     fp32 file's (BatchNorm folded in), "int8": the int8 file's integers, "scale", "zero_point"
     (weight ~ scale * (int8 - zero_point)); numpy arrays and floats."""
     onnx = onnx_modules()[0]
+    # heavy/optional: onnx, the deploy extra's (onnx_modules above says how to install it)
     from onnx import numpy_helper
 
     def convs(path, op):

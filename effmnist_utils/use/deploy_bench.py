@@ -16,6 +16,9 @@ from pathlib import Path
 import torch
 
 from .deploy import (INT8_GOAL_BYTES, INT8_GOAL_POINTS, onnx_modules, export_run, load_run)
+from ..core.data import load_mnist
+from ..core.loaders import normalise
+from ..core.markdown import table
 
 
 def _median_us(call, images, n: int) -> float:
@@ -60,9 +63,6 @@ def benchmark(run: str | Path, out_dir: str | Path | None = None, images: int | 
               latency_images: int = 1000, calibration: int = 1000, data_dir=None) -> dict:
     """Export the run (fp32 and int8, in a temporary folder), then measure all three on the first
     `images` test images (default: all 10,000). Saves `<out_dir>/<name>.json` only if `out_dir` is given."""
-    from ..core.data import load_mnist
-    from ..core.loaders import normalise
-
     model, record = load_run(run)
     _, (test_x, test_y), _ = load_mnist(data_dir)
     test_x, test_y = test_x[:images], test_y[:images]
@@ -111,15 +111,14 @@ def load_benchmarks(folder: str | Path) -> list[dict]:
 def render_deploy_table(results) -> str:
     """A markdown table of one benchmark result or a list of them, with a line on the goals."""
     results = [results] if isinstance(results, dict) else list(results)
-    lines = ["| run | runtime | file | bytes | test accuracy | Δ vs PyTorch (points) "
-             "| same digit as PyTorch | batch-1 latency (µs / image) |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    rows = []
     for res in results:
         base = res["rows"][0]["accuracy"]
-        for r in res["rows"]:
-            lines.append(f"| {res['name']} | {r['runtime']} | `{r['file']}` | {r['bytes']:,} "
-                         f"| {r['accuracy']:.2%} | {100 * (r['accuracy'] - base):+.2f} "
-                         f"| {r['same_digit_as_pytorch']:,} / {res['test_images']:,} | {r['latency_us']:.0f} |")
+        rows += [[res["name"], r["runtime"], f"`{r['file']}`", f"{r['bytes']:,}", f"{r['accuracy']:.2%}",
+                  f"{100 * (r['accuracy'] - base):+.2f}", f"{r['same_digit_as_pytorch']:,} / {res['test_images']:,}",
+                  f"{r['latency_us']:.0f}"] for r in res["rows"]]
+    lines = [table(["run", "runtime", "file", "bytes", "test accuracy", "Δ vs PyTorch (points)",
+                    "same digit as PyTorch", "batch-1 latency (µs / image)"], "lllrrrrr", rows)]
     for res in results:
         g = res["goals"]
         lines.append(f"\n{res['name']}, {res['test_images']:,} test images, {res['device']}: "

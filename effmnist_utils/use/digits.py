@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core.data import MEAN, STD
 
@@ -23,8 +24,6 @@ MIN_CONTRAST = 0.1  # an image whose ink differs from its background by less is 
 
 
 def _from_path(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
@@ -35,8 +34,6 @@ def _from_path(path: Path) -> np.ndarray:
 
 
 def _from_pil(img) -> np.ndarray:
-    from PIL import Image, ImageOps
-
     img.load()
     img = ImageOps.exif_transpose(img)  # a phone photo taken upright is stored sideways + a tag
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

@@ -18,6 +18,8 @@ import base64
 import binascii
 import io
 
+from PIL import Image, UnidentifiedImageError
+
 from . import verdict
 from .digits import ink_of
 from .redraw import redraw_strokes
@@ -29,8 +31,6 @@ COLAB_DRAW, COLAB_FILES = "effmnist.drawpad.draw", "effmnist.drawpad.files"  # c
 def decode(data_url: str, name: str = "drawing"):
     """A browser's `data:image/...;base64,...` -> PIL image; ValueError naming `name` if it is not
     an image."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         head, _, data = data_url.partition(",")
         if not head.startswith("data:") or ";base64" not in head:
@@ -158,6 +158,7 @@ export default {
 
 
 def _show_on_colab(pad: DrawPad) -> None:
+    # heavy/optional: Colab's output bridge exists only on Colab; IPython is the notebook extra's
     from google.colab import output
     from IPython.display import JSON, Javascript, display
 
@@ -173,6 +174,7 @@ def widget(pad: DrawPad):
     """The pad as a Jupyter widget (anywidget): its traits `drawing` and `files` come from the
     browser, `answer` goes back."""
     global _widget_class
+    # heavy/optional: anywidget and traitlets, the notebook extra's, draw the pad in a local Jupyter only
     import anywidget
     import traitlets
 
@@ -197,10 +199,12 @@ def widget(pad: DrawPad):
 def show(model, default) -> DrawPad:
     """Show a drawing pad answered by `model` (see the module's docstring) and return at once.
     `default`: (name, image, label) that `images()` gives while nothing is drawn or uploaded."""
+    # heavy/optional: IPython, the notebook extra's (a notebook has it)
     from IPython.display import display
 
     pad = DrawPad(model, default)
     try:
+        # heavy/optional: google.colab exists only on Colab; this checks where the pad runs
         import google.colab  # noqa: F401
         on_colab = True
     except ImportError:

@@ -23,7 +23,10 @@ import torch
 
 from . import digits
 from .redraw import PEN, render, skeleton, skeleton_segments
-from ..core.config import RESULTS_DIR
+from ..core.config import RESULTS_DIR, RUNS_DIR
+from ..core.data import load_mnist
+from ..core.loaders import VAL_SPLIT_SEED, normalise, validation_split
+from ..core.record import load_run
 
 MIN_SIZE = 1 / 8  # half the smallest digit the page is tested to read (a quarter of the pad's height)
 SIGNIFICANT = 0.05  # a mark with less of the ink is a speck: it neither counts nor separates
@@ -117,16 +120,11 @@ def top_k(model: torch.nn.Module, x: torch.Tensor, k: int = 3) -> list[list[tupl
 @torch.inference_mode()
 def _threshold(model, images: torch.Tensor) -> float:
     """The PERCENTILE-th percentile of `model`'s top probability on `images` (uint8, N x 28 x 28)."""
-    from ..core.loaders import normalise
-
     top = model.eval()(normalise(images)).exp().max(dim=1).values.double().numpy()
     return float(np.percentile(top, PERCENTILE))
 
 
 def _validation(data_dir=None) -> torch.Tensor:
-    from ..core.data import load_mnist
-    from ..core.loaders import validation_split
-
     (train_x, train_y), _, _ = load_mnist(data_dir)
     return validation_split(train_x, train_y, VALIDATION)[0][0]
 
@@ -190,11 +188,6 @@ def derive(runs=("f8a_seed1",), data_dir=None) -> dict:
     many validation digits each rule before the model would refuse, and per run the PERCENTILE-th
     percentile of the top probability on held-out digits: of its held-out twin (HELD_OUT_TWIN) on
     the images the twin never saw, else of the run itself on the validation split."""
-    from ..core.config import RUNS_DIR
-    from ..core.data import load_mnist
-    from ..core.loaders import VAL_SPLIT_SEED, validation_split
-    from ..core.record import load_run
-
     images = _validation(data_dir)
     inks = [digits.ink_of(image) for image in images.numpy()]
     refused = [look(ink) for ink in inks]

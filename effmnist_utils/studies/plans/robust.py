@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ...core.config import SEEDS, HParams
+from ...core.markdown import table
 from ...core.record import Record
 from ..robustness import GOAL_ERROR_SHARE, ROBUST_TAG, is_current, robustness_path
 from ..runner import Planned
@@ -139,21 +140,21 @@ def finalists(root: Path) -> list[Planned]:
 def ranking(root: Path) -> str:
     rows = scored(root)
     pick = choose(rows)
-    lines = ["| stage | recipe | levers (beyond the frontier recipe) | clean val acc | twin: chosen families "
-             "| twin: held-out families | twin: all |", "|---:|---|---|---:|---:|---:|---:|"]
+    lines = []
     for r in rows:
         levers = ", ".join(f"{k}={v}" for k, v in r["levers"].items()) or "none"
         levers = levers.replace("model=", "model ")
         mark = " **(chosen)**" if r is pick else ""
-        lines.append(f"| {r['stage']} | {r['tag']}{mark} | {levers} | {r['val_acc']:.2f} % | {r['chosen']:.1f} % | "
-                     f"{r['held_out']:.1f} % | {r['mean']:.1f} % |")
+        lines.append([r["stage"], f"{r['tag']}{mark}", levers, f"{r['val_acc']:.2f} %", f"{r['chosen']:.1f} %",
+                      f"{r['held_out']:.1f} %", f"{r['mean']:.1f} %"])
     return (f"# Robust recipe search ({MODEL}: `{layer_string(MODEL)}`; f8i: `{layer_string('f8i')}`; seed "
             f"{SEEDS[0]}, {EPOCHS} epochs, "
             "5,000-image validation split and its corrupted twin)\n\n"
             "Rule (validation numbers only): among the recipes whose error on the twin's chosen families "
             f"is at most half the base recipe's ({BASE_TAG}), the best clean validation accuracy; the "
             "held-out families play no part.\n\n"
-            + "\n".join(lines) + "\n")
+            + table(["stage", "recipe", "levers (beyond the frontier recipe)", "clean val acc",
+                     "twin: chosen families", "twin: held-out families", "twin: all"], "rllrrrr", lines) + "\n")
 
 
 def recorded_models(root: Path) -> list[Planned]:

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from ...core.config import SCRATCH_DIR, run_name
 from ...core.models import build_model, count_params
 from ...core.place import RunPlace
@@ -150,8 +152,6 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
 
 
 def _worker_main(name, url, total, place, threads, k, barrier, deadline) -> None:
-    import torch
-
     torch.set_num_threads(threads)
     prefix = f"[worker {k}] "
     try:
@@ -233,8 +233,6 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
 
 def note_call(folder: Path, call: dict, device) -> None:
     """Append one call's throughput, with the machine it ran on, to the search's calls.jsonl."""
-    import torch
-
     machine = cpu_model() if pick_device(device).type == "cpu" else torch.cuda.get_device_name()
     threads = max(1, available_cores() // call["workers"])
     with open(folder / CALLS, "a") as f:

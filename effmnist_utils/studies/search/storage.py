@@ -11,6 +11,7 @@ search resumes where it stopped.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import time
@@ -27,6 +28,7 @@ RETRIES = 2  # a stale trial's parameters are enqueued again at most this many t
 def optuna_module():
     """Optuna, quiet (warnings and errors only), or a clear error where it is missing."""
     try:
+        # heavy/optional: Optuna loads only when a search runs or is read, not when report imports this
         import optuna
     except ImportError:
         raise ValueError("searches need Optuna, which is not installed; `pip install -e .` in the clone "
@@ -44,6 +46,7 @@ def worker_id() -> str:
 def _shown(url: str) -> str:
     """The URL without its password, for messages."""
     try:
+        # heavy/optional: SQLAlchemy (Optuna's storage layer) loads only for a storage URL
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
@@ -54,8 +57,7 @@ def _shown(url: str) -> str:
 def _with_driver(url: str) -> str:
     """`postgresql://` with the PostgreSQL driver that is installed: SQLAlchemy 2.1 means psycopg 3
     by it; with only psycopg2 (the dev extra's psycopg2-binary), `postgresql+psycopg2://`."""
-    import importlib.util
-
+    # heavy/optional: SQLAlchemy (Optuna's storage layer) loads only for a storage URL
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -77,6 +79,7 @@ def open_storage(url: str | None, folder: Path):
         raise ValueError(f"--storage {url!r} is not a database URL: give a SQLAlchemy URL such as "
                          "sqlite:///search.db or postgresql://user@host/db, or leave --storage out for the "
                          "journal file in the search's folder")
+    # heavy/optional: SQLAlchemy loads only for a storage URL
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
