@@ -53,6 +53,17 @@ def test_a_bad_storage_is_one_line(url, capsys, tmp_path):
     assert not (tmp_path / TINY.folder / "trials").exists()  # nothing ran
 
 
+def test_a_gpu_search_on_a_machine_without_one_is_one_line(capsys, tmp_path, monkeypatch):
+    """The larger population searches run on a GPU only: without one, a line says so and
+    nothing is written (no storage, no failed trials)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = one_line_error(main(["search", "frontier-8k-pop", "--out-dir", str(tmp_path)]), capsys)
+    assert "frontier-8k-pop runs on a GPU" in line and "tools/gpu_frontier.sh" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_timed_search_runs_with_one_worker(capsys, tmp_path):
     line = one_line_error(main(["search", "speedrun-cpu", "--workers", "2", "--out-dir", str(tmp_path)]), capsys)
     assert "--workers 1" in line

@@ -206,6 +206,9 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
                          "machine would slow each other's clock)")
     if search.device and place.device not in ("auto", search.device):
         raise ValueError(f"{search.name} runs on {search.device}: drop --device {place.device}")
+    if search.device == "cuda" and not torch.cuda.is_available():  # before its storage is made
+        raise ValueError(f"{search.name} runs on a GPU, and this machine has none (CUDA is not available): run "
+                         "it on a GPU machine (tools/gpu_frontier.sh), or a search without -pop on this one")
     device = search.device or place.device
     place = place.with_(device=device, out_dir=folder)
     study = load_study(search, open_storage(storage, folder), create=True)
