@@ -31,8 +31,10 @@ from .use.web import RUNTIME_FILES
 # each judged over at least 3 seeds ...
 FRONTIER_GOALS = [(MAX_PARAMS, 99.60), (8_000, 99.50), (5_000, 99.40), (2_000, 99.30), (1_000, 99.00)]
 # ... and the raised goals beyond them (github issue "Raise the accuracy-per-parameter frontier"),
-# over at least 5
-RAISED_GOALS = [(MAX_PARAMS, 99.70), (8_000, 99.62), (5_000, 99.55), (2_000, 99.45), (1_000, 99.05)]
+# over at least 5, with two budgets that issue 38 added
+RAISED_GOALS = [(MAX_PARAMS, 99.70), (8_000, 99.62), (5_000, 99.55), (4_000, 99.52), (2_000, 99.45), (1_000, 99.05),
+                (700, 99.00)]
+BEAT = (4_000,)  # goals to beat a public result (99.52 % at 3,762 parameters): more than the target, not at least
 RAISED_SEEDS = 5
 LEVERS_TITLE = "Frontier levers: mean of seeds 1-3, 10,000 validation images"  # results/levers/levers.png
 
@@ -54,7 +56,7 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3, cho
     """For each frontier goal (budget, target mean), the model `chosen` for the budget on validation
     (`budgets.choose`: budget -> {"model"}; by default from results/), its test mean ± std over its
     seeds (`summarise_runs` rows, shown, never used to choose) and whether that mean, unrounded,
-    over at least `min_seeds` seeds, meets the goal."""
+    over at least `min_seeds` seeds, meets the goal (reaches it; passes it under a budget in `BEAT`)."""
     if chosen is None:
         chosen = budgets.choose(RESULTS_DIR, [b for b, _ in goals])
     lines = []
@@ -62,15 +64,17 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3, cho
     for budget, target in goals:
         model = (chosen.get(budget) or {}).get("model")
         row = by_model.get(model)
+        goal = f"{'>' if budget in BEAT else '≥'} {target:.2f} %"
         if model is None or row is None:
             what = "none chosen on validation" if model is None else f"{model}: no run on all 60,000 images"
-            lines.append([f"< {budget:,}", f"≥ {target:.2f} %", what, "", "", "no"])
+            lines.append([f"< {budget:,}", goal, what, "", "", "no"])
             continue
         if row["n"] < min_seeds:
             met = f"not judged: {row['n']} of {min_seeds} seeds"
-        else:
-            met = "yes" if row["final_mean"] >= target - 1e-9 else "no"  # unrounded: 99.597 is not 99.60
-        lines.append([f"< {budget:,}", f"≥ {target:.2f} %", model, f"{row['params']:,}",
+        else:  # unrounded: 99.597 is not 99.60
+            met = "yes" if (row["final_mean"] > target + 1e-9 if budget in BEAT else row["final_mean"] >= target - 1e-9) \
+                else "no"
+        lines.append([f"< {budget:,}", goal, model, f"{row['params']:,}",
                       f"{row['final_mean']:.2f} ± {row['final_std']:.2f} % ({row['n']} seeds)", met])
     return table(["budget", "goal: mean final-epoch accuracy", "model chosen on validation", "params",
                   f"test accuracy, mean ± std (≥ {min_seeds} seeds to judge)", "met?"], "lrlrrl", lines)
@@ -168,7 +172,7 @@ def tables(run_dir=RUNS_DIR, results_dir=RESULTS_DIR) -> dict[str, str]:
     rows = summarise_runs(runs)
     gpu_dir = Path(results_dir) / GPU_RUNS_DIR.name
     gpu_rows = summarise_runs(load_runs(gpu_dir)) if gpu_dir.is_dir() else []
-    chosen = budgets.choose(Path(results_dir), [b for b, _ in FRONTIER_GOALS])  # validation only
+    chosen = budgets.choose(Path(results_dir), [b for b, _ in RAISED_GOALS])  # validation only; every budget
     out = {"results-table": render_table(rows, gpu_rows), "goals-table": render_goals(rows, chosen=chosen),
            "raised-goals-table": render_goals(rows, RAISED_GOALS, RAISED_SEEDS, chosen),
            "budget-choice": budgets.render(chosen), "iterations-headline": headlines.iterations(rows),

@@ -6,7 +6,7 @@
 # that the machine lacks):
 #   tools/gpu_frontier.sh run "$OUT" 560
 # 1. the population benchmark on the GPU (member-epochs per second, N = 1-32, against solo runs);
-# 2. the five population searches side by side, each trial four seeds in one pass, no trial
+# 2. every population search side by side (spaces.POPULATION), each trial four seeds in one pass, no trial
 #    starting in the last 150 s (the ones under way finish);
 # 3. plan search-confirm: each search's best trial on two fresh seeds of its split.
 # Everything is recorded into results/ and packed into OUT/results.tgz and OUT/searches.tgz after
@@ -32,7 +32,8 @@ case ${1:-} in
     mkdir -p /tmp/effmnist/MNIST/raw
     for f in .gpu/data/*.gz; do gunzip -c "$f" > "/tmp/effmnist/MNIST/raw/$(basename "$f" .gz)"; done
     export EFFMNIST_DATA=/tmp/effmnist PYTHONPATH=$PWD
-    searches=frontier-20k-pop,frontier-8k-pop,frontier-5k-pop,frontier-2k-pop,frontier-1k-pop
+    searches=$(python -c "from effmnist_utils.studies.search.spaces import SEARCHES
+print(','.join(name for name in SEARCHES if name.endswith('-pop')))")
     tools/gpu_session.sh "$out" "$seconds" bench:population "search:$searches:1:$(( seconds - 60 - 150 ))" \
       plan:search-confirm:2 ;;
   *) echo "usage: tools/gpu_frontier.sh prepare | run OUT SECONDS" >&2; exit 2 ;;

@@ -21,6 +21,10 @@ The rule, per budget:
    by their mean) then does the same around the model steps 1-2 left: its best trial by the mean of
    seeds 1-4 replaces that model when its mean over seeds 1-6 (seeds 5-6 fresh, plan
    `search-confirm`) is at least its first trial's mean over seeds 1-4.
+4. (Written for issue 38 before any run under these budgets.) Below 4,000 and 700 parameters
+   no plan chose a model before: step 1 is the model each population search starts from, the
+   next budget's model (f5s, t1e) with its widths narrowed until it fits (`spaces.narrowed`, by
+   parameter count alone). Step 3 follows as for the other budgets.
 
 `choose` returns, per budget, the model and the steps that led to it, each with the validation
 numbers it read: the record the goals tables (`report.render_goals`) take their model from."""
@@ -29,6 +33,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.markdown import table
+from ..core.models import layers_name
 from .search import spaces as searches_
 from .plans import finalists, frontier, tiny
 from .plans.base import folder_records
@@ -66,9 +71,17 @@ def _tiny_first(root: Path, budget: int) -> dict | None:
             "val": seen}
 
 
+def _new_first(budget: int) -> dict:
+    """Step 4: a new budget's first model, the population search's own first trial."""
+    search = searches_.get(f"frontier-{searches_.budget_tag(budget)}-pop")
+    model = layers_name(*searches_.narrowed(search.around, budget))
+    return {"model": model, "by": f"new budget: {search.around} narrowed to fit under {budget:,} parameters "
+            "(by parameter count alone, before any run)", "val": []}
+
+
 def _budget_searches(budget: int) -> list:
     """The budget's frontier search, then its population search, as far as they are defined."""
-    names = (f"frontier-{budget // 1000}k", f"frontier-{budget // 1000}k-pop")
+    names = (f"frontier-{searches_.budget_tag(budget)}", f"frontier-{searches_.budget_tag(budget)}-pop")
     return [searches_.SEARCHES[n] for n in names if n in searches_.SEARCHES]
 
 
@@ -102,13 +115,14 @@ def _search_step(root: Path, search) -> dict | None:
     return {**step, "mean": mean, "verdict": "replaces" if mean >= _mean(first) - 1e-9 else "holds no lead"}
 
 
-def choose(root: Path, budgets=(20_000, 8_000, 5_000, 2_000, 1_000)) -> dict[int, dict]:
+def choose(root: Path, budgets=(20_000, 8_000, 5_000, 4_000, 2_000, 1_000, 700)) -> dict[int, dict]:
     """budget -> {"model" (None when no validation choice is recorded), "steps"}: the rule above
     applied to the records under `root` (results/)."""
     out = {}
     for budget in budgets:
         first = (_frontier_first(root, budget) if budget in FRONTIER_PREFIXES else
-                 _tiny_first(root, budget) if budget in TINY_BUDGETS else None)
+                 _tiny_first(root, budget) if budget in TINY_BUDGETS else
+                 _new_first(budget) if budget in searches_.NEW_BUDGETS else None)
         steps = [first] if first else []
         model = first["model"] if first else None
         for search in _budget_searches(budget):
@@ -140,7 +154,7 @@ def render(chosen: dict[int, dict]) -> str:
         for s in c["steps"]:
             if "verdict" not in s:
                 outcome = f"chooses {s['model']}"
-                seen = _val(s["val"])
+                seen = _val(s["val"]) or "none: chosen before any run"
             elif s["verdict"] == "first":
                 outcome = "its best trial is its first: hands nothing on"
                 seen = f"first trial {sum(a for _, a in s['val']) / len(s['val']):.2f} %" + (

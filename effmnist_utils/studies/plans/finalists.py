@@ -4,14 +4,16 @@ search, fewer parameters breaking a tie), confirmed over two fresh seeds on the 
 10,000-image split (plan search-confirm), then trained
 over five seeds on all 60,000 images as its budget's finalist (plan search-finalists, beside the
 other recorded models in runs/). Only the finalists' runs read the test set. A search whose best
-is still its first trial, the budget's model, hands nothing on: that model's seeds are recorded."""
+is still its first trial, the budget's model, hands nothing on: that model's seeds are recorded.
+Under a new budget (4,000, 700: issue 38) the first model has no such seeds yet: when it is still
+the best, it is the finalist."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ...core.record import Record
 from ..runner import Planned
-from ..search.spaces import SEARCHES
+from ..search.spaces import NEW_BUDGETS, SEARCHES
 from .base import Plan, folder_records
 
 FRONTIER = [s for s in SEARCHES.values() if s.name.startswith("frontier-")]
@@ -84,7 +86,7 @@ def _runs(final: bool):
             raise ValueError(f"no frontier search has a complete trial under {root}; run "
                              "`search frontier-8k` (or another budget) first")
         return [Planned(b.hp.with_(seed=k, **({"val_size": 0} if final else {})), "" if final else "confirm",
-                        read_test=final) for s, b in best if not is_first(b)
+                        read_test=final) for s, b in best if not is_first(b) or (final and s.budget in NEW_BUDGETS)
                 for k in (FINAL_SEEDS if final else confirm_seeds(s))]
     return runs
 

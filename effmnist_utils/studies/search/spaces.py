@@ -10,13 +10,14 @@ a space only calls the trial's `suggest_*` methods.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
 from ...core.augment import Augment
 from ...core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, smoke_mode
 from ...core.layernet import FRONTIER_SPECS
-from ...core.models import layers_name
+from ...core.models import build_model, count_params, layers_name
 from ..speedrun import CPU_RECIPE, NO_AUGMENT
 
 
@@ -43,7 +44,7 @@ class Search:
     timed: int = 0
     device: str = ""
     seeds: tuple[int, ...] = (1,)
-    around: str = ""  # the model its first trial is (a frontier search's budget model)
+    around: str = ""  # the model its first trial is (a frontier search's budget model; narrowed to fit)
 
     @property
     def folder(self) -> str:
@@ -162,11 +163,30 @@ class FrontierSpace:
         return layers_name(layers, norm), frontier_recipe(trial)
 
 
-def frontier_params(model: str) -> dict:
-    """A frontier model with its own recipe as the search space's parameters."""
+def narrowed(model: str, budget: int) -> tuple[str, str]:
+    """A frontier model's (layers, norm), every width scaled by the largest factor (1, 0.99, 0.98,
+    ...; rounded to an even width, at least 2) that puts it under `budget` parameters: the model
+    itself when it fits. How a new budget gets its first model before any run (issue 38): by
+    parameter count alone, reading no accuracy."""
     layers, _, *norm = FRONTIER_SPECS[model]
+    norm = norm[0] if norm else "bn"
+    for step in range(100, 0, -1):
+        scaled = re.sub(r"([cCsStdD])(\d+)", lambda m: f"{m[1]}{max(2, 2 * round(int(m[2]) * step / 200))}", layers)
+        if count_params(build_model(layers_name(scaled, norm))) < budget:
+            return scaled, norm
+    raise ValueError(f"{model} does not fit under {budget:,} parameters at any width; choose a smaller model")
+
+
+def frontier_params(model: str, budget: int) -> dict:
+    """A frontier model (narrowed to fit under `budget`) with its own recipe as the search
+    space's parameters."""
     flat = HParams.for_model(model).flat()
-    return {**layer_params(layers, *norm), **{k: flat[k] for k in RECIPE_PARAMS}}
+    return {**layer_params(*narrowed(model, budget)), **{k: flat[k] for k in RECIPE_PARAMS}}
+
+
+def budget_tag(budget: int) -> str:
+    """How a budget names its searches: 20,000 -> "20k", 700 -> "700"."""
+    return f"{budget // 1000}k" if budget >= 1000 else str(budget)
 
 
 FRONTIER_FIXED = (("epochs", MAX_EPOCHS), ("seed", 1), ("val_size", 10_000))
@@ -177,6 +197,15 @@ SEPARABLE = ("s",)
 FRONTIER = {20_000: ("f20b", LayerSpace((8, 40))), 8_000: ("f8a", LayerSpace((6, 24))),
             5_000: ("f5s", LayerSpace((6, 32), SEPARABLE)), 2_000: ("t2a", LayerSpace((4, 20), SEPARABLE)),
             1_000: ("t1b", LayerSpace((4, 12), SEPARABLE))}
+# budget -> (the model its population search starts from, narrowed to fit, its networks, its device):
+# the budget's model as studies.budgets chose it, and two budgets new in issue 38, which start from
+# the next budget's model narrowed (spaces.narrowed). The smallest three run anywhere (a population
+# of t1e trains 20 epochs in about a quarter of an hour on one CPU thread); the others need a GPU.
+POPULATION = {20_000: ("f20b", FRONTIER[20_000][1], "cuda"), 8_000: ("f8a", FRONTIER[8_000][1], "cuda"),
+              5_000: ("f5s", FRONTIER[5_000][1], "cuda"), 4_000: ("f5s", LayerSpace((6, 28), SEPARABLE), "cuda"),
+              2_000: ("t2a", FRONTIER[2_000][1], ""), 1_000: ("t1e", FRONTIER[1_000][1], ""),
+              700: ("t1e", LayerSpace((4, 8), SEPARABLE), "")}
+NEW_BUDGETS = (4_000, 700)  # no search or plan chose a model under them before issue 38
 
 
 def speedrun_cpu(trial) -> tuple[str, dict]:
@@ -226,17 +255,15 @@ def lesson_2k(trial) -> tuple[str, dict]:
 
 
 SEARCHES = {s.name: s for s in [
-    *(Search(f"frontier-{budget // 1000}k", f"the network and recipe under {budget:,} parameters, around "
+    *(Search(f"frontier-{budget_tag(budget)}", f"the network and recipe under {budget:,} parameters, around "
              f"{model}", budget, FrontierSpace(space), FRONTIER_FIXED,
-             first=(frontier_params(model),), around=model) for budget, (model, space) in FRONTIER.items()),
-    # Issue 38: every budget again, each trial a population of four seeds, around the model the
-    # budget's rule chose (studies.budgets). The two smallest run anywhere (a population of t1e
-    # trains 20 epochs in about a quarter of an hour on one CPU thread); the three larger need a GPU.
-    *(Search(f"frontier-{budget // 1000}k-pop", f"the network and recipe under {budget:,} parameters, around "
-             f"{model}, each trial the mean of {len(POPULATION_SEEDS)} seeds", budget, FrontierSpace(space),
-             FRONTIER_FIXED, trials=20, first=(frontier_params(model),), seeds=POPULATION_SEEDS, around=model,
-             device="" if budget <= 2_000 else "cuda")
-      for budget, (_, space), model in zip(FRONTIER, FRONTIER.values(), ("f20b", "f8a", "f5s", "t2a", "t1e"))),
+             first=(frontier_params(model, budget),), around=model) for budget, (model, space) in FRONTIER.items()),
+    # Issue 38: every budget again, each trial a population of four seeds (POPULATION).
+    *(Search(f"frontier-{budget_tag(budget)}-pop", f"the network and recipe under {budget:,} parameters, around "
+             f"{model}{' narrowed' if budget in NEW_BUDGETS else ''}, each trial the mean of "
+             f"{len(POPULATION_SEEDS)} seeds", budget, FrontierSpace(space), FRONTIER_FIXED, trials=20,
+             first=(frontier_params(model, budget),), seeds=POPULATION_SEEDS, around=model, device=device)
+      for budget, (model, space, device) in POPULATION.items()),
     Search("speedrun-cpu", "the CPU speedrun's recipe (timed trials; one worker)", MAX_PARAMS, speedrun_cpu,
            (("seed", 1), ("val_size", VAL_SIZE), ("allocator", "keep")), first=(speedrun_params(CPU_RECIPE),),
            pruner="none", timed=3, device="cpu"),
