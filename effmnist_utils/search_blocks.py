@@ -22,7 +22,8 @@ FRONTIER_SEARCHES = [name for name in SEARCHES if name.startswith("frontier-")]
 def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
     """Per recorded frontier search (its journal under results_dir/searches/NAME): how many trials
     finished each way, its first trial (the budget's current model) and its best complete trial
-    (the first of equals), with that trial's record checked against the journal. [] when none is
+    (the first of equals), with that trial's record checked against the journal; both None while
+    its first trial is under way (a search running as the report is made). [] when none is
     recorded."""
     rows = []
     for name in FRONTIER_SEARCHES:
@@ -31,9 +32,10 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
         if not (folder / "journal.log").is_file():
             continue
         front = sorted(search_results.front(search, root=results_dir), key=lambda r: r["trial"])
+        counts = search_results.counts(search, root=results_dir)
         if not front or front[0]["trial"] != 0:
-            raise ValueError(f"search {name}'s first trial (its budget's model) has not finished in "
-                             f"{folder}: run the search on (`python -m effmnist_utils search {name} --record`)")
+            rows.append({"search": name, "budget": search.budget, "first": None, "best": None, "ties": [], **counts})
+            continue
         best = max(front, key=lambda r: r["val_acc"])  # max keeps the first of equals
         record = folder / "trials" / f"{best['run']}.json"
         members = [folder / "trials" / f"{best['run'].rsplit('_seed', 1)[0]}_seed{k}.json" for k in search.seeds]
@@ -48,12 +50,14 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
                              f"its search's journal says {best['val_acc']}: the two disagree; restore both from git")
         rows.append({"search": name, "budget": search.budget, "first": front[0], "best": best,
                      "ties": [r for r in front[1:] if r is not best and r["val_acc"] == front[0]["val_acc"]],
-                     **search_results.counts(search, root=results_dir), "record": record.relative_to(Path(results_dir)).as_posix()})
+                     **counts, "record": record.relative_to(Path(results_dir)).as_posix()})
     return rows
 
 
 def _verdict(row: dict) -> str:
     first, best = row["first"], row["best"]
+    if first is None:
+        return "under way: its first trial, the budget's model, has not finished"
     if best is first:
         ties = ", ".join(f"trial {t['trial']} (`{t['model']}`, {t['params']:,} parameters)" for t in row["ties"])
         return "still the first trial, the budget's model" + (f"; tied by {ties}" if ties else "")
@@ -66,8 +70,9 @@ def search_table(rows: list[dict]) -> str:
     lines = [table(["search", "budget", "trained to the end", "stopped early", "over the budget", "best trial's model",
                     "params", "final validation accuracy", "best trial"], "lrrrrlrrl",
                    [[r["search"], f"< {r['budget']:,}", r["complete"], r["pruned"], r["over"],
-                     f"[`{r['best']['model']}`](../results/{r['record']})", f"{r['best']['params']:,}",
-                     f"{100 * r['best']['val_acc']:.2f} %", _verdict(r)] for r in rows])]
+                     *([f"[`{r['best']['model']}`](../results/{r['record']})", f"{r['best']['params']:,}",
+                        f"{100 * r['best']['val_acc']:.2f} %"] if r["best"] else ["", "", ""]), _verdict(r)]
+                    for r in rows])]
     other = sum(r["other"] for r in rows)
     if other:
         lines.append(f"\n{other} more trial{'s' * (other > 1)} failed, {'are' if other > 1 else 'is'} still marked "

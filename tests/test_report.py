@@ -306,6 +306,23 @@ def test_search_block_changes_when_a_trial_record_changes(tmp_path):
     assert f"frontier-8k's trial 4 (`{trial['model']}`" in search_blocks.search_headline(rows)
 
 
+def test_a_search_whose_first_trial_is_under_way_is_listed_as_such(tmp_path):
+    """A search started as the report is made (its journal holds no finished trial yet) gets a
+    row that says so, and no best trial; the report does not stop on it."""
+    from effmnist_utils import search_blocks
+    from effmnist_utils.studies.search.storage import load_study, open_storage
+
+    search = search_blocks.SEARCHES["frontier-700-pop"]
+    folder = tmp_path / search.folder
+    study = load_study(search, open_storage(None, folder), create=True)
+    study.ask()  # a trial started, not finished
+    (row,) = search_blocks.search_rows(tmp_path)
+    assert row["search"] == search.name and row["best"] is None and row["complete"] == 0
+    table = search_blocks.search_table([row])
+    assert "| frontier-700-pop | < 700 | 0 | 0 | 0 |" in table and "has not finished" in table
+    assert "none has yet beaten" in search_blocks.search_headline([row])
+
+
 def test_page_limits_say_where_the_threshold_comes_from():
     """The threshold and its source as recorded: a held-out twin is named and linked; a run
     scored on digits it trained on is said to be so; a changed threshold changes the block."""
