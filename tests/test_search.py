@@ -425,6 +425,32 @@ def test_each_call_records_its_throughput(tmp_path):
     assert len(rows) == 2 and all(f"| {cpu_model()} | 1 × {engine.available_cores()} |" in r for r in rows)
 
 
+def test_ctrl_c_loses_no_trial_and_the_call_is_recorded(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of a trial: Optuna marks it failed, so the search enqueues its
+    parameters again (the next call trains it) and the call still writes its line to calls.jsonl.
+    The next call trains the enqueued trial to the end."""
+    first = []
+
+    def stop(*args, **kwargs):
+        first.append(1)
+        raise KeyboardInterrupt
+    real = engine.train_run
+    monkeypatch.setattr(engine, "train_run", stop)
+    place = RunPlace("cpu", out_dir=tmp_path, progress=False, log=lambda msg: None)
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_search(TINY, trials=1, place=place)
+    study = load_study(TINY, open_storage(None, tmp_path / TINY.folder))
+    stopped, waiting = study.get_trials()
+    assert first and stopped.state.name == "FAIL" and stopped.user_attrs["interrupted"]
+    assert waiting.state.name == "WAITING" and waiting.system_attrs["fixed_params"] == stopped.params
+    (call,) = search_results.calls(TINY, root=tmp_path)
+    assert call["fail"] == 1 and call["complete"] == 0
+    monkeypatch.setattr(engine, "train_run", real)
+    engine.run_search(TINY, trials=1, place=place)
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == stopped.params
+
+
 SPEEDRUN = searches.get("speedrun-cpu")
 
 

@@ -33,7 +33,7 @@ from ...core.population_runs import checkpoint_path, train_population
 from ...core.runs import train_run
 from ...core.runtime import cpu_model, keep_freed_memory, pick_device
 from ..plans.base import root_for
-from .storage import fail_stale, load_study, open_storage, optuna_module, where, worker_id
+from .storage import Retry, fail_stale, load_study, open_storage, optuna_module, where, worker_id
 from .results import CALLS
 from .spaces import Search, get
 
@@ -90,6 +90,9 @@ def objective(search: Search, place: RunPlace):
             records = train(hp, trial, f"t{trial.number}")
         except optuna.TrialPruned:
             raise
+        except KeyboardInterrupt:  # stopped by hand (Optuna marks it failed): `work` tries it again
+            trial.set_user_attr("interrupted", True)
+            raise
         except Exception as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             raise
@@ -143,7 +146,14 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
             time.sleep(POLL_S)
             continue
         done = []
-        study.optimize(run, n_trials=1, catch=(Exception,), callbacks=[lambda s, t: done.append(t)])
+        try:
+            study.optimize(run, n_trials=1, catch=(Exception,), callbacks=[lambda s, t: done.append(t)])
+        except KeyboardInterrupt:  # the trial under way is enqueued again: the next call trains it
+            for t in study.get_trials(deepcopy=False, states=(states.FAIL,)):
+                if t.user_attrs.get("interrupted") and t.user_attrs.get("worker") == worker_id():
+                    Retry(folder)(study, t)
+                    log(f"trial {t.number}: stopped by hand; enqueued again")
+            raise
         log(describe(done[0], search.budget))
         fails = fails + 1 if done[0].state == states.FAIL else 0
         if fails >= MAX_FAILS:
@@ -168,6 +178,14 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while workers ran: their ids, so that the call still records what they finished."""
+
+    def __init__(self, ids: set[str]):
+        super().__init__()
+        self.ids = ids
+
+
 def _spawn(search: Search, url, total: int, place: RunPlace, workers: int, deadline) -> set[str]:
     """`workers` processes on this machine, torch's threads split between them; their ids."""
     ctx = multiprocessing.get_context("spawn")
@@ -184,7 +202,7 @@ def _spawn(search: Search, url, total: int, place: RunPlace, workers: int, deadl
     except KeyboardInterrupt:  # the workers got it too (one process group): let them record it
         for p in procs:
             p.join()
-        raise
+        raise Interrupted({f"{socket.gethostname()}:{p.pid}" for p in procs}) from None
     failed = [p.exitcode for p in procs if p.exitcode]
     if failed:
         raise ValueError(f"{len(failed)} of {workers} workers stopped with an error (shown above); run the "
@@ -223,14 +241,20 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
         f"trial records in {folder / 'trials'}")
     start = time.time()
     deadline = start + seconds if seconds else None
-    if workers == 1:
-        work(search, storage, total, place, deadline=deadline)
-        ids = {worker_id()}
-    else:
-        ids = _spawn(search, storage, total, place, workers, deadline)
+    stopped = None
+    try:
+        if workers == 1:
+            ids = {worker_id()}
+            work(search, storage, total, place, deadline=deadline)
+        else:
+            ids = _spawn(search, storage, total, place, workers, deadline)
+    except KeyboardInterrupt as exc:  # stopped by hand: what finished still counts as this call's
+        stopped, ids = exc, getattr(exc, "ids", ids)
     call = summarise_call(search, study, ids, start, workers, log)
     if storage is None:  # the journal's folder keeps each call's throughput beside it
         note_call(folder, call, device)
+    if stopped is not None:
+        raise stopped
     return call
 
 
