@@ -163,3 +163,15 @@ def test_a_network_with_dropout_and_a_wrong_seed_count_are_refused():
         pop(torch.zeros(3, 4, 1, 28, 28))
     with pytest.raises(ValueError, match="distinct seeds"):
         train_population(HParams.for_model("t1b"), [1, 1], "cpu")
+
+
+def test_the_epoch_line_gives_a_spread_only_for_several_members(capsys):
+    """Several members: their mean, min and max; one member (a CPU's population in a notebook):
+    its own accuracy, not three equal numbers."""
+    from effmnist_utils.core.population_runs import _print_epoch
+
+    _print_epoch([{"epoch": 3, "val_acc": a, "seconds": 2.0} for a in (0.98, 0.99)])
+    _print_epoch([{"epoch": 3, "val_acc": 0.97, "seconds": 2.0}])
+    several, one = capsys.readouterr().out.splitlines()
+    assert several == "epoch 3: val accuracy mean 98.50% (min 98.00%, max 99.00%; 2.0 s)"
+    assert one == "epoch 3: val accuracy 97.00% (one member; 2.0 s)"

@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .config import HParams
 from .loaders import DeviceLoader
-from .loop import evaluate, make_optimizer, make_scheduler, step_loss, steps_every_batch
+from .loop import Stepper, evaluate, make_optimizer, make_scheduler, step_loss, steps_every_batch
 from .runtime import autocast, cudnn_benchmark, synchronize
 from .checkpoint import TrainingError, load_checkpoint, save_checkpoint
 from .weight_average import WeightAverage
@@ -134,11 +134,12 @@ def population_step(pop: Population, optimizer, x, y, hp: HParams, teacher=None)
     return losses, out
 
 
-def train_population_epoch(pop: Population, optimizer, scheduler, loaders, hp: HParams, epoch: int,
-                           teacher=None, ema: WeightAverage | None = None, lean: bool = False) -> dict:
-    """One epoch of every member over its own loader; returns the learning rate (at the start),
-    each member's train loss and accuracy (running, augmented) and the seconds from the first
-    step to the last. `lean`: no accuracy, the loss checked only at the end."""
+def train_population_epoch(stepper: Stepper, loaders, hp: HParams, epoch: int, lean: bool = False) -> dict:
+    """One epoch of every member of `stepper.model` (the population) over its own loader, as
+    `loop.train_epoch` is one of a solo run; returns the learning rate (at the start), each
+    member's train loss and accuracy (running, augmented) and the seconds from the first step to
+    the last. `lean`: no accuracy, the loss checked only at the end."""
+    pop, optimizer, scheduler, ema = stepper.model, stepper.optimizer, stepper.scheduler, stepper.ema
     pop.train()
     for loader in loaders:
         loader.set_epoch(epoch)
@@ -151,7 +152,7 @@ def train_population_epoch(pop: Population, optimizer, scheduler, loaders, hp: H
     for batches in zip(*loaders):
         x = torch.stack([b[0] for b in batches])
         y = torch.stack([b[1] for b in batches])
-        losses, out = population_step(pop, optimizer, x, y, hp, teacher)
+        losses, out = population_step(pop, optimizer, x, y, hp, stepper.teacher)
         if ema is not None:
             ema.update()
         if steps_every_batch(hp.optim):
@@ -229,10 +230,10 @@ def fit_population(pop: Population, data, seeds: list[int], hp: HParams, *, teac
                     raise TrainingError(f"{checkpoint} holds {saved} members, not {pop.size}; "
                                         "delete it or resume with the same seeds")
                 histories = load_checkpoint(checkpoint, hp, pop, optimizer, scheduler, ema)
+            stepper = Stepper(pop, optimizer, scheduler, teacher=teacher, ema=ema)
             for epoch in range(len(histories[0]) + 1, hp.optim.epochs + 1):
                 start, last = time.perf_counter(), epoch == hp.optim.epochs
-                shared = train_population_epoch(pop, optimizer, scheduler, loaders, hp, epoch, teacher, ema,
-                                                lean=bool(timed))
+                shared = train_population_epoch(stepper, loaders, hp, epoch, lean=bool(timed))
                 rows = []
                 for k in range(pop.size):
                     row = {"epoch": epoch, "lr": shared["lr"], "train_loss": shared["train_loss"][k],

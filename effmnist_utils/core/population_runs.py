@@ -31,8 +31,9 @@ def _print_epoch(rows: list[dict]) -> None:
     if key is None:
         return
     accs = [r[key] for r in rows]
-    print(f"epoch {rows[0]['epoch']}: {key[:-4]} accuracy mean {sum(accs) / len(accs):.2%} "
-          f"(min {min(accs):.2%}, max {max(accs):.2%}; {rows[0]['seconds']:.1f} s)", flush=True)
+    spread = f"mean {sum(accs) / len(accs):.2%} (min {min(accs):.2%}, max {max(accs):.2%}; " if len(accs) > 1 else \
+        f"{accs[0]:.2%} (one member; "
+    print(f"epoch {rows[0]['epoch']}: {key[:-4]} accuracy {spread}{rows[0]['seconds']:.1f} s)", flush=True)
 
 
 def checkpoint_path(out_dir: Path, hp: HParams, seeds: list[int], tag: str) -> Path:
