@@ -33,9 +33,11 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
             continue
         front = sorted(search_results.front(search, root=results_dir), key=lambda r: r["trial"])
         counts = search_results.counts(search, root=results_dir)
-        if not front or front[0]["trial"] != 0:
+        first = next((r for r in front if finalists.is_first({"name": r["run"]})), None)  # trial 0, or its retry
+        if first is None:
             rows.append({"search": name, "budget": search.budget, "first": None, "best": None, "ties": [], **counts})
             continue
+        front = [first, *(r for r in front if r is not first)]
         best = max(front, key=lambda r: r["val_acc"])  # max keeps the first of equals
         record = folder / "trials" / f"{best['run']}.json"
         members = [folder / "trials" / f"{best['run'].rsplit('_seed', 1)[0]}_seed{k}.json" for k in search.seeds]
@@ -48,8 +50,8 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
         if recorded != best["val_acc"]:
             raise ValueError(f"{', '.join(map(str, members))} end at validation accuracy {recorded} (their mean), "
                              f"its search's journal says {best['val_acc']}: the two disagree; restore both from git")
-        rows.append({"search": name, "budget": search.budget, "first": front[0], "best": best,
-                     "ties": [r for r in front[1:] if r is not best and r["val_acc"] == front[0]["val_acc"]],
+        rows.append({"search": name, "budget": search.budget, "first": first, "best": best,
+                     "ties": [r for r in front[1:] if r is not best and r["val_acc"] == first["val_acc"]],
                      **counts, "record": record.relative_to(Path(results_dir)).as_posix()})
     return rows
 

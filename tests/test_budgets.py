@@ -123,6 +123,19 @@ def test_a_population_search_replaces_the_model_by_its_seeds_mean(copy):
     assert _models(budgets.choose(copy, BUDGETS))[1_000] == "t1e"
 
 
+def test_a_new_budget_starts_from_its_narrowed_model_chosen_before_any_run(tmp_path):
+    """Step 4: under 4,000 and 700, with nothing recorded, the budget's model is its population
+    search's first model, the parent narrowed, and its step reads no accuracy."""
+    new = budgets.searches_.NEW_BUDGETS
+    chosen = budgets.choose(tmp_path, new)
+    for budget in new:
+        search = budgets.searches_.get(f"frontier-{budgets.searches_.budget_tag(budget)}-pop")
+        assert chosen[budget]["model"] == budgets.layers_name(*budgets.searches_.narrowed(search.around, budget))
+        (step,) = chosen[budget]["steps"]
+        assert step["val"] == [] and "before any run" in step["by"]
+    assert budgets.render(chosen).count("none: chosen before any run") == len(new)
+
+
 def test_a_budget_without_validation_records_says_so(tmp_path):
     chosen = budgets.choose(tmp_path, BUDGETS)
     assert all(c["model"] is None for c in chosen.values())

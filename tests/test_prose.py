@@ -101,6 +101,8 @@ CLAIMS = {
         "6": [POP_CONFIRM[1]], "1–4": [f"{POP_SEEDS[0]}–{POP_SEEDS[-1]}"], "1–6": [f"{POP_SEEDS[0]}–{POP_CONFIRM[-1]}"],
         "55,000": [TRAIN - VAL_SIZE], "5,000": [VAL_SIZE], "0.01": [frontier.OC["lr"]], "60,000": [TRAIN],
         "2,000": [BUDGETS[3]], "1,000": [BUDGETS[4]], "8,000": [BUDGETS[1]],
+        "4,000": [searches.NEW_BUDGETS[0], report.BEAT[0]], "700": [searches.NEW_BUDGETS[1]],
+        "99.52": [dict(report.RAISED_GOALS)[report.BEAT[0]]],
         "17": [len(tiny.CANDIDATES) - 2], "8": [tiny.STAGE2_EPOCHS, frontier.TINY_LEVER_CANDIDATES["rot8-v10k"].settings["degrees"]],
         "0.02": [tiny.STAGE2["oc02-e8"]["lr"]], "±8": [tiny.STAGE2["oc01-rot8-e8"]["degrees"]],
         "10,000": [frontier.LEVER_VAL], "50,000": [TRAIN - frontier.LEVER_VAL],

@@ -250,6 +250,18 @@ def test_write_report_draws_the_levers_figure_where_the_levers_are_recorded(tmp_
     assert (results / frontier.LEVERS_PLAN.folder / "levers.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_goal_to_pass_is_not_met_by_reaching_it():
+    """Under a budget whose goal is to pass a result (report.BEAT), a mean equal to the target
+    misses it and one above it meets it; the same mean reaches an ordinary goal."""
+    (budget,) = report.BEAT
+    row = {"model": "m", "params": 100, "n": 5, "final_mean": 99.52, "final_std": 0.1}
+    pick = {budget: {"model": "m"}, 5_000: {"model": "m"}}
+    table = report.render_goals([row], goals=[(budget, 99.52)], chosen=pick)
+    assert f"| < {budget:,} | > 99.52 % |" in table and table.endswith("| no |")
+    assert report.render_goals([dict(row, final_mean=99.524)], goals=[(budget, 99.52)], chosen=pick).endswith("| yes |")
+    assert report.render_goals([row], goals=[(5_000, 99.52)], chosen=pick).endswith("| yes |")
+
+
 def test_goals_table_judges_the_chosen_models_mean():
     """A goal counts as met only when the unrounded mean reaches it (99.597 % shows as 99.60 %
     but misses 99.60 %) over at least the table's seeds; the model is the one chosen on

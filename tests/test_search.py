@@ -14,7 +14,7 @@ import pytest
 
 from effmnist_utils.__main__ import main
 from effmnist_utils.core.config import HParams
-from effmnist_utils.core.layernet import FRONTIER_SPECS
+from effmnist_utils.core.layernet import FRONTIER_SPECS, scale_widths
 from effmnist_utils.core.place import RunPlace
 from effmnist_utils.core.models import build_model, count_params, layer_receptive_fields, layers_name
 from effmnist_utils.core.record import read_record
@@ -86,6 +86,23 @@ def test_the_first_trial_is_the_current_best(search):
     else:
         assert hp == CPU_RECIPE.with_(seed=1, val_size=5000)
     assert count_params(build_model(model)) < search.budget
+
+
+@pytest.mark.parametrize("budget", searches.NEW_BUDGETS)
+def test_a_new_budget_starts_from_the_widest_narrowing_that_fits(budget):
+    """A new budget's first model is its parent's widths scaled down by the largest factor that
+    fits: under the budget, while every larger factor is not. A model that fits stays itself."""
+    search = searches.get(f"frontier-{searches.budget_tag(budget)}-pop")
+    own, _, *norm = FRONTIER_SPECS[search.around]
+    layers, norm = searches.narrowed(search.around, budget)
+
+    def size(layer_string: str) -> int:
+        return count_params(build_model(layers_name(layer_string, norm)))
+    assert size(layers) < budget <= size(own)
+    percent = max(p for p in range(1, 101) if scale_widths(own, p) == layers)
+    assert percent < 100 and all(size(scale_widths(own, p)) >= budget for p in range(percent + 1, 101))
+    assert searches.narrowed(search.around, 10 * budget) == (own, norm)
+    assert scale_widths("c5 s16/2 p g", 50) == "c2 s8/2 p g"
 
 
 @pytest.mark.parametrize("search", FRONTIERS, ids=lambda s: s.name)
@@ -372,6 +389,53 @@ def test_a_search_hands_its_best_complete_trial_to_the_finalists_plans(tmp_path)
     assert get("search-confirm").runs(tmp_path) == [] and get("search-finalists").runs(tmp_path) == []
 
 
+def test_a_new_budgets_first_model_is_always_a_finalist(tmp_path):
+    """Under a new budget the first trial's model has no runs on all 60,000 images: it goes to
+    the finalists once its population is complete, alone while it is the best, and beside a
+    better trial (which goes to the confirmations too) when there is one."""
+    from effmnist_utils.studies.plans import finalists, get
+
+    search = searches.get("frontier-700-pop")
+    folder = tmp_path / search.folder / "trials"
+    folder.mkdir(parents=True)
+    first = layers_name(*searches.narrowed(search.around, search.budget))
+    other = "L0.c4.p.s8.s8.g"
+
+    def trial(n, model, val, seeds=search.seeds):
+        for seed in seeds:
+            hp = HParams.for_model(model, seed=seed, val_size=10_000)
+            rec = {"name": f"{model}-t{n}_seed{seed}", "model": model, "params": count_params(build_model(model)),
+                   "hparams": hp.to_dict(), "history": [{"epoch": e, "val_acc": val} for e in range(1, 21)]}
+            (folder / f"{rec['name']}.json").write_text(json.dumps(rec))
+
+    trial(0, first, 0.97, seeds=search.seeds[:2])  # half a population: not complete
+    with pytest.raises(ValueError, match="no frontier search has a complete trial"):
+        get("search-finalists").runs(tmp_path)
+    trial(0, first, 0.97)
+    assert [(r.hp.model, r.hp.seed, r.hp.val_size) for r in get("search-finalists").runs(tmp_path)] == [
+        (first, k, 0) for k in finalists.FINAL_SEEDS]
+    assert get("search-confirm").runs(tmp_path) == []
+    trial(3, other, 0.98)
+    assert [r.hp.model for r in get("search-finalists").runs(tmp_path)] == [first] * 5 + [other] * 5
+    assert [(r.hp.model, r.hp.seed) for r in get("search-confirm").runs(tmp_path)] == [(other, 5), (other, 6)]
+
+
+def test_a_retried_trial_keeps_the_name_of_the_trial_it_repeats(tmp_path, monkeypatch):
+    """A trial stopped by hand and trained again by the next call records its runs under the
+    first trial's name (t0): the first trial of a search stays its first."""
+    real = engine.train_run
+    monkeypatch.setattr(engine, "train_run", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    place = RunPlace("cpu", out_dir=tmp_path, progress=False, log=lambda msg: None)
+    load_study(TINY, open_storage(None, tmp_path / TINY.folder), create=True).enqueue_trial({"model": "L.c4.p.s8.g"})
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_search(TINY, trials=1, place=place)
+    monkeypatch.setattr(engine, "train_run", real)
+    engine.run_search(TINY, trials=1, place=place)
+    (record,) = (tmp_path / TINY.folder / "trials").glob("*.json")
+    assert record.stem.endswith("-t0_seed1")
+    assert load_study(TINY, open_storage(None, tmp_path / TINY.folder)).get_trials()[1].user_attrs["run"] == record.stem
+
+
 def test_a_population_search_trains_one_member_per_seed_and_is_judged_by_their_mean(tmp_path):
     """A trial of a search with several seeds trains them as one population: one record per
     seed under trials/, the trial's value (what the sampler and the pruner see) their mean; the
@@ -437,6 +501,7 @@ def test_ctrl_c_loses_no_trial_and_the_call_is_recorded(tmp_path, monkeypatch):
     real = engine.train_run
     monkeypatch.setattr(engine, "train_run", stop)
     place = RunPlace("cpu", out_dir=tmp_path, progress=False, log=lambda msg: None)
+    load_study(TINY, open_storage(None, tmp_path / TINY.folder), create=True).enqueue_trial({"model": "L.c4.p.s8.g"})
     with pytest.raises(KeyboardInterrupt):
         engine.run_search(TINY, trials=1, place=place)
     study = load_study(TINY, open_storage(None, tmp_path / TINY.folder))

@@ -11,7 +11,9 @@
 # 3. plan search-confirm: each search's best trial on two fresh seeds of its split.
 # Everything is recorded into results/ and packed into OUT/results.tgz and OUT/searches.tgz after
 # each step (tools/gpu_session.sh). Back here: tar xzf both, then `python -m effmnist_utils report`
-# and commit; the search resumes from its journal in the next window.
+# and commit; the search resumes from its journal in the next window. The archive's journals
+# replace the local ones: stop any local run of a CPU-capable search (2k, 1k, 700) and commit its
+# trials before the window, so that the GPU continues from them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case ${1:-} in
@@ -32,7 +34,7 @@ case ${1:-} in
     mkdir -p /tmp/effmnist/MNIST/raw
     for f in .gpu/data/*.gz; do gunzip -c "$f" > "/tmp/effmnist/MNIST/raw/$(basename "$f" .gz)"; done
     export EFFMNIST_DATA=/tmp/effmnist PYTHONPATH=$PWD
-    searches=$(python -c "from effmnist_utils.studies.search.spaces import SEARCHES
+    searches=$("${PYTHON:-python3}" -c "from effmnist_utils.studies.search.spaces import SEARCHES
 print(','.join(name for name in SEARCHES if name.endswith('-pop')))")
     tools/gpu_session.sh "$out" "$seconds" bench:population "search:$searches:1:$(( seconds - 60 - 150 ))" \
       plan:search-confirm:2 ;;

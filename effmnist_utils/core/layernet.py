@@ -29,6 +29,15 @@ def _conv(kind: str, in_ch: int, out_ch: int, groups: int) -> list[nn.Module]:
     return convs + ([nn.ChannelShuffle(groups)] if groups > 1 else [])
 
 
+def scale_widths(layers: str, percent: int) -> str:
+    """Every conv width of a layer string scaled by `percent` / 100, rounded to a multiple of
+    twice its groups (and at least that): how a model is narrowed to a smaller budget."""
+    def one(m: re.Match) -> str:
+        unit = 2 * int(m[3] or 1)
+        return f"{m[1]}{max(unit, unit * round(int(m[2]) * percent / 100 / unit))}" + (f"/{m[3]}" if m[3] else "")
+    return _CONV.sub(one, layers)
+
+
 class Standardise(nn.Module):
     """Each image minus its own mean, divided by its own standard deviation (a blank image stays 0)."""
 

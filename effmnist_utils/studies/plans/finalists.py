@@ -5,8 +5,8 @@ search, fewer parameters breaking a tie), confirmed over two fresh seeds on the 
 over five seeds on all 60,000 images as its budget's finalist (plan search-finalists, beside the
 other recorded models in runs/). Only the finalists' runs read the test set. A search whose best
 is still its first trial, the budget's model, hands nothing on: that model's seeds are recorded.
-Under a new budget (4,000, 700: issue 38) the first model has no such seeds yet: when it is still
-the best, it is the finalist."""
+Under a new budget (4,000, 700: issue 38) the first model has no such seeds yet: it is always a
+finalist, beside the best trial when that is another."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,14 +32,26 @@ def _trial(record: Record) -> str:
     return record["name"].rsplit("_seed", 1)[0]
 
 
-def best_trial(root: Path, search) -> Record | None:
-    """The search's best complete trial recorded under `root` (pruned trials leave no record):
-    the record of its first seed, chosen by the mean of all its seeds' final validation accuracy."""
+def _complete(root: Path, search) -> dict[str, list[Record]]:
+    """trial -> its members' records, for every trial trained to the end (pruned trials leave no
+    record; a population counts whole, or not at all)."""
     done: dict[str, list[Record]] = {}
     for r in folder_records(root, f"{search.folder}/trials"):
         if len(r["history"]) == r.hp.optim.epochs:
             done.setdefault(_trial(r), []).append(r)
-    done = {k: v for k, v in done.items() if len(v) == len(search.seeds)}  # a population whole, or nothing
+    return {k: v for k, v in done.items() if len(v) == len(search.seeds)}
+
+
+def first_trial(root: Path, search) -> Record | None:
+    """The record of the first seed of the search's first trial, once trained to the end."""
+    runs = next((v for v in _complete(root, search).values() if is_first(v[0])), None)
+    return None if runs is None else min(runs, key=lambda r: r.hp.seed)
+
+
+def best_trial(root: Path, search) -> Record | None:
+    """The search's best complete trial recorded under `root` (pruned trials leave no record):
+    the record of its first seed, chosen by the mean of all its seeds' final validation accuracy."""
+    done = _complete(root, search)
 
     def score(runs: list[Record]):
         return sum(r["history"][-1]["val_acc"] for r in runs) / len(runs), -runs[0]["params"]
@@ -79,14 +91,23 @@ def confirmed(root: Path) -> list[dict]:
     return out
 
 
+def _picks(root: Path, search, final: bool) -> list[Record]:
+    """What a search hands on: its best trial unless that is its first; for the finalists under a
+    new budget, its first trial too (the budget's model while no trial replaces it)."""
+    best = best_trial(root, search)
+    picks = [] if best is None or is_first(best) else [best]
+    if final and search.budget in NEW_BUDGETS and (first := first_trial(root, search)) is not None:
+        picks.insert(0, first)
+    return picks
+
+
 def _runs(final: bool):
     def runs(root: Path) -> list[Planned]:
-        best = [(s, b) for s, b in ((s, best_trial(root, s)) for s in FRONTIER) if b is not None]
-        if not best:
+        if all(best_trial(root, s) is None for s in FRONTIER):
             raise ValueError(f"no frontier search has a complete trial under {root}; run "
                              "`search frontier-8k` (or another budget) first")
         return [Planned(b.hp.with_(seed=k, **({"val_size": 0} if final else {})), "" if final else "confirm",
-                        read_test=final) for s, b in best if not is_first(b) or (final and s.budget in NEW_BUDGETS)
+                        read_test=final) for s in FRONTIER for b in _picks(root, s, final)
                 for k in (FINAL_SEEDS if final else confirm_seeds(s))]
     return runs
 

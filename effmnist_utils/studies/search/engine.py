@@ -76,7 +76,9 @@ def objective(search: Search, place: RunPlace):
         trial.set_user_attr("worker", worker_id())
         model, settings = search.suggest(trial)
         hp, params = search.hparams(model, settings), count_params(build_model(model))
-        name = run_name(hp, f"t{trial.number}")
+        retried = trial.storage.get_trial_system_attrs(trial._trial_id).get("retry_history", [trial.number])
+        tag = f"t{retried[0]}"  # a retry keeps the name of the trial it repeats
+        name = run_name(hp, tag)
         for key, value in (("run", name), ("model", model), ("params", params), ("settings", settings)):
             trial.set_user_attr(key, value)
         trial.set_constraint("budget", params - search.budget + 1)  # > 0: infeasible, for TPE
@@ -87,7 +89,7 @@ def objective(search: Search, place: RunPlace):
         if hp.allocator == "keep":
             keep_freed_memory()  # for the rest of this process: the worker owns it
         try:
-            records = train(hp, trial, f"t{trial.number}")
+            records = train(hp, trial, tag)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:  # stopped by hand (Optuna marks it failed): `work` tries it again
@@ -98,7 +100,7 @@ def objective(search: Search, place: RunPlace):
             raise
         finally:  # a pruned or failed trial is never resumed: its checkpoint goes
             (folder / "trials" / f"{name}.ckpt").unlink(missing_ok=True)
-            checkpoint_path(folder / "trials", hp, list(search.seeds), f"t{trial.number}").unlink(missing_ok=True)
+            checkpoint_path(folder / "trials", hp, list(search.seeds), tag).unlink(missing_ok=True)
         accs = [r["history"][-1]["val_acc"] for r in records]
         trial.set_user_attr("train_seconds", records[0]["train_seconds"])  # a population's: all members'
         if len(records) > 1:
@@ -145,13 +147,12 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
         if finished + sum(t.state == states.RUNNING for t in trials) >= total:
             time.sleep(POLL_S)
             continue
-        done = []
+        done, before = [], {t.number for t in trials if t.state.is_finished()}
         try:
             study.optimize(run, n_trials=1, catch=(Exception,), callbacks=[lambda s, t: done.append(t)])
-        except KeyboardInterrupt:  # the trial under way is enqueued again: the next call trains it
+        except KeyboardInterrupt:  # the trial it stopped is enqueued again: the next call trains it
             for t in study.get_trials(deepcopy=False, states=(states.FAIL,)):
-                if t.user_attrs.get("interrupted") and t.user_attrs.get("worker") == worker_id():
-                    Retry(folder)(study, t)
+                if t.number not in before and t.user_attrs.get("interrupted") and Retry(folder)(study, t):
                     log(f"trial {t.number}: stopped by hand; enqueued again")
             raise
         log(describe(done[0], search.budget))
@@ -241,10 +242,9 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
         f"trial records in {folder / 'trials'}")
     start = time.time()
     deadline = start + seconds if seconds else None
-    stopped = None
+    stopped, ids = None, {worker_id()}
     try:
         if workers == 1:
-            ids = {worker_id()}
             work(search, storage, total, place, deadline=deadline)
         else:
             ids = _spawn(search, storage, total, place, workers, deadline)

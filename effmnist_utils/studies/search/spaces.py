@@ -10,13 +10,12 @@ a space only calls the trial's `suggest_*` methods.
 from __future__ import annotations
 
 import inspect
-import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
 from ...core.augment import Augment
 from ...core.config import MAX_EPOCHS, MAX_PARAMS, VAL_SIZE, HParams, smoke_mode
-from ...core.layernet import FRONTIER_SPECS
+from ...core.layernet import FRONTIER_SPECS, scale_widths
 from ...core.models import build_model, count_params, layers_name
 from ..speedrun import CPU_RECIPE, NO_AUGMENT
 
@@ -164,14 +163,13 @@ class FrontierSpace:
 
 
 def narrowed(model: str, budget: int) -> tuple[str, str]:
-    """A frontier model's (layers, norm), every width scaled by the largest factor (1, 0.99, 0.98,
-    ...; rounded to an even width, at least 2) that puts it under `budget` parameters: the model
-    itself when it fits. How a new budget gets its first model before any run (issue 38): by
-    parameter count alone, reading no accuracy."""
+    """A frontier model's (layers, norm): the model itself when it is under `budget` parameters,
+    otherwise its widths scaled by the largest factor (0.99, 0.98, ...: `scale_widths`) that puts
+    it under. How a new budget gets its first model before any run (issue 38): by parameter count
+    alone, reading no accuracy."""
     layers, _, *norm = FRONTIER_SPECS[model]
     norm = norm[0] if norm else "bn"
-    for step in range(100, 0, -1):
-        scaled = re.sub(r"([cCsStdD])(\d+)", lambda m: f"{m[1]}{max(2, 2 * round(int(m[2]) * step / 200))}", layers)
+    for scaled in (layers, *(scale_widths(layers, percent) for percent in range(99, 0, -1))):
         if count_params(build_model(layers_name(scaled, norm))) < budget:
             return scaled, norm
     raise ValueError(f"{model} does not fit under {budget:,} parameters at any width; choose a smaller model")

@@ -118,11 +118,12 @@ def load_study(search, storage, create: bool = False):
 class Retry:
     """Called with a trial marked FAIL because its worker is gone: deletes its checkpoint and
     enqueues its parameters again (as the first trials are), at most `RETRIES` times in a row;
-    `retry_history` (system attribute) lists the trials it repeats."""
+    `retry_history` (system attribute) lists the trials it repeats, the first of them the one
+    whose name its runs keep. Returns whether it enqueued it."""
 
     folder: Path
 
-    def __call__(self, study, trial) -> None:
+    def __call__(self, study, trial) -> bool:
         if run := trial.user_attrs.get("run"):  # a run's checkpoint, or its population's
             (self.folder / "trials" / f"{run}.ckpt").unlink(missing_ok=True)
             for ckpt in (self.folder / "trials").glob(f"{run.rsplit('_seed', 1)[0]}_seeds*.ckpt"):
@@ -130,10 +131,11 @@ class Retry:
         history = [*trial.system_attrs.get("retry_history", []), trial.number]
         params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
         if len(history) > RETRIES or not params:
-            return
+            return False
         optuna = optuna_module()
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING,
                                                   system_attrs={"fixed_params": params, "retry_history": history}))
+        return True
 
 
 def _alive(pid: int) -> bool:
@@ -174,8 +176,8 @@ def fail_stale(study, storage, folder: Path, log=print) -> list[int]:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
             continue  # another worker failed it first
-        Retry(folder)(study, trial)
+        again = Retry(folder)(study, trial)
         failed.append(trial.number)
-        log(f"trial {trial.number}: its worker {trial.user_attrs.get('worker', '(unknown)')} is gone; "
-            "marked failed and enqueued again")
+        log(f"trial {trial.number}: its worker {trial.user_attrs.get('worker', '(unknown)')} is gone; marked failed"
+            + (" and enqueued again" if again else f", not enqueued again (tried {RETRIES + 1} times)"))
     return failed
