@@ -21,7 +21,7 @@ def _trials_by(ax, rows: list[dict], group: str, x: str, size: float, alpha: flo
     for k, name in enumerate(dict.fromkeys(r[group] for r in rows)):
         pts = [r for r in rows if r[group] == name]
         ax.scatter([r[x] for r in pts], [100 * r["val_acc"] for r in pts], s=size, alpha=alpha,
-                   color=plt.cm.tab10(k % 10), label=f"{name} ({len(pts)} trials)")
+                   color=plt.cm.tab20((2 * k + k // 10) % 20), label=f"{name} ({len(pts)} trial{'s' * (len(pts) > 1)})")
 
 
 def plot_search_front(rows: list[dict], finalists: list[dict] | None = None):
