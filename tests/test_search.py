@@ -20,7 +20,7 @@ from effmnist_utils.core.models import build_model, count_params, layer_receptiv
 from effmnist_utils.core.record import read_record
 from effmnist_utils.studies.search import engine, results as search_results, spaces as searches
 from effmnist_utils.studies.speedrun import CPU_RECIPE
-from effmnist_utils.studies.search.storage import JOURNAL_GRACE_S, fail_stale, load_study, open_storage
+from effmnist_utils.studies.search.storage import JOURNAL_GRACE_S, RETRIES, Retry, fail_stale, load_study, open_storage
 from helpers import ROOT
 
 TINY = searches.get("tiny-smoke")
@@ -149,8 +149,9 @@ def dead_pid() -> int:
 @pytest.mark.parametrize("database", [False, True], ids=["journal", "sqlite"])
 def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
     """A RUNNING trial whose worker process on this host is gone is failed and its parameters
-    enqueued again, its checkpoint (or its population's) deleted; a live worker's is left. Another host's trial is
-    judged by its heartbeat: the journal's own, or a database's (Optuna's)."""
+    enqueued again, its checkpoint (or its population's) kept for the repeat; a live worker's is
+    left. Another host's trial is judged by its heartbeat: the journal's own, or a database's
+    (Optuna's). A trial repeated `RETRIES` times is not enqueued again, and its checkpoint goes."""
     folder, host = tmp_path / "s", socket.gethostname()
     storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}" if database else None, folder)
     study = load_study(TINY, storage, create=True)
@@ -177,10 +178,19 @@ def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
     assert sorted(t.system_attrs["retry_history"] for t in retries) == sorted([trials[w]] for w in expected)
     for t in retries:
         assert t.system_attrs["fixed_params"] == by_number[t.system_attrs["retry_history"][0]].params
-    assert not (folder / "trials" / f"r{trials['dead']}.ckpt").exists()
-    assert not (folder / "trials" / f"r{trials['dead']}_seeds1-2-3-4.ckpt").exists()
+    assert (folder / "trials" / f"r{trials['dead']}.ckpt").exists()
+    assert (folder / "trials" / f"r{trials['dead']}_seeds1-2-3-4.ckpt").exists()
     assert (folder / "trials" / f"r{trials['alive']}_seeds1-2-3-4.ckpt").exists()
     assert fail_stale(study, storage, folder, log=lambda msg: None) == []  # once only
+    dead = by_number[trials["dead"]]
+    tired = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=dead.params,
+                                      distributions=dead.distributions, user_attrs=dead.user_attrs,
+                                      system_attrs={"retry_history": list(range(RETRIES))})
+    waiting = len(study.get_trials(states=(optuna.trial.TrialState.WAITING,)))
+    assert Retry(folder)(study, tired) is False
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == waiting
+    assert not (folder / "trials" / f"r{trials['dead']}.ckpt").exists()
+    assert not (folder / "trials" / f"r{trials['dead']}_seeds1-2-3-4.ckpt").exists()
 
 
 def cli(*args, cwd, **kw):
@@ -514,6 +524,41 @@ def test_ctrl_c_loses_no_trial_and_the_call_is_recorded(tmp_path, monkeypatch):
     engine.run_search(TINY, trials=1, place=place)
     trials = study.get_trials()
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].params == stopped.params
+
+
+def test_a_stopped_population_trial_goes_on_from_its_last_epoch(tmp_path, monkeypatch):
+    """Ctrl-C after a population trial's first of two epochs: the next call repeats the trial from
+    its checkpoint, reports epoch 1 again (as the pruner saw it) and trains only epoch 2; its
+    members end as an uninterrupted population's do."""
+    from dataclasses import replace
+
+    pop = replace(TINY, seeds=(1, 2), fixed=TINY.fixed + (("epochs", 2),))
+    place = RunPlace("cpu", out_dir=tmp_path / "a", progress=False, log=lambda msg: None)
+    calm = RunPlace("cpu", out_dir=tmp_path / "b", progress=False, log=lambda msg: None)
+    for where in (place, calm):
+        load_study(pop, open_storage(None, where.out_dir / pop.folder), create=True).enqueue_trial({"model": "L.c4.p.s8.g"})
+    from effmnist_utils.core import population
+
+    real, trained = population.train_population_epoch, []
+
+    def stop_in_epoch_2(stepper, loaders, hp, epoch, lean=False):
+        trained.append(epoch)
+        if trained == [1, 2]:  # Ctrl-C in the second epoch, after the first one's checkpoint
+            raise KeyboardInterrupt
+        return real(stepper, loaders, hp, epoch, lean)
+    monkeypatch.setattr(population, "train_population_epoch", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_search(pop, trials=1, place=place)
+    engine.run_search(pop, trials=1, place=place)
+    assert trained == [1, 2, 2]  # epoch 1 once, then only epoch 2
+    trials = load_study(pop, open_storage(None, tmp_path / "a" / pop.folder)).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and sorted(trials[1].intermediate_values) == [1, 2]
+    assert trials[1].intermediate_values[1] == trials[0].intermediate_values[1]
+    monkeypatch.setattr(population, "train_population_epoch", real)
+    engine.run_search(pop, trials=1, place=calm)
+    (whole,) = load_study(pop, open_storage(None, tmp_path / "b" / pop.folder)).get_trials()
+    assert trials[1].value == pytest.approx(whole.value, abs=1e-3)
+    assert not list((tmp_path / "a" / pop.folder / "trials").glob("*.ckpt"))
 
 
 SPEEDRUN = searches.get("speedrun-cpu")

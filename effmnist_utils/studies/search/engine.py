@@ -65,12 +65,31 @@ def objective(search: Search, place: RunPlace):
                     raise optuna.TrialPruned(f"pruned after epoch {epoch}")
         return on_epoch
 
-    def train(hp, trial, tag: str) -> list[dict]:
-        """The trial's records: one run, or one per member of its population."""
-        hook = report(trial, hp.optim.epochs)
+    def checkpoint(hp, tag: str) -> Path:
+        """Where the trial's run, or its population, keeps its last finished epoch."""
         if len(search.seeds) == 1:
-            return [train_run(hp, trial_place, tag=tag, timed=search.timed, on_epoch=hook, read_test=False)[2]]
-        return train_population(hp, search.seeds, trial_place, tag=tag, read_test=False, on_epoch=hook)[2]
+            return folder / "trials" / f"{run_name(hp, tag)}.ckpt"
+        return checkpoint_path(folder / "trials", hp, list(search.seeds), tag)
+
+    def train(hp, trial, tag: str) -> list[dict]:
+        """The trial's records: one run, or one per member of its population. A trial that
+        repeats one stopped by hand or by a lost worker goes on from that one's last finished
+        epoch (its checkpoint), whose accuracies it first reports again, as the pruner saw them;
+        a timed trial starts afresh."""
+        hook, ckpt = report(trial, hp.optim.epochs), checkpoint(hp, tag)
+        resume = ckpt.is_file() and not search.timed
+        if resume:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["history"]
+            for rows in zip(*(saved if len(search.seeds) > 1 else [saved])):
+                hook(list(rows))
+            log(f"trial {trial.number}: goes on after epoch {len(saved[0] if len(search.seeds) > 1 else saved)} "
+                "of the attempt it repeats")
+        ckpt.unlink(missing_ok=True) if not resume else None
+        if len(search.seeds) == 1:
+            return [train_run(hp, trial_place, resume=resume, tag=tag, timed=search.timed, on_epoch=hook,
+                              read_test=False)[2]]
+        return train_population(hp, search.seeds, trial_place, tag=tag, read_test=False, on_epoch=hook,
+                                resume=resume)[2]
 
     def run(trial) -> float:
         trial.set_user_attr("worker", worker_id())
@@ -88,19 +107,21 @@ def objective(search: Search, place: RunPlace):
         log(f"trial {trial.number} started: {model}, {params:,} parameters")
         if hp.allocator == "keep":
             keep_freed_memory()  # for the rest of this process: the worker owns it
+        interrupted = False
         try:
             records = train(hp, trial, tag)
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:  # stopped by hand (Optuna marks it failed): `work` tries it again
+        except KeyboardInterrupt:  # stopped by hand (Optuna marks it failed): `work` enqueues it again
             trial.set_user_attr("interrupted", True)
+            interrupted = True
             raise
         except Exception as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             raise
-        finally:  # a pruned or failed trial is never resumed: its checkpoint goes
-            (folder / "trials" / f"{name}.ckpt").unlink(missing_ok=True)
-            checkpoint_path(folder / "trials", hp, list(search.seeds), tag).unlink(missing_ok=True)
+        finally:  # a pruned or failed trial is never resumed: its checkpoint goes; a stopped one's stays
+            if not interrupted:
+                checkpoint(hp, tag).unlink(missing_ok=True)
         accs = [r["history"][-1]["val_acc"] for r in records]
         trial.set_user_attr("train_seconds", records[0]["train_seconds"])  # a population's: all members'
         if len(records) > 1:
