@@ -18,7 +18,7 @@ from .studies import plans, robustness
 from .studies.bench import bench, format_bench, save_bench
 from .studies.population_bench import population_bench, render_population_bench, save_population_bench
 from .studies.robustness import predict_default
-from .studies.search.engine import run_search
+from .studies.search.engine import interrupt_once, run_search
 from .studies.search.spaces import SEARCHES, get
 from .use import web
 from .use.deploy import export_run, predict_files
@@ -57,6 +57,7 @@ def cmd_search(args) -> int:
                 print(f"{s.name:<14} {s.about} (budget {s.budget:,} parameters, {s.trials} trials, "
                       f"folder {s.folder})")
             return
+        interrupt_once()  # SIGTERM too: a `timeout` ending a GPU window loses no trial
         run_search(get(args.name), args.trials, args.workers, args.storage, run_place(args), args.record,
                    seconds=args.seconds)
     return run(action)

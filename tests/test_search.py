@@ -259,6 +259,29 @@ def test_a_killed_worker_leaves_the_search_resumable(tmp_path):
     assert again.state.name != "FAIL" and again.params == trials[killed].params
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_a_search_as_ctrl_c_does(tmp_path, workers):
+    """A `timeout` ending a GPU window sends SIGTERM: the search's trials under way are failed and
+    enqueued again, and the call still records its throughput, with one worker or several."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu", "--trials", "4",
+            "--workers", str(workers), "--out-dir", str(tmp_path)]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if " started: " in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    assert proc.wait(timeout=120) == 130
+    trials = load_study(TINY, open_storage(None, tmp_path / TINY.folder)).get_trials()
+    stopped = [t.number for t in trials if t.user_attrs.get("interrupted")]
+    assert stopped and all(trials[n].state.name == "FAIL" for n in stopped)
+    repeats = [t.system_attrs["retry_history"][-1] for t in trials if "retry_history" in t.system_attrs]
+    assert sorted(repeats) == sorted(stopped), [(t.number, t.state.name, t.system_attrs, t.user_attrs) for t in trials]
+    (call,) = search_results.calls(TINY, root=tmp_path)
+    assert call["workers"] == workers and call["fail"] == len(stopped), (call, [(t.number, t.state.name, t.user_attrs) for t in trials])
+
+
 @pytest.fixture
 def postgres_url():
     url = os.environ.get("EFFMNIST_POSTGRES_URL")

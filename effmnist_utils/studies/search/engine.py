@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import time
@@ -91,7 +92,7 @@ def objective(search: Search, place: RunPlace):
         return train_population(hp, search.seeds, trial_place, tag=tag, read_test=False, on_epoch=hook,
                                 resume=resume)[2]
 
-    def run(trial) -> float:
+    def attempt(trial) -> float:
         trial.set_user_attr("worker", worker_id())
         model, settings = search.suggest(trial)
         hp, params = search.hparams(model, settings), count_params(build_model(model))
@@ -112,8 +113,7 @@ def objective(search: Search, place: RunPlace):
             records = train(hp, trial, tag)
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:  # stopped by hand (Optuna marks it failed): `work` enqueues it again
-            trial.set_user_attr("interrupted", True)
+        except KeyboardInterrupt:
             interrupted = True
             raise
         except Exception as exc:
@@ -128,6 +128,12 @@ def objective(search: Search, place: RunPlace):
             trial.set_user_attr("seeds", list(search.seeds))
             trial.set_user_attr("member_val_accs", accs)
         return sum(accs) / len(accs)
+    def run(trial) -> float:
+        try:
+            return attempt(trial)
+        except KeyboardInterrupt:  # stopped by hand (Optuna marks it failed): `work` enqueues it again
+            trial.set_user_attr("interrupted", True)
+            raise
     return run
 
 
@@ -173,7 +179,8 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
             study.optimize(run, n_trials=1, catch=(Exception,), callbacks=[lambda s, t: done.append(t)])
         except KeyboardInterrupt:  # the trial it stopped is enqueued again: the next call trains it
             for t in study.get_trials(deepcopy=False, states=(states.FAIL,)):
-                if t.number not in before and t.user_attrs.get("interrupted") and Retry(folder)(study, t):
+                if (t.number not in before and t.user_attrs.get("interrupted") and t.user_attrs.get("worker") == worker_id()
+                        and Retry(folder)(study, t)):
                     log(f"trial {t.number}: stopped by hand; enqueued again")
             raise
         log(describe(done[0], search.budget))
@@ -183,7 +190,20 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
                              f"{done[0].user_attrs.get('error', 'an error shown above')}")
 
 
+def interrupt_once() -> None:
+    """From now on, in this process, the first SIGINT or SIGTERM (Ctrl-C; a `timeout` ending a
+    GPU window) stops the search as Ctrl-C does: the trial under way is enqueued again with its
+    checkpoint and the call is recorded. Later ones are ignored while that is written."""
+    def handler(signum, frame):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
 def _worker_main(name, url, total, place, threads, k, barrier, deadline) -> None:
+    interrupt_once()
     torch.set_num_threads(threads)
     prefix = f"[worker {k}] "
     try:
@@ -221,8 +241,10 @@ def _spawn(search: Search, url, total: int, place: RunPlace, workers: int, deadl
     try:
         for p in procs:
             p.join()
-    except KeyboardInterrupt:  # the workers got it too (one process group): let them record it
+    except KeyboardInterrupt:  # the workers may have got it too (one process group): let them record it
         for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)  # a worker that did not ignores it no more than once
             p.join()
         raise Interrupted({f"{socket.gethostname()}:{p.pid}" for p in procs}) from None
     failed = [p.exitcode for p in procs if p.exitcode]
