@@ -86,7 +86,9 @@ def _budget_searches(budget: int) -> list:
 
 
 def _mean(runs) -> float:
-    return sum(100 * r["history"][-1]["val_acc"] for r in runs) / len(runs)
+    """The runs' mean final validation accuracy in %, computed as a search's journal holds a
+    population trial's value (the mean of the fractions), so that both print alike."""
+    return 100 * (sum(r["history"][-1]["val_acc"] for r in runs) / len(runs))
 
 
 def _search_step(root: Path, search) -> dict | None:
@@ -102,7 +104,8 @@ def _search_step(root: Path, search) -> dict | None:
             "trial": best["model"], "params": best["params"]}
     runs = finalists.trial_runs(Path(root), search, best)
     if finalists.is_first(best) or not first:
-        return {**step, "verdict": "first", "val": [(r["name"], 100 * r["history"][-1]["val_acc"]) for r in runs]}
+        return {**step, "verdict": "first", "mean": _mean(runs),
+                "val": [(r["name"], 100 * r["history"][-1]["val_acc"]) for r in runs]}
     wanted = sorted((*search.seeds, *finalists.confirm_seeds(search)))
     confirm = [r for r in folder_records(root, finalists.CONFIRM_FOLDER) if r["model"] == best["model"] and r.hp.val_size
                and r.hp.seed in wanted]
@@ -157,7 +160,7 @@ def render(chosen: dict[int, dict]) -> str:
                 seen = _val(s["val"]) or "none: chosen before any run"
             elif s["verdict"] == "first":
                 outcome = "its best trial is its first: hands nothing on"
-                seen = f"first trial {sum(a for _, a in s['val']) / len(s['val']):.2f} %" + (
+                seen = f"first trial {s['mean']:.2f} %" + (
                     f" (mean of {len(s['val'])} seeds)" if len(s["val"]) > 1 else "")
             else:
                 wanted = s["seeds"]
