@@ -357,11 +357,13 @@ def test_throughput_table_includes_the_calls_not_recorded():
     from effmnist_utils.studies.search.spaces import SEARCHES
 
     recorded = [n for n in search_blocks.FRONTIER_SEARCHES if (RESULTS_DIR / SEARCHES[n].folder / "journal.log").is_file()]
+    unrecorded = 0
     for name in recorded:
         search = SEARCHES[name]
         calls = search_results.calls(search) + search_results.unrecorded_calls(search)
         assert sum(c["complete"] for c in calls) == search_results.counts(search)["complete"], name
+        unrecorded += len(search_results.unrecorded_calls(search))
     (gpu,) = search_results.unrecorded_calls(SEARCHES["frontier-20k"])
     assert gpu["machine"] == "cuda (NVIDIA H200)" and (gpu["complete"], gpu["pruned"], gpu["over_budget"]) == (3, 1, 1)
     table = search_blocks.throughput_table()
-    assert table.count("(call not recorded: from the journal and trial records)") == len(recorded)
+    assert table.count("(call not recorded: from the journal and trial records)") == unrecorded > 0

@@ -16,7 +16,6 @@ samples (multivariate; the budget is a constraint it learns to keep); with sever
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -32,10 +31,10 @@ from ...core.models import build_model, count_params
 from ...core.place import RunPlace
 from ...core.population_runs import checkpoint_path, train_population
 from ...core.runs import train_run
-from ...core.runtime import cpu_model, keep_freed_memory, pick_device
+from ...core.runtime import keep_freed_memory
 from ..plans.base import root_for
 from .storage import Retry, fail_stale, load_study, open_storage, optuna_module, where, worker_id
-from .results import CALLS
+from .results import describe, note_call, summarise_call
 from .spaces import Search, get
 
 CHANCE_FLOOR = 0.2  # a trial still at or below this validation accuracy after epoch 2 learns nothing: pruned
@@ -135,21 +134,6 @@ def objective(search: Search, place: RunPlace):
             trial.set_user_attr("interrupted", True)
             raise
     return run
-
-
-def describe(trial, budget: int) -> str:
-    a, state = trial.user_attrs, trial.state.name
-    what = f"trial {trial.number}: {a.get('model', '?')}, {a.get('params', 0):,} parameters"
-    if state == "COMPLETE":
-        seeds = a.get("seeds", [])
-        mean = f", the mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
-        return f"{what}: validation accuracy {trial.value:.2%}{mean} ({a['train_seconds']:.1f} s of training)"
-    if state == "PRUNED" and a.get("over_budget"):
-        return f"{what}: not under the budget of {budget:,}, pruned before training"
-    if state == "PRUNED":
-        step = max(trial.intermediate_values)
-        return f"{what}: pruned after epoch {step} (validation accuracy {trial.intermediate_values[step]:.2%})"
-    return f"{what}: FAILED ({a.get('error', 'see the messages above')})"
 
 
 def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=None,
@@ -295,38 +279,7 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
         stopped, ids = exc, getattr(exc, "ids", ids)
     call = summarise_call(search, study, ids, start, workers, log)
     if storage is None:  # the journal's folder keeps each call's throughput beside it
-        note_call(folder, call, device)
+        note_call(folder, call, device, max(1, available_cores() // workers))
     if stopped is not None:
         raise stopped
     return call
-
-
-def note_call(folder: Path, call: dict, device) -> None:
-    """Append one call's throughput, with the machine it ran on, to the search's calls.jsonl."""
-    machine = cpu_model() if pick_device(device).type == "cpu" else torch.cuda.get_device_name()
-    threads = max(1, available_cores() // call["workers"])
-    with open(folder / CALLS, "a") as f:
-        f.write(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
-                            "threads_per_worker": threads, **call}) + "\n")
-
-
-def summarise_call(search: Search, study, ids: set[str], start: float, workers: int, log=print) -> dict:
-    """What the workers `ids` finished since `start` (time.time()), per hour of this call, and
-    the search's best so far."""
-    trials, seconds = study.get_trials(deepcopy=False), time.time() - start
-    mine = [t for t in trials if t.user_attrs.get("worker") in ids and t.state.is_finished()
-            and t.datetime_start.timestamp() >= start]
-    count = {s: sum(t.state.name == s.upper() for t in mine) for s in ("complete", "pruned", "fail")}
-    over = sum(bool(t.user_attrs.get("over_budget")) for t in mine)
-    epochs = sum(max(t.intermediate_values, default=0) for t in mine)
-    hours = max(seconds, 1e-9) / 3600
-    log(f"this call: {count['complete']} complete and {count['pruned']} pruned trials ({over} of them over "
-        f"the budget, before training), {count['fail']} failed, in {seconds / 60:.1f} min with {workers} "
-        f"worker{'s' * (workers > 1)}: {count['complete'] / hours:.1f} complete and "
-        f"{count['pruned'] / hours:.1f} pruned trials per hour")
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    if complete:
-        best = max(complete, key=lambda t: t.value)
-        log(f"best so far: {describe(best, search.budget)}")
-    return {**count, "over_budget": over, "epochs": epochs, "seconds": round(seconds, 3), "workers": workers,
-            "complete_per_hour": count["complete"] / hours, "pruned_per_hour": count["pruned"] / hours}

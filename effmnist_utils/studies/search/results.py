@@ -1,14 +1,19 @@
 """A recorded search read back: its study, its complete trials (the front), which settings
-mattered (Optuna's importances), each call's throughput (calls.jsonl), and the speedrun search's
-rule of choice applied to its trials (`speedrun_candidates`)."""
+mattered (Optuna's importances), each call's throughput (calls.jsonl, written here too by
+`note_call`), a trial in one line, and the speedrun search's rule of choice applied to its
+trials (`speedrun_candidates`)."""
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from datetime import datetime
 from pathlib import Path
 
+import torch
+
 from ...core.config import record_dir
+from ...core.runtime import cpu_model, pick_device
 from .storage import JOURNAL, load_study, open_storage, optuna_module
 from .spaces import Search
 from ..speedrun import CHOICE_VAL, GOAL_SECONDS
@@ -134,3 +139,49 @@ def unrecorded_calls(search: Search, root=None) -> list[dict]:
                     "over_budget": over, "epochs": sum(len(t.intermediate_values) for t in g),
                     "seconds": (end - start).total_seconds()})
     return out
+
+
+def describe(trial, budget: int) -> str:
+    a, state = trial.user_attrs, trial.state.name
+    what = f"trial {trial.number}: {a.get('model', '?')}, {a.get('params', 0):,} parameters"
+    if state == "COMPLETE":
+        seeds = a.get("seeds", [])
+        mean = f", the mean of {len(seeds)} seeds" if len(seeds) > 1 else ""
+        return f"{what}: validation accuracy {trial.value:.2%}{mean} ({a['train_seconds']:.1f} s of training)"
+    if state == "PRUNED" and a.get("over_budget"):
+        return f"{what}: not under the budget of {budget:,}, pruned before training"
+    if state == "PRUNED":
+        step = max(trial.intermediate_values)
+        return f"{what}: pruned after epoch {step} (validation accuracy {trial.intermediate_values[step]:.2%})"
+    return f"{what}: FAILED ({a.get('error', 'see the messages above')})"
+
+
+def note_call(folder: Path, call: dict, device, threads: int) -> None:
+    """Append one call's throughput, with the machine it ran on and its threads per worker, to
+    the search's calls.jsonl."""
+    machine = cpu_model() if pick_device(device).type == "cpu" else torch.cuda.get_device_name()
+    with open(folder / CALLS, "a") as f:
+        f.write(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine,
+                            "threads_per_worker": threads, **call}) + "\n")
+
+
+def summarise_call(search: Search, study, ids: set[str], start: float, workers: int, log=print) -> dict:
+    """What the workers `ids` finished since `start` (time.time()), per hour of this call, and
+    the search's best so far."""
+    trials, seconds = study.get_trials(deepcopy=False), time.time() - start
+    mine = [t for t in trials if t.user_attrs.get("worker") in ids and t.state.is_finished()
+            and t.datetime_start.timestamp() >= start]
+    count = {s: sum(t.state.name == s.upper() for t in mine) for s in ("complete", "pruned", "fail")}
+    over = sum(bool(t.user_attrs.get("over_budget")) for t in mine)
+    epochs = sum(max(t.intermediate_values, default=0) for t in mine)
+    hours = max(seconds, 1e-9) / 3600
+    log(f"this call: {count['complete']} complete and {count['pruned']} pruned trials ({over} of them over "
+        f"the budget, before training), {count['fail']} failed, in {seconds / 60:.1f} min with {workers} "
+        f"worker{'s' * (workers > 1)}: {count['complete'] / hours:.1f} complete and "
+        f"{count['pruned'] / hours:.1f} pruned trials per hour")
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        log(f"best so far: {describe(best, search.budget)}")
+    return {**count, "over_budget": over, "epochs": epochs, "seconds": round(seconds, 3), "workers": workers,
+            "complete_per_hour": count["complete"] / hours, "pruned_per_hour": count["pruned"] / hours}
