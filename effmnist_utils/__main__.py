@@ -2,6 +2,7 @@
 {list,train,population,plan,search,report,bench,robustness,predict,export,serve}` (--help)."""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -57,9 +58,13 @@ def cmd_search(args) -> int:
                 print(f"{s.name:<14} {s.about} (budget {s.budget:,} parameters, {s.trials} trials, "
                       f"folder {s.folder})")
             return
-        interrupt_once()  # SIGTERM too: a `timeout` ending a GPU window loses no trial
-        run_search(get(args.name), args.trials, args.workers, args.storage, run_place(args), args.record,
-                   seconds=args.seconds)
+        previous = interrupt_once()  # SIGTERM too: a `timeout` ending a GPU window loses no trial
+        try:
+            run_search(get(args.name), args.trials, args.workers, args.storage, run_place(args), args.record,
+                       seconds=args.seconds)
+        finally:  # main() may run inside another program (the tests)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return run(action)
 
 

@@ -151,7 +151,8 @@ def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
     """A RUNNING trial whose worker process on this host is gone is failed and its parameters
     enqueued again, its checkpoint (or its population's) kept for the repeat; a live worker's is
     left. Another host's trial is judged by its heartbeat: the journal's own, or a database's
-    (Optuna's). A trial repeated `RETRIES` times is not enqueued again, and its checkpoint goes."""
+    (Optuna's). A trial whose worker was lost `RETRIES` times is not enqueued again, and its
+    checkpoint goes; one stopped by hand always is."""
     folder, host = tmp_path / "s", socket.gethostname()
     storage = open_storage(f"sqlite:///{tmp_path / 'db.sqlite'}" if database else None, folder)
     study = load_study(TINY, storage, create=True)
@@ -185,10 +186,11 @@ def test_stale_trials_fail_and_are_enqueued_again(database, tmp_path):
     dead = by_number[trials["dead"]]
     tired = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=dead.params,
                                       distributions=dead.distributions, user_attrs=dead.user_attrs,
-                                      system_attrs={"retry_history": list(range(RETRIES))})
+                                      system_attrs={"retry_history": list(range(RETRIES)), "lost": RETRIES})
     waiting = len(study.get_trials(states=(optuna.trial.TrialState.WAITING,)))
+    assert Retry(folder, stopped=True)(study, tired) is True  # stopping it is not losing its worker
     assert Retry(folder)(study, tired) is False
-    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == waiting
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == waiting + 1
     assert not (folder / "trials" / f"r{trials['dead']}.ckpt").exists()
     assert not (folder / "trials" / f"r{trials['dead']}_seeds1-2-3-4.ckpt").exists()
 
@@ -265,8 +267,8 @@ def test_sigterm_stops_a_search_as_ctrl_c_does(tmp_path, workers):
     """A `timeout` ending a GPU window sends SIGTERM: the search's trials under way are failed and
     enqueued again, and the call still records its throughput, with one worker or several."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu", "--trials", "4",
-            "--workers", str(workers), "--out-dir", str(tmp_path)]
+    args = [sys.executable, "-m", "effmnist_utils", "search", "tiny-smoke", "--device", "cpu", "--trials", "100",
+            "--workers", str(workers), "--out-dir", str(tmp_path)]  # more trials than it can finish before the signal
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         if " started: " in line:
@@ -582,6 +584,26 @@ def test_a_stopped_population_trial_goes_on_from_its_last_epoch(tmp_path, monkey
     (whole,) = load_study(pop, open_storage(None, tmp_path / "b" / pop.folder)).get_trials()
     assert trials[1].value == pytest.approx(whole.value, abs=1e-3)
     assert not list((tmp_path / "a" / pop.folder / "trials").glob("*.ckpt"))
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    """A leftover checkpoint under the trial's name but of other settings (a search whose recipe
+    changed): its epochs are not reported to the pruner, and the trial trains afresh."""
+    import torch
+    from dataclasses import asdict, replace
+    from effmnist_utils.core.population_runs import checkpoint_path
+
+    pop = replace(TINY, seeds=(1, 2), fixed=TINY.fixed + (("epochs", 2),))
+    place = RunPlace("cpu", out_dir=tmp_path, progress=False, log=lambda msg: None)
+    folder = tmp_path / pop.folder
+    load_study(pop, open_storage(None, folder), create=True).enqueue_trial({"model": "L.c4.p.s8.g"})
+    hp = pop.hparams("L.c4.p.s8.g", {})
+    ckpt = checkpoint_path(folder / "trials", hp, list(pop.seeds), "t0")
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"hparams": asdict(hp.with_(lr=0.5)), "history": [[{"epoch": 1, "val_acc": 0.0}]] * 2}, ckpt)
+    engine.run_search(pop, trials=1, place=place)
+    (trial,) = load_study(pop, open_storage(None, folder)).get_trials()
+    assert trial.state.name == "COMPLETE" and trial.intermediate_values[1] != 0.0 and not ckpt.exists()
 
 
 SPEEDRUN = searches.get("speedrun-cpu")

@@ -13,7 +13,10 @@
 # each step (tools/gpu_session.sh). Back here: tar xzf both, then `python -m effmnist_utils report`
 # and commit; the search resumes from its journal in the next window. The archive's journals
 # replace the local ones: stop any local run of a CPU-capable search (2k, 1k, 700) and commit its
-# trials before the window, so that the GPU continues from them.
+# trials before the window, so that the GPU continues from them. The window's end stops the
+# searches as Ctrl-C does (SIGTERM): each trial under way is enqueued again, and its checkpoint
+# (trials/*.ckpt, git-ignored) comes back in searches.tgz; name those files in the next window's
+# `carry` and its repeat goes on from them instead of from epoch 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case ${1:-} in

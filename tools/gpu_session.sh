@@ -42,7 +42,7 @@ for step in "$@"; do
   case $kind in
     search)
       for name in ${a//,/ }; do
-        timeout "$(left)" "$py" -m effmnist_utils search "$name" --record --device "$dev" --workers "$b" \
+        timeout -k 30 "$(left)" "$py" -m effmnist_utils search "$name" --record --device "$dev" --workers "$b" \
           --trials 100000 --seconds "$c" > "results/logs/search-$name.txt" 2>&1 &
         pids+=($!)
       done

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -77,9 +78,11 @@ def objective(search: Search, place: RunPlace):
         epoch (its checkpoint), whose accuracies it first reports again, as the pruner saw them;
         a timed trial starts afresh."""
         hook, ckpt = report(trial, hp.optim.epochs), checkpoint(hp, tag)
-        resume = ckpt.is_file() and not search.timed
+        state = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.is_file() else {}
+        saved = state.get("history", [])
+        resume = bool(state) and not search.timed and state["hparams"] == asdict(hp) and (
+            len(search.seeds) == 1 or len(saved) == len(search.seeds))  # else another run's: start afresh
         if resume:
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["history"]
             for rows in zip(*(saved if len(search.seeds) > 1 else [saved])):
                 hook(list(rows))
             log(f"trial {trial.number}: goes on after epoch {len(saved[0] if len(search.seeds) > 1 else saved)} "
@@ -164,7 +167,7 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
         except KeyboardInterrupt:  # the trial it stopped is enqueued again: the next call trains it
             for t in study.get_trials(deepcopy=False, states=(states.FAIL,)):
                 if (t.number not in before and t.user_attrs.get("interrupted") and t.user_attrs.get("worker") == worker_id()
-                        and Retry(folder)(study, t)):
+                        and Retry(folder, stopped=True)(study, t)):
                     log(f"trial {t.number}: stopped by hand; enqueued again")
             raise
         log(describe(done[0], search.budget))
@@ -174,16 +177,16 @@ def work(search: Search, url: str | None, total: int, place: RunPlace, barrier=N
                              f"{done[0].user_attrs.get('error', 'an error shown above')}")
 
 
-def interrupt_once() -> None:
+def interrupt_once() -> dict:
     """From now on, in this process, the first SIGINT or SIGTERM (Ctrl-C; a `timeout` ending a
     GPU window) stops the search as Ctrl-C does: the trial under way is enqueued again with its
-    checkpoint and the call is recorded. Later ones are ignored while that is written."""
+    checkpoint and the call is recorded. Later ones are ignored while that is written. Returns
+    the handlers it replaced (`signal.signal(sig, old)` puts them back)."""
     def handler(signum, frame):
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _worker_main(name, url, total, place, threads, k, barrier, deadline) -> None:

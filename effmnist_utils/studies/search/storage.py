@@ -116,18 +116,22 @@ def load_study(search, storage, create: bool = False):
 
 @dataclass(frozen=True)
 class Retry:
-    """Called with a trial marked FAIL because its worker is gone (or stopped by hand): enqueues
-    its parameters again (as the first trials are), at most `RETRIES` times in a row, and keeps
-    its checkpoint, from which the repeat goes on (it has the same name); deletes the checkpoint
-    otherwise. `retry_history` (system attribute) lists the trials it repeats, the first of them
-    the one whose name its runs keep. Returns whether it enqueued it."""
+    """Called with a trial marked FAIL because its worker is gone, or `stopped` (by hand, or a
+    GPU window's end): enqueues its parameters again (as the first trials are), and keeps its
+    checkpoint, from which the repeat goes on (it has the same name); deletes the checkpoint
+    when it does not. A trial whose worker was lost `RETRIES` times is not enqueued again (a
+    stopped one always is). `retry_history` (system attribute) lists the trials it repeats, the
+    first of them the one whose name its runs keep; `lost`, how many of them lost their worker.
+    Returns whether it enqueued it."""
 
     folder: Path
+    stopped: bool = False
 
     def __call__(self, study, trial) -> bool:
         history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        lost = trial.system_attrs.get("lost", 0) + (not self.stopped)
         params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-        if len(history) > RETRIES or not params:
+        if lost > RETRIES or not params:
             if run := trial.user_attrs.get("run"):  # a run's checkpoint, or its population's
                 (self.folder / "trials" / f"{run}.ckpt").unlink(missing_ok=True)
                 for ckpt in (self.folder / "trials").glob(f"{run.rsplit('_seed', 1)[0]}_seeds*.ckpt"):
@@ -135,7 +139,8 @@ class Retry:
             return False
         optuna = optuna_module()
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING,
-                                                  system_attrs={"fixed_params": params, "retry_history": history}))
+                                                  system_attrs={"fixed_params": params, "retry_history": history,
+                                                                "lost": lost}))
         return True
 
 
