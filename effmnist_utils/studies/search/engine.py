@@ -282,7 +282,8 @@ def run_search(search: Search, trials: int | None = None, workers: int = 1, stor
         stopped, ids = exc, getattr(exc, "ids", ids)
     call = summarise_call(search, study, ids, start, workers, log)
     if storage is None:  # the journal's folder keeps each call's throughput beside it
-        note_call(folder, call, device, max(1, available_cores() // workers))
+        threads = torch.get_num_threads() if workers == 1 else max(1, available_cores() // workers)  # as _spawn sets
+        note_call(folder, call, device, threads)
     if stopped is not None:
         raise stopped
     return call
