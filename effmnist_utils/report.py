@@ -72,8 +72,8 @@ def render_goals(rows: list[dict], goals=FRONTIER_GOALS, min_seeds: int = 3, cho
         if row["n"] < min_seeds:
             met = f"not judged: {row['n']} of {min_seeds} seeds"
         else:  # unrounded: 99.597 is not 99.60
-            met = "yes" if (row["final_mean"] > target + 1e-9 if budget in BEAT else row["final_mean"] >= target - 1e-9) \
-                else "no"
+            passed = row["final_mean"] > target + 1e-9 if budget in BEAT else row["final_mean"] >= target - 1e-9
+            met = "yes" if passed else "no"
         lines.append([f"< {budget:,}", goal, model, f"{row['params']:,}",
                       f"{row['final_mean']:.2f} ± {row['final_std']:.2f} % ({row['n']} seeds)", met])
     return table(["budget", "goal: mean final-epoch accuracy", "model chosen on validation", "params",

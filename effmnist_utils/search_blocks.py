@@ -33,7 +33,7 @@ def search_rows(results_dir=RESULTS_DIR) -> list[dict]:
             continue
         front = sorted(search_results.front(search, root=results_dir), key=lambda r: r["trial"])
         counts = search_results.counts(search, root=results_dir)
-        first = next((r for r in front if finalists.is_first({"name": r["run"]})), None)  # trial 0, or its retry
+        first = next((r for r in front if finalists.is_first_run(r["run"])), None)  # trial 0, or its retry
         if first is None:
             rows.append({"search": name, "budget": search.budget, "first": None, "best": None, "ties": [], **counts})
             continue

@@ -22,10 +22,23 @@ def save_checkpoint(path: Path, hp, model, optimizer, scheduler, history, ema=No
     os.replace(tmp, path)  # a run killed mid-save keeps the previous checkpoint
 
 
+def _written_with(state: dict, hp) -> bool:
+    return state["hparams"] == asdict(hp)
+
+
+def saved_history(path: Path, hp) -> list | None:
+    """The history a checkpoint holds (a run's rows, or a population's, one list per member)
+    when it was written with the settings `hp`; None when there is none, or it is another's."""
+    if not Path(path).is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state["history"] if _written_with(state, hp) else None
+
+
 def load_checkpoint(path: Path, hp, model, optimizer, scheduler, ema=None) -> list[dict]:
     """Restore the state saved after the last finished epoch; return the history so far."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if state["hparams"] != asdict(hp):
+    if not _written_with(state, hp):
         raise TrainingError(f"{path} was written with other settings ({state['hparams']}); "
                             "delete it or resume with the same ones.")
     model.load_state_dict(state["model"])

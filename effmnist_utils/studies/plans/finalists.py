@@ -67,7 +67,12 @@ def trial_runs(root: Path, search, best: Record) -> list[Record]:
 def is_first(record: Record) -> bool:
     """Whether a trial is its search's first: the budget's model with its own recipe, whose five
     seeds on all 60,000 images are recorded already (runs/<model>)."""
-    return record["name"].rsplit("_seed", 1)[0].endswith("-t0")
+    return is_first_run(record["name"])
+
+
+def is_first_run(name: str) -> bool:
+    """`is_first` by a trial run's name (`<model>-t0_seed<k>`: a retry keeps the name)."""
+    return name.rsplit("_seed", 1)[0].endswith("-t0")
 
 
 def confirmed(root: Path) -> list[dict]:

@@ -22,11 +22,11 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from ...core.checkpoint import saved_history
 from ...core.config import SCRATCH_DIR, run_name
 from ...core.models import build_model, count_params
 from ...core.place import RunPlace
@@ -78,16 +78,15 @@ def objective(search: Search, place: RunPlace):
         epoch (its checkpoint), whose accuracies it first reports again, as the pruner saw them;
         a timed trial starts afresh."""
         hook, ckpt = report(trial, hp.optim.epochs), checkpoint(hp, tag)
-        state = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.is_file() else {}
-        saved = state.get("history", [])
-        resume = bool(state) and not search.timed and state["hparams"] == asdict(hp) and (
-            len(search.seeds) == 1 or len(saved) == len(search.seeds))  # else another run's: start afresh
+        saved = None if search.timed else saved_history(ckpt, hp)  # None: none, or another run's
+        resume = saved is not None
         if resume:
-            for rows in zip(*(saved if len(search.seeds) > 1 else [saved])):
+            histories = saved if len(search.seeds) > 1 else [saved]
+            for rows in zip(*histories):
                 hook(list(rows))
-            log(f"trial {trial.number}: goes on after epoch {len(saved[0] if len(search.seeds) > 1 else saved)} "
-                "of the attempt it repeats")
-        ckpt.unlink(missing_ok=True) if not resume else None
+            log(f"trial {trial.number}: goes on after epoch {len(histories[0])} of the attempt it repeats")
+        else:
+            ckpt.unlink(missing_ok=True)
         if len(search.seeds) == 1:
             return [train_run(hp, trial_place, resume=resume, tag=tag, timed=search.timed, on_epoch=hook,
                               read_test=False)[2]]
@@ -130,6 +129,7 @@ def objective(search: Search, place: RunPlace):
             trial.set_user_attr("seeds", list(search.seeds))
             trial.set_user_attr("member_val_accs", accs)
         return sum(accs) / len(accs)
+
     def run(trial) -> float:
         try:
             return attempt(trial)

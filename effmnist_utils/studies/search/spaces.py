@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Callable
 
 from ...core.augment import Augment
@@ -162,6 +163,7 @@ class FrontierSpace:
         return layers_name(layers, norm), frontier_recipe(trial)
 
 
+@cache
 def narrowed(model: str, budget: int) -> tuple[str, str]:
     """A frontier model's (layers, norm): the model itself when it is under `budget` parameters,
     otherwise its widths scaled by the largest factor (0.99, 0.98, ...: `scale_widths`) that puts
